@@ -1,0 +1,111 @@
+// The dtype table: one constexpr row of traits per DType, in enum order (ggml's type_traits).
+// Names and sizes follow the safetensors format (huggingface/safetensors, Dtype and its bitsize):
+// F4 is 4 bits and F6_* are 6 bits, so a tensor of them must fill whole bytes; we express that as
+// storage blocks of 2 x F4 per byte and 4 x F6 per 3 bytes (OCP MX v1.0 element packing).
+#include "lib/dtypes/dtype.h"
+
+#include <array>
+#include <cstddef>
+#include <limits>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace quantc {
+namespace {
+
+struct Row {
+  DType type;  // only to check, at compile time, that rows are in enum order
+  DTypeTraits traits;
+};
+
+constexpr int kNumDTypes = static_cast<int>(DType::kCount);
+
+//                                      name        block_elems block_bytes is_float is_integer
+constexpr std::array<Row, kNumDTypes> kRows = {{
+    {DType::kBool,        {"BOOL",        1, 1, false, true}},
+    {DType::kF4,          {"F4",          2, 1, true,  false}},
+    {DType::kF6E2M3,      {"F6_E2M3",     4, 3, true,  false}},
+    {DType::kF6E3M2,      {"F6_E3M2",     4, 3, true,  false}},
+    {DType::kU8,          {"U8",          1, 1, false, true}},
+    {DType::kI8,          {"I8",          1, 1, false, true}},
+    {DType::kF8E5M2,      {"F8_E5M2",     1, 1, true,  false}},
+    {DType::kF8E4M3,      {"F8_E4M3",     1, 1, true,  false}},
+    {DType::kF8E8M0,      {"F8_E8M0",     1, 1, true,  false}},
+    {DType::kF8E4M3FNUZ,  {"F8_E4M3FNUZ", 1, 1, true,  false}},
+    {DType::kF8E5M2FNUZ,  {"F8_E5M2FNUZ", 1, 1, true,  false}},
+    {DType::kI16,         {"I16",         1, 2, false, true}},
+    {DType::kU16,         {"U16",         1, 2, false, true}},
+    {DType::kF16,         {"F16",         1, 2, true,  false}},
+    {DType::kBF16,        {"BF16",        1, 2, true,  false}},
+    {DType::kI32,         {"I32",         1, 4, false, true}},
+    {DType::kU32,         {"U32",         1, 4, false, true}},
+    {DType::kF32,         {"F32",         1, 4, true,  false}},
+    {DType::kC64,         {"C64",         1, 8, false, false}},  // complex, not real-valued
+    {DType::kF64,         {"F64",         1, 8, true,  false}},
+    {DType::kI64,         {"I64",         1, 8, false, true}},
+    {DType::kU64,         {"U64",         1, 8, false, true}},
+}};
+
+constexpr bool RowsInEnumOrder() {
+  for (int i = 0; i < kNumDTypes; ++i) {
+    if (static_cast<int>(kRows[i].type) != i) return false;
+    if (kRows[i].traits.block_elems <= 0 || kRows[i].traits.block_bytes <= 0) return false;
+  }
+  return true;
+}
+static_assert(RowsInEnumOrder(), "kRows must list every DType once, in enum order");
+
+constexpr std::array<DType, kNumDTypes> MakeAllDTypes() {
+  std::array<DType, kNumDTypes> all{};
+  for (int i = 0; i < kNumDTypes; ++i) all[i] = static_cast<DType>(i);
+  return all;
+}
+constexpr std::array<DType, kNumDTypes> kAllDTypes = MakeAllDTypes();
+
+// Returned for a value outside the enum (a cast from corrupt data) instead of reading past kRows.
+constexpr DTypeTraits kInvalidTraits = {"INVALID", 1, 1, false, false};
+
+bool IsValid(DType t) { return static_cast<int>(t) < kNumDTypes; }
+
+// The installed Abseil (20220623) has its own string_view, distinct from std::string_view.
+absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+}  // namespace
+
+const DTypeTraits& Traits(DType t) {
+  return IsValid(t) ? kRows[static_cast<int>(t)].traits : kInvalidTraits;
+}
+
+std::span<const DType> AllDTypes() { return kAllDTypes; }
+
+std::optional<DType> DTypeFromName(std::string_view name) {
+  for (const Row& row : kRows) {
+    if (row.traits.name == name) return row.type;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<uint64_t> ByteSize(DType t, uint64_t num_elements) {
+  if (!IsValid(t)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid dtype value ", static_cast<int>(t)));
+  }
+  const DTypeTraits& traits = Traits(t);
+  const uint64_t block_elems = static_cast<uint64_t>(traits.block_elems);
+  const uint64_t block_bytes = static_cast<uint64_t>(traits.block_bytes);
+  if (num_elements % block_elems != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        num_elements, " elements of ", ToAbsl(traits.name), " do not fill whole storage blocks of ",
+        block_elems, " elements (", block_bytes, " bytes)"));
+  }
+  const uint64_t blocks = num_elements / block_elems;
+  if (blocks > std::numeric_limits<uint64_t>::max() / block_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        num_elements, " elements of ", ToAbsl(traits.name), " overflow a 64-bit byte count"));
+  }
+  return blocks * block_bytes;
+}
+
+}  // namespace quantc

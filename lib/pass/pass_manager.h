@@ -1,0 +1,36 @@
+// Runs passes in order over a model, verifying the IR after each one, recording each pass's
+// canonical text into model.pipeline, and collecting per-pass statistics.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "lib/pass/pass.h"
+
+namespace quantc {
+
+class PassManager {
+ public:
+  void Add(std::unique_ptr<Pass> pass) { passes_.push_back(std::move(pass)); }
+  void AddAll(std::vector<std::unique_ptr<Pass>> passes);
+  bool empty() const { return passes_.empty(); }
+
+  // Stops at the first failure, returning it prefixed with "in pass 'NAME': ".
+  absl::Status Run(Model& model);
+
+  // The canonical text of the whole pipeline.
+  std::string Text() const;
+  // After Run: (pass text, statistics) per pass, and notes the passes left for the user.
+  const std::vector<std::pair<std::string, PassStatistics>>& statistics() const { return stats_; }
+  const std::vector<std::string>& notes() const { return notes_; }
+
+ private:
+  std::vector<std::unique_ptr<Pass>> passes_;
+  std::vector<std::pair<std::string, PassStatistics>> stats_;
+  std::vector<std::string> notes_;
+};
+
+}  // namespace quantc

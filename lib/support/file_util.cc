@@ -1,0 +1,198 @@
+#include "lib/support/file_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include <cctype>
+#include "lib/support/strings.h"
+#include "absl/strings/str_format.h"
+#include "lib/support/status_macros.h"
+
+namespace quantc {
+namespace {
+
+constexpr size_t kBufferSize = 8u << 20;
+
+absl::Status ErrnoStatus(const std::filesystem::path& path, std::string_view what, int err) {
+  std::string msg = StrCat(path.string(), ": ", what, ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT: return absl::NotFoundError(msg);
+    case EEXIST: return absl::AlreadyExistsError(msg);
+    case EACCES:
+    case EPERM: return absl::PermissionDeniedError(msg);
+    case ENOSPC:
+    case EFBIG:
+    case EDQUOT: return absl::ResourceExhaustedError(msg);
+    default: return absl::UnavailableError(msg);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(path, "cannot open", errno);
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return ErrnoStatus(path, "read failed", err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+OutputFile::OutputFile(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
+
+OutputFile::~OutputFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+absl::StatusOr<std::unique_ptr<OutputFile>> OutputFile::Create(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(path, "cannot create", errno);
+  return std::unique_ptr<OutputFile>(new OutputFile(path, fd));
+}
+
+absl::Status OutputFile::WriteFully(const uint8_t* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd_, data, std::min<size_t>(size, 1u << 30));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(path_, "write failed", errno);
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status OutputFile::Flush() {
+  if (buffered_ == 0) return absl::OkStatus();
+  QC_RETURN_IF_ERROR(WriteFully(buffer_.data(), buffered_));
+  buffered_ = 0;
+  return absl::OkStatus();
+}
+
+absl::Status OutputFile::Write(std::span<const uint8_t> bytes) {
+  if (fd_ < 0) return absl::FailedPreconditionError(StrCat(path_.string(), ": write after close"));
+  if (bytes.empty()) return absl::OkStatus();
+  offset_ += bytes.size();
+  // Large writes go straight through; small ones are gathered so many tiny tensors cost few syscalls.
+  if (bytes.size() >= kBufferSize / 2) {
+    QC_RETURN_IF_ERROR(Flush());
+    return WriteFully(bytes.data(), bytes.size());
+  }
+  if (buffer_.empty()) buffer_.resize(kBufferSize);
+  if (buffered_ + bytes.size() > buffer_.size()) QC_RETURN_IF_ERROR(Flush());
+  std::memcpy(buffer_.data() + buffered_, bytes.data(), bytes.size());
+  buffered_ += bytes.size();
+  return absl::OkStatus();
+}
+
+absl::Status OutputFile::Close() {
+  if (fd_ < 0) return absl::OkStatus();
+  absl::Status status = Flush();
+  if (status.ok() && ::fdatasync(fd_) != 0) status = ErrnoStatus(path_, "fsync failed", errno);
+  if (::close(fd_) != 0 && status.ok()) status = ErrnoStatus(path_, "close failed", errno);
+  fd_ = -1;
+  buffer_.clear();
+  buffer_.shrink_to_fit();
+  return status;
+}
+
+absl::Status WriteStringToFile(const std::filesystem::path& path, std::string_view contents) {
+  QC_ASSIGN_OR_RETURN(auto file, OutputFile::Create(path));
+  QC_RETURN_IF_ERROR(file->Write(contents));
+  return file->Close();
+}
+
+absl::Status CopyFile(const std::filesystem::path& from, const std::filesystem::path& to) {
+  int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ErrnoStatus(from, "cannot open", errno);
+  struct stat st {};
+  ::fstat(in, &st);
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return ErrnoStatus(to, "cannot create", err);
+  }
+  absl::Status status;
+  off_t remaining = st.st_size;
+  while (remaining > 0) {
+    ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, static_cast<size_t>(remaining), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // Fall back to read/write where copy_file_range is not supported (EXDEV, ENOSYS, ...).
+      if (n < 0 && errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL) {
+        status = ErrnoStatus(to, "copy failed", errno);
+        break;
+      }
+      char buf[1 << 16];
+      ssize_t r;
+      while ((r = ::read(in, buf, sizeof buf)) > 0) {
+        if (::write(out, buf, static_cast<size_t>(r)) != r) {
+          status = ErrnoStatus(to, "write failed", errno);
+          break;
+        }
+      }
+      if (r < 0) status = ErrnoStatus(from, "read failed", errno);
+      break;
+    }
+    remaining -= n;
+  }
+  if (status.ok() && ::fdatasync(out) != 0) status = ErrnoStatus(to, "fsync failed", errno);
+  ::close(in);
+  if (::close(out) != 0 && status.ok()) status = ErrnoStatus(to, "close failed", errno);
+  return status;
+}
+
+absl::StatusOr<uint64_t> ParseByteSize(std::string_view text) {
+  std::string s(StripWhitespace(text));
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  size_t pos = 0;
+  while (pos < s.size() && (std::isdigit(static_cast<unsigned char>(s[pos])) || s[pos] == '.')) ++pos;
+  std::optional<double> parsed = ParseNumber<double>(std::string_view(s).substr(0, pos));
+  double value = parsed.value_or(-1);
+  if (value < 0) {
+    return absl::InvalidArgumentError(StrCat("not a size: '", text, "' (examples: 5GB, 500MB, 2GiB)"));
+  }
+  std::string unit(StripWhitespace(std::string_view(s).substr(pos)));
+  double mult = 0;
+  if (unit.empty() || unit == "B") mult = 1;
+  else if (unit == "K" || unit == "KB") mult = 1e3;
+  else if (unit == "M" || unit == "MB") mult = 1e6;
+  else if (unit == "G" || unit == "GB") mult = 1e9;
+  else if (unit == "T" || unit == "TB") mult = 1e12;
+  else if (unit == "KIB") mult = 1024.0;
+  else if (unit == "MIB") mult = 1024.0 * 1024;
+  else if (unit == "GIB") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "TIB") mult = 1024.0 * 1024 * 1024 * 1024;
+  else return absl::InvalidArgumentError(StrCat("unknown size unit in '", text, "'"));
+  return static_cast<uint64_t>(std::llround(value * mult));
+}
+
+std::string FormatBytes(double bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  return u == 0 ? absl::StrFormat("%.0f B", bytes) : absl::StrFormat("%.2f %s", bytes, kUnits[u]);
+}
+
+}  // namespace quantc

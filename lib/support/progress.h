@@ -1,0 +1,38 @@
+// Progress for long work: bytes and tensors done, rate and ETA on one updating stderr line.
+// Drawn only when stderr is a terminal and not quieted; otherwise it costs two atomic adds.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace quantc {
+
+class Progress {
+ public:
+  // `label` prefixes the line, e.g. "convert". `enabled` false silences it (e.g. --quiet).
+  Progress(std::string label, uint64_t total_bytes, uint64_t total_items, bool enabled);
+  ~Progress();
+
+  // Thread-safe. Redraws at most ten times a second.
+  void Advance(uint64_t bytes, uint64_t items = 0);
+  // Erases the line (if drawn). Called by the destructor too.
+  void Finish();
+
+  // True when stderr is a terminal: the default for `enabled`.
+  static bool StderrIsTerminal();
+
+ private:
+  void Draw(bool force);
+  std::string label_;
+  uint64_t total_bytes_, total_items_;
+  bool enabled_;
+  bool drawn_ = false;
+  std::atomic<uint64_t> bytes_{0}, items_{0};
+  std::chrono::steady_clock::time_point start_, last_draw_;
+  std::mutex draw_mutex_;
+};
+
+}  // namespace quantc

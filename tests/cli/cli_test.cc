@@ -1,0 +1,262 @@
+// The quantc binary end to end: the main job, and every kind of bad input the issue lists. Each
+// bad input must give one clear line naming the file/tensor, a non-zero exit, and no output.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/raw_safetensors.h"
+
+namespace quantc {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const fs::path kQuantc = fs::path(QUANTC_BINARY_DIR) / "tools" / "quantc";
+const fs::path kSynth = fs::path(QUANTC_BINARY_DIR) / "tools" / "bench" / "make_synthetic_checkpoint";
+const fs::path kData = QUANTC_TESTDATA_DIR;
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout + stderr
+};
+
+Result RunShell(const std::string& command) {
+  std::string cmd = command + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+
+std::string Q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  // A writable copy of a fixture to damage.
+  fs::path CopyFixture(const std::string& name) {
+    fs::path to = dir_ / name;
+    fs::copy(kData / name, to, fs::copy_options::recursive);
+    for (auto& e : fs::recursive_directory_iterator(to)) {
+      fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
+    }
+    return to;
+  }
+  Result Convert(const fs::path& in, const fs::path& out, const std::string& extra = "") {
+    return RunShell(Q(kQuantc) + " convert " + Q(in) + " -o " + Q(out) + " " + extra);
+  }
+  // Only the staging-free parent is left: no output, no temp folder, no lock.
+  void ExpectNoOutput(const fs::path& out) {
+    EXPECT_FALSE(fs::exists(out)) << out;
+    for (auto& e : fs::directory_iterator(out.parent_path())) {
+      EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".quantc-"))) << "left behind: " << e.path();
+    }
+  }
+  fs::path dir_;
+};
+
+// One line on stderr (plus nothing else), starting "quantc convert: error:".
+void ExpectOneErrorLine(const Result& r) {
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("quantc convert: error: "));
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+}
+
+TEST_F(CliTest, ConvertsFp8FixtureAndPrintsSummary) {
+  Result r = Convert(kData / "tiny-deepseek-v3-fp8", dir_ / "out");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("pipeline  fp8-to-bf16"));
+  EXPECT_THAT(r.output, HasSubstr("tensors-converted"));
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "model.safetensors.index.json"));
+  // A second run into the same output is refused and leaves it alone.
+  Result again = Convert(kData / "tiny-deepseek-v3-fp8", dir_ / "out");
+  ExpectOneErrorLine(again);
+  EXPECT_THAT(again.output, HasSubstr("already exists"));
+  EXPECT_THAT(again.output, HasSubstr("--force"));
+  EXPECT_EQ(Convert(kData / "tiny-deepseek-v3-fp8", dir_ / "out", "--force").exit_code, 0);
+}
+
+TEST_F(CliTest, ExplicitEmptyPipelineCopiesFp8Through) {
+  Result r = Convert(kData / "tiny-llama-fp8", dir_ / "out", "--passes ''");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto in = testing::ReadRawCheckpoint(kData / "tiny-llama-fp8");
+  auto out = testing::ReadRawCheckpoint(dir_ / "out");
+  ASSERT_EQ(in.size(), out.size());
+  for (auto& [name, t] : in) EXPECT_TRUE(out.at(name).bytes == t.bytes) << name;
+}
+
+TEST_F(CliTest, TruncatedShard) {
+  fs::path in = CopyFixture("tiny-qwen2-fp8");
+  fs::path shard = in / "model-00002-of-00002.safetensors";
+  fs::resize_file(shard, fs::file_size(shard) - 100);
+  Result r = Convert(in, dir_ / "out");
+  ExpectOneErrorLine(r);
+  EXPECT_THAT(r.output, HasSubstr("model-00002-of-00002.safetensors"));
+  ExpectNoOutput(dir_ / "out");
+}
+
+TEST_F(CliTest, HeaderThatLies) {
+  fs::path in = CopyFixture("tiny-llama-fp8");
+  fs::path shard = in / "model-00001-of-00001.safetensors";
+  std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+  std::string head(4096, '\0');
+  f.read(head.data(), head.size());
+  // Claim a bigger shape for the final norm without changing its byte span.
+  size_t at = head.find("\"model.norm.weight\":{\"dtype\":\"BF16\",\"shape\":[256]");
+  ASSERT_NE(at, std::string::npos);
+  size_t shape = head.find("[256]", at);
+  f.seekp(shape);
+  f.write("[512]", 5);
+  f.close();
+  Result r = Convert(in, dir_ / "out");
+  ExpectOneErrorLine(r);
+  EXPECT_THAT(r.output, HasSubstr("model.norm.weight"));
+  EXPECT_THAT(r.output, HasSubstr("model-00001-of-00001.safetensors"));
+  ExpectNoOutput(dir_ / "out");
+}
+
+TEST_F(CliTest, MissingScale) {
+  fs::path in = CopyFixture("tiny-llama-fp8");
+  // Rewrite the checkpoint without one scale (through the test's own raw writer).
+  auto tensors = testing::ReadRawCheckpoint(in);
+  tensors.erase("model.layers.2.mlp.up_proj.weight_scale_inv");
+  fs::remove(in / "model-00001-of-00001.safetensors");
+  fs::remove(in / "model.safetensors.index.json");
+  testing::WriteRawSafetensors(in / "model.safetensors", tensors);
+  Result r = Convert(in, dir_ / "out");
+  ExpectOneErrorLine(r);
+  EXPECT_THAT(r.output, HasSubstr("model.layers.2.mlp.up_proj.weight"));
+  EXPECT_THAT(r.output, HasSubstr("no scale"));
+  ExpectNoOutput(dir_ / "out");
+}
+
+TEST_F(CliTest, MissingShard) {
+  fs::path in = CopyFixture("tiny-qwen2-fp8");
+  fs::remove(in / "model-00001-of-00002.safetensors");
+  Result r = Convert(in, dir_ / "out");
+  ExpectOneErrorLine(r);
+  EXPECT_THAT(r.output, HasSubstr("model-00001-of-00002.safetensors"));
+  ExpectNoOutput(dir_ / "out");
+}
+
+TEST_F(CliTest, PathEscapingShardName) {
+  fs::path in = CopyFixture("tiny-qwen2-fp8");
+  std::ifstream idx_in(in / "model.safetensors.index.json");
+  nlohmann::json index = nlohmann::json::parse(idx_in);
+  idx_in.close();
+  index["weight_map"]["lm_head.weight"] = "../model-00001-of-00002.safetensors";
+  std::ofstream(in / "model.safetensors.index.json") << index.dump();
+  Result r = Convert(in, dir_ / "out");
+  ExpectOneErrorLine(r);
+  EXPECT_THAT(r.output, HasSubstr("../model-00001-of-00002.safetensors"));
+  ExpectNoOutput(dir_ / "out");
+}
+
+TEST_F(CliTest, ConfigThatIsNotJson) {
+  fs::path in = CopyFixture("tiny-llama-fp8");
+  std::ofstream(in / "config.json") << "{\"model_type\": \"llama\",";
+  Result r = Convert(in, dir_ / "out");
+  ExpectOneErrorLine(r);
+  EXPECT_THAT(r.output, HasSubstr("config.json"));
+  ExpectNoOutput(dir_ / "out");
+}
+
+TEST_F(CliTest, FullDisk) {
+  // ulimit -f (in KiB blocks) stands in for a full disk: writes past 2 MiB fail with EFBIG.
+  Result r = RunShell("ulimit -f 2048; " + Q(kQuantc) + " convert " + Q(kData / "tiny-qwen2-fp8") + " -o " +
+                 Q(dir_ / "out"));
+  ExpectOneErrorLine(r);
+  EXPECT_THAT(r.output, HasSubstr("File too large"));
+  EXPECT_THAT(r.output, HasSubstr(".safetensors"));
+  ExpectNoOutput(dir_ / "out");
+}
+
+TEST_F(CliTest, SigkillInTheMiddleLeavesNoFinishedLookingOutput) {
+  fs::path in = dir_ / "synthetic";
+  Result made = RunShell(Q(kSynth) + " --out " + Q(in) +
+                    " --hidden 1024 --intermediate 4096 --moe-intermediate 512 --vocab 8192 --heads 8"
+                    " --layers 3 --dense-layers 2 --experts 16 --max-shard-size 50MB");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    std::string out = (dir_ / "out").string();
+    execl(kQuantc.c_str(), "quantc", "--threads", "1", "convert", in.c_str(), "-o", out.c_str(), "--max-shard-size",
+          "20MB", nullptr);
+    _exit(127);
+  }
+  // Wait until the run is writing its second shard, then kill it.
+  fs::path staging = dir_ / (".out.quantc-tmp-" + std::to_string(pid));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto writing_second_shard = [&] {
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(staging, ec)) {
+      if (e.path().filename().string().starts_with("model-00002-of-")) return true;
+    }
+    return false;
+  };
+  while (!writing_second_shard() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the conversion finished before it could be killed";
+  EXPECT_FALSE(fs::exists(dir_ / "out")) << "a killed run must not leave a finished-looking output";
+  // The next run clears the abandoned staging folder and succeeds.
+  Result r = Convert(in, dir_ / "out", "--quiet");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  for (auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".quantc-"))) << "left behind: " << e.path();
+  }
+}
+
+TEST_F(CliTest, InspectPrintsTensorsAndJson) {
+  Result r = RunShell(Q(kQuantc) + " inspect " + Q(kData / "tiny-qwen2-fp8"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Qwen2ForCausalLM"));
+  EXPECT_THAT(r.output, HasSubstr("model.layers.0.mlp.down_proj.weight_scale_inv"));
+  EXPECT_THAT(r.output, HasSubstr("F8_E4M3"));
+  Result j = RunShell(Q(kQuantc) + " inspect --json " + Q(kData / "tiny-qwen2-fp8"));
+  ASSERT_EQ(j.exit_code, 0) << j.output;
+  nlohmann::json parsed = nlohmann::json::parse(j.output);
+  auto raw = testing::ReadRawCheckpoint(kData / "tiny-qwen2-fp8");
+  EXPECT_EQ(parsed["num_tensors"].get<size_t>(), raw.size());
+  uint64_t total = 0;
+  for (auto& [n, t] : raw) total += t.bytes.size();
+  EXPECT_EQ(parsed["total_bytes"].get<uint64_t>(), total);
+  EXPECT_EQ(parsed["config"]["architecture"], "Qwen2ForCausalLM");
+}
+
+TEST_F(CliTest, UnknownPassAndMissingInput) {
+  Result r = Convert(kData / "tiny-llama-fp8", dir_ / "out", "--passes bogus");
+  ExpectOneErrorLine(r);
+  EXPECT_THAT(r.output, HasSubstr("unknown pass 'bogus'"));
+  Result m = Convert(dir_ / "nope", dir_ / "out");
+  ExpectOneErrorLine(m);
+  EXPECT_THAT(m.output, HasSubstr("nope"));
+}
+
+}  // namespace
+}  // namespace quantc

@@ -1,0 +1,23 @@
+// The `quantc` subcommands. Each registers its CLI11 options and returns a runner; main() turns
+// any failing Status into one line on stderr and a non-zero exit.
+#pragma once
+
+#include <functional>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+
+namespace quantc::tools {
+
+struct GlobalOptions {
+  bool quiet = false;
+  int threads = 0;  // 0: OpenMP default
+};
+
+using CommandRunner = std::function<absl::Status()>;
+
+CommandRunner AddConvertCommand(CLI::App& app, const GlobalOptions& global);
+CommandRunner AddInspectCommand(CLI::App& app, const GlobalOptions& global);
+CommandRunner AddPassesCommand(CLI::App& app, const GlobalOptions& global);
+
+}  // namespace quantc::tools

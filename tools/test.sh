@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# README command 2 (and .ci/run): set up, build, and run the CI test tier with ctest.
+# The tier must stay well under 20 minutes on 2 cores; slower checks live in tools/check-all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh build
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 900
