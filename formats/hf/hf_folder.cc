@@ -35,7 +35,7 @@ absl::StatusOr<Model> ReadHfFolder(const fs::path& path) {
   fs::path config_path = (is_dir ? path : path.parent_path()) / "config.json";
   if (fs::exists(config_path, ec)) {
     QC_ASSIGN_OR_RETURN(std::string text, ReadFileToString(config_path));
-    model.config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    model.config = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (model.config.is_discarded()) {
       return absl::InvalidArgumentError(StrCat(config_path.string(), ": not valid JSON"));
     }

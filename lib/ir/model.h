@@ -53,7 +53,8 @@ class TensorTable {
 
 struct Model {
   std::filesystem::path source_path;                 // folder or file it was read from
-  nlohmann::json config = nlohmann::json::object();  // config.json; passes may edit it
+  // config.json as read, key order kept (so a rewritten config diffs cleanly); passes may edit it.
+  nlohmann::ordered_json config = nlohmann::ordered_json::object();
   std::vector<std::filesystem::path> aux_files;      // tokenizer etc., copied into folder outputs
   TensorTable tensors;
   std::vector<std::string> pipeline;                 // canonical text of each pass applied, in order

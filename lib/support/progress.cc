@@ -31,7 +31,8 @@ void Progress::Draw(bool force) {
   std::unique_lock<std::mutex> lock(draw_mutex_, std::try_to_lock);
   if (!lock.owns_lock()) return;
   auto now = std::chrono::steady_clock::now();
-  if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
+  // The first call draws at once, so a run shows it is alive; later ones at most 10 times a second.
+  if (!force && drawn_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
   double secs = std::chrono::duration<double>(now - start_).count();
   uint64_t done = bytes_.load(), items = items_.load();

@@ -232,6 +232,21 @@ TEST_F(CliTest, SigkillInTheMiddleLeavesNoFinishedLookingOutput) {
   }
 }
 
+// On a terminal (here a pseudo-terminal from script(1)) convert draws one updating progress
+// line; --quiet draws nothing and prints no summary.
+TEST_F(CliTest, ProgressLineOnATerminalOnly) {
+  std::string cmd = Q(kQuantc) + " convert " + Q(kData / "tiny-qwen2-fp8") + " -o " + Q(dir_ / "out");
+  Result tty = RunShell("script -qec " + Q(cmd) + " /dev/null");
+  ASSERT_EQ(tty.exit_code, 0) << tty.output;
+  EXPECT_THAT(tty.output, HasSubstr("\rconvert: "));
+  EXPECT_THAT(tty.output, HasSubstr("ETA"));
+  Result quiet = RunShell("script -qec " + Q(cmd + " --force --quiet") + " /dev/null");
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.output;
+  EXPECT_EQ(quiet.output, "");
+  Result piped = Convert(kData / "tiny-qwen2-fp8", dir_ / "out", "--force");
+  EXPECT_THAT(piped.output, Not(HasSubstr("ETA"))) << "no progress line when stderr is not a terminal";
+}
+
 TEST_F(CliTest, InspectPrintsTensorsAndJson) {
   Result r = RunShell(Q(kQuantc) + " inspect " + Q(kData / "tiny-qwen2-fp8"));
   ASSERT_EQ(r.exit_code, 0) << r.output;

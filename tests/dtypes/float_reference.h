@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <limits>
 #include <string_view>
@@ -207,12 +208,18 @@ inline std::vector<float> RoundingProbes(const NearestEncoder& enc) {
 
 // f32 bit patterns 0, stride, 2*stride, ... below 2^32: a sweep over every exponent, both signs,
 // subnormals, Inf and NaNs, without the cost of all 2^32.
-inline std::vector<uint32_t> StridedF32Patterns(uint32_t stride) {
-  std::vector<uint32_t> out;
+// The F32 bit patterns a sweep visits: every 4099th in the CI tier, every one of the 2^32 when
+// QUANTC_EXHAUSTIVE=1 (tools/check-all).
+inline uint32_t F32SweepStride() {
+  const char* env = std::getenv("QUANTC_EXHAUSTIVE");
+  return env != nullptr && std::string_view(env) == "1" ? 1 : 4099;
+}
+// Calls fn(bits) for each pattern of the sweep; stops at the first false.
+template <typename Fn>
+void ForEachF32Pattern(uint32_t stride, Fn&& fn) {
   for (uint64_t bits = 0; bits <= 0xFFFFFFFFu; bits += stride) {
-    out.push_back(static_cast<uint32_t>(bits));
+    if (!fn(static_cast<uint32_t>(bits))) return;
   }
-  return out;
 }
 
 }  // namespace quantc::testing

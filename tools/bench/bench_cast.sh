@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 BENCH_DIR=${BENCH_DIR:-/tmp/quantc-bench}
 REPS=${REPS:-1}
-SYNTH_ARGS=${SYNTH_ARGS:---layers 4 --dense-layers 3 --experts 64}
+SYNTH_ARGS=${SYNTH_ARGS:---layers 4 --dense-layers 3 --experts 72}
 IN="$BENCH_DIR/synthetic-fp8"
 mkdir -p "$BENCH_DIR"
 
@@ -62,6 +62,6 @@ for rep in $(seq 1 "$REPS"); do
   RSS_KB=$(grep "Maximum resident set size" "$BENCH_DIR/time.txt" | awk '{print $NF}')
   rm -rf "$BENCH_DIR/bf16-out"
   printf 'rep %d: cat %.1f s (%.0f MB/s moved) | quantc %.1f s (%.0f MB/s moved, in %d + out %d bytes) | ratio %.2f | peak RSS %.0f MiB\n' \
-    "$rep" "$CAT_S" "$(echo "$CAT_RATE / 1e6" | bc -l)" "$Q_S" "$(echo "$Q_RATE / 1e6" | bc -l)" \
+    "$rep" "$CAT_S" "$(echo "$CAT_RATE / 1000000" | bc -l)" "$Q_S" "$(echo "$Q_RATE / 1000000" | bc -l)" \
     "$IN_BYTES" "$OUT_BYTES" "$(echo "$Q_RATE / $CAT_RATE" | bc -l)" "$(echo "$RSS_KB / 1024" | bc -l)"
 done

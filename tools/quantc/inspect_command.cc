@@ -26,8 +26,8 @@ constexpr const char* kSummaryKeys[] = {
     "n_routed_experts", "n_shared_experts", "num_experts_per_tok", "moe_intermediate_size",
     "first_k_dense_replace", "num_nextn_predict_layers", "torch_dtype"};
 
-nlohmann::json ArchitectureSummary(const Model& model) {
-  nlohmann::json arch = nlohmann::json::object();
+nlohmann::ordered_json ArchitectureSummary(const Model& model) {
+  nlohmann::ordered_json arch = nlohmann::ordered_json::object();
   if (auto it = model.config.find("architectures"); it != model.config.end() && it->is_array() && !it->empty()) {
     arch["architecture"] = (*it)[0];
   }
@@ -53,10 +53,10 @@ absl::Status RunInspect(const InspectOptions& o) {
       x->elements += e.info.num_elements();
     }
   }
-  nlohmann::json arch = ArchitectureSummary(model);
+  nlohmann::ordered_json arch = ArchitectureSummary(model);
 
   if (o.json) {
-    nlohmann::json j;
+    nlohmann::ordered_json j;
     j["path"] = o.path;
     j["config"] = arch;
     j["num_tensors"] = all.tensors;
@@ -65,7 +65,7 @@ absl::Status RunInspect(const InspectOptions& o) {
     for (const auto& [dtype, t] : by_dtype) {
       j["dtypes"][dtype] = {{"tensors", t.tensors}, {"bytes", t.bytes}, {"elements", t.elements}};
     }
-    j["tensors"] = nlohmann::json::array();
+    j["tensors"] = nlohmann::ordered_json::array();
     if (o.tensors) {
       for (const TensorEntry& e : model.tensors.entries()) {
         j["tensors"].push_back({{"name", e.name},
