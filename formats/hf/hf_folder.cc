@@ -8,6 +8,7 @@
 #include "formats/safetensors/writer.h"
 #include "lib/support/file_util.h"
 #include "lib/support/status_macros.h"
+#include "lib/support/version.h"
 
 namespace quantc::formats {
 namespace fs = std::filesystem;
@@ -60,7 +61,9 @@ absl::Status WriteHfFolder(const Model& model, const fs::path& folder, const HfW
   safetensors::SafetensorsWriteOptions st;
   st.max_shard_bytes = options.max_shard_bytes;
   st.progress = options.progress;
-  if (!model.pipeline.empty()) st.metadata["quantc.pipeline"] = model.PipelineText();
+  // Every output records what made it: the canonical pipeline ("" when no pass ran) and version.
+  st.metadata["quantc.pipeline"] = model.PipelineText();
+  st.metadata["quantc.version"] = std::string(kVersion);
   QC_RETURN_IF_ERROR(safetensors::WriteSafetensorsShards(model.tensors, folder, st));
   QC_RETURN_IF_ERROR(WriteStringToFile(folder / "config.json", model.config.dump(2) + "\n"));
   for (const fs::path& aux : model.aux_files) {

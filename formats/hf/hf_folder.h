@@ -22,7 +22,7 @@ struct HfWriteOptions {
   Progress* progress = nullptr;
 };
 // Writes into `folder` (which must exist and be empty — the staging folder of an AtomicOutput):
-// shards + model.safetensors.index.json (with __metadata__ format=pt and quantc.pipeline),
+// shards + model.safetensors.index.json (__metadata__: format=pt, quantc.pipeline, quantc.version),
 // config.json from model.config, and every aux file copied.
 absl::Status WriteHfFolder(const Model& model, const std::filesystem::path& folder, const HfWriteOptions& options);
 

@@ -134,6 +134,7 @@ TEST_P(Fp8FixtureTest, MatchesIndependentDequantizationByteForByte) {
   testing::ReadRawSafetensors(out / index["weight_map"].begin()->get<std::string>(), &meta);
   EXPECT_EQ(meta["format"], "pt");
   EXPECT_EQ(meta["quantc.pipeline"], "fp8-to-bf16");
+  EXPECT_TRUE(meta.contains("quantc.version"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Fp8FixtureTest,

@@ -7,6 +7,7 @@
 #include "CLI/CLI.hpp"
 #include "fmt/core.h"
 #include "lib/support/parallel.h"
+#include "lib/support/version.h"
 #include "tools/quantc/commands.h"
 
 int main(int argc, char** argv) {
@@ -14,7 +15,7 @@ int main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
 
   CLI::App app{"quantc — a compiler for LLM checkpoints: read, transform (passes), write, validate"};
-  app.set_version_flag("--version", std::string("quantc ") + QUANTC_VERSION);
+  app.set_version_flag("--version", "quantc " + std::string(quantc::kVersion));
   app.require_subcommand(1);
   app.fallthrough();  // global options (--quiet, --threads) work after the subcommand too
   quantc::tools::GlobalOptions global;
