@@ -228,31 +228,26 @@ uint8_t F32ToF8E5M2FNUZ(float value) {
 // OCP MX v1.0 (FP6/FP4 element types): conversions saturate (overflow and ±Inf give ±max); NaN is
 // implementation-defined and we give +0. Decoders read only the low 4/6 bits of `code`.
 
-float F4E2M1ToF32(uint8_t code) { return kF4E2M1Table[code & 0xFu]; }
-
-uint8_t F32ToF4E2M1(float value) {
+namespace {
+// An OCP MX element of 1 + kBits-1 bits: RNE, saturating at the largest magnitude, NaN -> +0.
+template <int kManBits, int kBias, int kBits>
+uint8_t EncodeMxElement(float value) {
+  constexpr uint32_t kMaxMagnitude = (1u << (kBits - 1)) - 1;
   const uint32_t bits = Bits(value);
   const uint32_t abs = bits & kF32AbsMask;
   if (abs > kF32InfBits) return 0;
-  return static_cast<uint8_t>(SignAt(bits, 3) | std::min(RoundMagnitude<1, 1>(abs), 0x7u));
+  return static_cast<uint8_t>(SignAt(bits, kBits - 1) |
+                              std::min(RoundMagnitude<kManBits, kBias>(abs), kMaxMagnitude));
 }
+}  // namespace
+
+float F4E2M1ToF32(uint8_t code) { return kF4E2M1Table[code & 0xFu]; }
+uint8_t F32ToF4E2M1(float value) { return EncodeMxElement<1, 1, 4>(value); }
 
 float F6E2M3ToF32(uint8_t code) { return kF6E2M3Table[code & 0x3Fu]; }
-
-uint8_t F32ToF6E2M3(float value) {
-  const uint32_t bits = Bits(value);
-  const uint32_t abs = bits & kF32AbsMask;
-  if (abs > kF32InfBits) return 0;
-  return static_cast<uint8_t>(SignAt(bits, 5) | std::min(RoundMagnitude<3, 1>(abs), 0x1Fu));
-}
+uint8_t F32ToF6E2M3(float value) { return EncodeMxElement<3, 1, 6>(value); }
 
 float F6E3M2ToF32(uint8_t code) { return kF6E3M2Table[code & 0x3Fu]; }
-
-uint8_t F32ToF6E3M2(float value) {
-  const uint32_t bits = Bits(value);
-  const uint32_t abs = bits & kF32AbsMask;
-  if (abs > kF32InfBits) return 0;
-  return static_cast<uint8_t>(SignAt(bits, 5) | std::min(RoundMagnitude<2, 3>(abs), 0x1Fu));
-}
+uint8_t F32ToF6E3M2(float value) { return EncodeMxElement<2, 3, 6>(value); }
 
 }  // namespace quantc
