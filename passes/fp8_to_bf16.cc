@@ -35,9 +35,13 @@ class Fp8DequantSource final : public TensorSource {
   absl::Status Stream(ByteSink sink) const override {
     QC_ASSIGN_OR_RETURN(std::vector<float> scales, ReadAllAsF32(*scale_, scale_info_));
     const int64_t cols = layout_.cols;
-    // Rows per output chunk: whole row-blocks, about kStreamChunkBytes of BF16.
-    int64_t blocks = std::max<int64_t>(1, kStreamChunkBytes / (2 * cols * layout_.block_rows + 1));
-    const int64_t chunk_rows = blocks * layout_.block_rows;
+    // Rows per output chunk: about 1 MiB of BF16, so the chunk is still in cache when the writer
+    // copies it out (a 16 MiB chunk would round-trip through DRAM first). At this size the kernel
+    // runs on this thread alone: one core of table lookups (~3 GB/s of BF16) already outpaces the
+    // writer thread's copy into the page cache, and idle OpenMP workers spinning beside the writer
+    // thread slowed a 2-core cast by a third (docs/results.md).
+    constexpr int64_t kChunkBytes = 1 << 20;
+    const int64_t chunk_rows = std::max<int64_t>(1, kChunkBytes / (2 * cols));
     std::vector<uint16_t> out;
     std::vector<uint8_t> pending;  // input rows not yet converted (when chunks end mid-group)
     int64_t next_row = 0;

@@ -16,7 +16,7 @@
 namespace quantc {
 namespace {
 
-constexpr size_t kBufferSize = 8u << 20;
+constexpr size_t kBufferSize = 4u << 20;  // per buffer; at most 4 in flight per file
 
 absl::Status ErrnoStatus(const std::filesystem::path& path, std::string_view what, int err) {
   std::string msg = StrCat(path.string(), ": ", what, ": ", std::strerror(err));
@@ -57,59 +57,138 @@ absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path) 
 OutputFile::OutputFile(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
 
 OutputFile::~OutputFile() {
+  (void)StopWriter();
   if (fd_ >= 0) ::close(fd_);
 }
 
 absl::StatusOr<std::unique_ptr<OutputFile>> OutputFile::Create(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644);
+  bool direct = fd >= 0;
+  if (fd < 0 && errno == EINVAL) {  // e.g. tmpfs: no O_DIRECT; the file was not created
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  }
   if (fd < 0) return ErrnoStatus(path, "cannot create", errno);
-  return std::unique_ptr<OutputFile>(new OutputFile(path, fd));
+  auto file = std::unique_ptr<OutputFile>(new OutputFile(path, fd));
+  file->direct_ = direct;
+  file->writer_ = std::thread([f = file.get()] { f->DrainLoop(); });
+  return file;
 }
 
-absl::Status OutputFile::WriteFully(const uint8_t* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd_, data, std::min<size_t>(size, 1u << 30));
+void OutputFile::DrainLoop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [&] { return !full_.empty() || closing_; });
+    if (full_.empty()) return;  // closing and drained
+    std::unique_ptr<Buffer> buf = std::move(full_.front());
+    full_.pop_front();
+    lock.unlock();
+    absl::Status status = WriteBuffer(*buf);
+    buf->used = 0;
+    lock.lock();
+    if (!status.ok() && error_.ok()) error_ = status;
+    free_.push_back(std::move(buf));
+    changed_.notify_all();
+  }
+}
+
+absl::Status OutputFile::WriteBuffer(const Buffer& buf) {
+  constexpr size_t kAlign = 4096;
+  const uint8_t* data = buf.bytes.get();
+  size_t left = buf.used;
+  while (left > 0) {
+    // Only the last buffer of a file can end off a 4 KiB boundary: write its aligned part
+    // directly, then drop O_DIRECT for the tail.
+    // Some filesystems accept O_DIRECT at open and refuse it at write (EINVAL): go buffered then.
+    auto leave_direct = [&]() -> absl::Status {
+      int flags = ::fcntl(fd_, F_GETFL);
+      if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) {
+        return ErrnoStatus(path_, "cannot leave O_DIRECT", errno);
+      }
+      direct_ = false;
+      return absl::OkStatus();
+    };
+    if (direct_ && left % kAlign != 0 && left < kAlign) QC_RETURN_IF_ERROR(leave_direct());
+    size_t n_try = direct_ ? left - left % kAlign : left;
+    ssize_t n = ::write(fd_, data, n_try);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EINVAL && direct_) {
+        QC_RETURN_IF_ERROR(leave_direct());
+        continue;
+      }
       return ErrnoStatus(path_, "write failed", errno);
     }
     data += n;
-    size -= static_cast<size_t>(n);
+    left -= static_cast<size_t>(n);
   }
   return absl::OkStatus();
 }
 
-absl::Status OutputFile::Flush() {
-  if (buffered_ == 0) return absl::OkStatus();
-  QC_RETURN_IF_ERROR(WriteFully(buffer_.data(), buffered_));
-  buffered_ = 0;
+absl::Status OutputFile::FirstError() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return error_;
+}
+
+absl::Status OutputFile::Submit() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!error_.ok()) return error_;
+  if (filling_ != nullptr && filling_->used > 0) {
+    full_.push_back(std::move(filling_));
+    changed_.notify_all();
+  }
+  // Take a free buffer, allocate one while under the cap, or wait for the writer to return one.
+  constexpr int kBuffers = 4;
+  if (filling_ == nullptr) {
+    if (free_.empty() && buffers_out_ < kBuffers) {
+      ++buffers_out_;
+      lock.unlock();
+      filling_ = std::make_unique<Buffer>();
+      filling_->bytes.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, kBufferSize)));
+      if (filling_->bytes == nullptr) return absl::ResourceExhaustedError(StrCat(path_.string(), ": out of memory"));
+      filling_->size = kBufferSize;
+      return absl::OkStatus();
+    }
+    changed_.wait(lock, [&] { return !free_.empty() || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    filling_ = std::move(free_.front());
+    free_.pop_front();
+  }
   return absl::OkStatus();
 }
 
 absl::Status OutputFile::Write(std::span<const uint8_t> bytes) {
   if (fd_ < 0) return absl::FailedPreconditionError(StrCat(path_.string(), ": write after close"));
-  if (bytes.empty()) return absl::OkStatus();
-  offset_ += bytes.size();
-  // Large writes go straight through; small ones are gathered so many tiny tensors cost few syscalls.
-  if (bytes.size() >= kBufferSize / 2) {
-    QC_RETURN_IF_ERROR(Flush());
-    return WriteFully(bytes.data(), bytes.size());
+  while (!bytes.empty()) {
+    if (filling_ == nullptr || filling_->used == filling_->size) QC_RETURN_IF_ERROR(Submit());
+    size_t n = std::min(bytes.size(), filling_->size - filling_->used);
+    std::memcpy(filling_->bytes.get() + filling_->used, bytes.data(), n);
+    filling_->used += n;
+    offset_ += n;
+    bytes = bytes.subspan(n);
   }
-  if (buffer_.empty()) buffer_.resize(kBufferSize);
-  if (buffered_ + bytes.size() > buffer_.size()) QC_RETURN_IF_ERROR(Flush());
-  std::memcpy(buffer_.data() + buffered_, bytes.data(), bytes.size());
-  buffered_ += bytes.size();
   return absl::OkStatus();
+}
+
+absl::Status OutputFile::StopWriter() {
+  if (!writer_.joinable()) return FirstError();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (filling_ != nullptr && filling_->used > 0) full_.push_back(std::move(filling_));
+    closing_ = true;
+    changed_.notify_all();
+  }
+  writer_.join();
+  return FirstError();
 }
 
 absl::Status OutputFile::Close() {
   if (fd_ < 0) return absl::OkStatus();
-  absl::Status status = Flush();
+  absl::Status status = StopWriter();
   if (status.ok() && ::fdatasync(fd_) != 0) status = ErrnoStatus(path_, "fsync failed", errno);
   if (::close(fd_) != 0 && status.ok()) status = ErrnoStatus(path_, "close failed", errno);
   fd_ = -1;
-  buffer_.clear();
-  buffer_.shrink_to_fit();
+  filling_.reset();
+  free_.clear();
   return status;
 }
 

@@ -3,10 +3,11 @@
 #
 #   tools/bench/bench_cast.sh [BUILD_DIR]        env: BENCH_DIR (default /tmp/quantc-bench), REPS (1)
 #                                                     SYNTH_ARGS (generator shape; default ~8.5 GB)
-# For each repetition, in one run: evict the input from the page cache (POSIX_FADV_DONTNEED, so
-# both tools read cold from disk), then `cat` every input file to the output disk + sync; evict
-# again, then `quantc convert` (which fsyncs its files) under /usr/bin/time -v. Throughput is
-# bytes moved (read + written) per second; the anchor is cat's rate in the same run.
+# Each repetition times both tools in one run, alternating which goes first: `cat` copying every
+# input file to the same disk + sync, and `quantc convert` (which fsyncs its files) under
+# /usr/bin/time -v. Before each timed command the page cache is emptied the same way (sync +
+# drop_caches as root; otherwise POSIX_FADV_DONTNEED on the input), so both read cold. Throughput
+# is bytes moved (read + written) per second; the anchor is cat's rate in the same repetition.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
@@ -23,7 +24,9 @@ if [ ! -f "$IN/config.json" ] || [ "$(cat "$BENCH_DIR/synth-args" 2>/dev/null)" 
   echo "$SYNTH_ARGS" > "$BENCH_DIR/synth-args"
 fi
 
-evict() {  # drop the clean page-cache pages of every file under $1
+evict() {  # empty the page cache (all of it when allowed, else the input's clean pages)
+  sync
+  if [ -w /proc/sys/vm/drop_caches ] && echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then return; fi
   python3 - "$1" <<'PY'
 import os, sys
 for root, _, files in os.walk(sys.argv[1]):
@@ -39,29 +42,31 @@ bytes_of() { du -sb --apparent-size "$1" | cut -f1; }
 
 IN_BYTES=$(bytes_of "$IN")
 echo "input: $IN ($IN_BYTES bytes), threads: ${OMP_NUM_THREADS:-$(nproc)}, commit $(git rev-parse --short HEAD 2>/dev/null || echo none)"
-for rep in $(seq 1 "$REPS"); do
-  rm -rf "$BENCH_DIR/cat-out" "$BENCH_DIR/bf16-out"
-  evict "$IN"
-  mkdir -p "$BENCH_DIR/cat-out"
-  t0=$(now)
+run_cat() {
+  rm -rf "$BENCH_DIR/cat-out"; mkdir -p "$BENCH_DIR/cat-out"; evict "$IN"
+  local t0 t1; t0=$(now)
   for f in "$IN"/*; do cat "$f" > "$BENCH_DIR/cat-out/$(basename "$f")"; done
   sync
   t1=$(now)
   CAT_S=$(echo "$t1 - $t0" | bc -l)
-  CAT_RATE=$(echo "2 * $IN_BYTES / $CAT_S" | bc -l)
   rm -rf "$BENCH_DIR/cat-out"
-  sync
-
-  evict "$IN"
-  t0=$(now)
+}
+run_quantc() {
+  rm -rf "$BENCH_DIR/bf16-out"; evict "$IN"
+  local t0 t1; t0=$(now)
   /usr/bin/time -v "$BUILD/tools/quantc" --quiet convert "$IN" -o "$BENCH_DIR/bf16-out" 2> "$BENCH_DIR/time.txt"
   t1=$(now)
   Q_S=$(echo "$t1 - $t0" | bc -l)
   OUT_BYTES=$(bytes_of "$BENCH_DIR/bf16-out")
-  Q_RATE=$(echo "($IN_BYTES + $OUT_BYTES) / $Q_S" | bc -l)
   RSS_KB=$(grep "Maximum resident set size" "$BENCH_DIR/time.txt" | awk '{print $NF}')
   rm -rf "$BENCH_DIR/bf16-out"
-  printf 'rep %d: cat %.1f s (%.0f MB/s moved) | quantc %.1f s (%.0f MB/s moved, in %d + out %d bytes) | ratio %.2f | peak RSS %.0f MiB\n' \
-    "$rep" "$CAT_S" "$(echo "$CAT_RATE / 1000000" | bc -l)" "$Q_S" "$(echo "$Q_RATE / 1000000" | bc -l)" \
+}
+
+for rep in $(seq 1 "$REPS"); do
+  if [ $((rep % 2)) -eq 1 ]; then order="cat first"; run_cat; run_quantc; else order="quantc first"; run_quantc; run_cat; fi
+  CAT_RATE=$(echo "2 * $IN_BYTES / $CAT_S" | bc -l)
+  Q_RATE=$(echo "($IN_BYTES + $OUT_BYTES) / $Q_S" | bc -l)
+  printf 'rep %d (%s): cat %.1f s (%.0f MB/s moved) | quantc %.1f s (%.0f MB/s moved, in %d + out %d bytes) | ratio %.2f | peak RSS %.0f MiB\n' \
+    "$rep" "$order" "$CAT_S" "$(echo "$CAT_RATE / 1000000" | bc -l)" "$Q_S" "$(echo "$Q_RATE / 1000000" | bc -l)" \
     "$IN_BYTES" "$OUT_BYTES" "$(echo "$Q_RATE / $CAT_RATE" | bc -l)" "$(echo "$RSS_KB / 1024" | bc -l)"
 done

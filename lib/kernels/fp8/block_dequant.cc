@@ -56,13 +56,13 @@ void DequantRowsToBF16(const uint8_t* q, const float* scales, const BlockLayout&
   const int64_t num_tables = (last_block - first_block + 1) * scale_cols;
   // tables[(block_row - first_block) * scale_cols + block_col][code] = BF16 of that code times that scale.
   std::vector<uint16_t> tables(static_cast<size_t>(num_tables) * 256);
-  ParallelFor(0, num_tables, /*min_per_thread=*/64, [&](int64_t t) {
+  ParallelFor(0, num_tables, /*min_per_thread=*/1024, [&](int64_t t) {  // ~1 ms of work each
     float s = scales[first_block * scale_cols + t];
     uint16_t* tab = tables.data() + t * 256;
     for (int c = 0; c < 256; ++c) tab[c] = F32ToBF16(kE4M3Values[c] * s);
   });
-  // About 256 KiB of output per thread at the least.
-  ParallelFor(row_begin, row_end, std::max<int64_t>(1, (128 << 10) / std::max<int64_t>(1, cols)), [&](int64_t r) {
+  // At least 1 MiB of BF16 output per thread: below that, waking the pool costs more than it saves.
+  ParallelFor(row_begin, row_end, std::max<int64_t>(1, (512 << 10) / std::max<int64_t>(1, cols)), [&](int64_t r) {
     const uint16_t* row_tables = tables.data() + (r / br - first_block) * scale_cols * 256;
     const uint8_t* qrow = q + (r - row_begin) * cols;
     uint16_t* orow = out + (r - row_begin) * cols;
