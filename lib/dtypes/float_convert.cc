@@ -203,26 +203,23 @@ uint8_t F32ToF8E8M0(float value) {
   return static_cast<uint8_t>(exp + ((guard && (below_guard || lsb)) ? 1u : 0u));
 }
 
-float F8E4M3FNUZToF32(uint8_t bits) { return kE4M3FnuzTable[bits]; }
-
-// PyTorch's fp8e4m3fnuz_from_fp32_value: codes rounding to 0x80 or past it (|x| >= 248, Inf, NaN)
-// are NaN, and a result of zero is +0 because 0x80 is not -0 here.
-uint8_t F32ToF8E4M3FNUZ(float value) {
+namespace {
+// PyTorch's fp8e4m3fnuz/fp8e5m2fnuz_from_fp32_value: codes rounding to 0x80 or past it (|x| >= 248
+// resp. 61440, Inf, NaN) are NaN, and a zero result is +0 because 0x80 is not -0 in FNUZ formats.
+template <int kManBits, int kBias>
+uint8_t EncodeFnuz(float value) {
   const uint32_t bits = Bits(value);
-  const uint32_t mag = RoundMagnitude<3, 8>(bits & kF32AbsMask);
+  const uint32_t mag = RoundMagnitude<kManBits, kBias>(bits & kF32AbsMask);
   if (mag >= 0x80u) return 0x80;
   return static_cast<uint8_t>(mag == 0 ? 0u : (SignAt(bits, 7) | mag));
 }
+}  // namespace
+
+float F8E4M3FNUZToF32(uint8_t bits) { return kE4M3FnuzTable[bits]; }
+uint8_t F32ToF8E4M3FNUZ(float value) { return EncodeFnuz<3, 8>(value); }
 
 float F8E5M2FNUZToF32(uint8_t bits) { return kE5M2FnuzTable[bits]; }
-
-// PyTorch's fp8e5m2fnuz_from_fp32_value: |x| >= 61440, Inf and NaN give 0x80; no -0.
-uint8_t F32ToF8E5M2FNUZ(float value) {
-  const uint32_t bits = Bits(value);
-  const uint32_t mag = RoundMagnitude<2, 16>(bits & kF32AbsMask);
-  if (mag >= 0x80u) return 0x80;
-  return static_cast<uint8_t>(mag == 0 ? 0u : (SignAt(bits, 7) | mag));
-}
+uint8_t F32ToF8E5M2FNUZ(float value) { return EncodeFnuz<2, 16>(value); }
 
 // ---- sub-byte ----------------------------------------------------------------------------
 // OCP MX v1.0 (FP6/FP4 element types): conversions saturate (overflow and ±Inf give ±max); NaN is

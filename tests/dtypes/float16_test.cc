@@ -23,15 +23,15 @@ using ::quantc::testing::Overflow;
 using ::quantc::testing::RoundingProbes;
 using ::quantc::testing::Specials;
 using ::quantc::testing::F32SweepStride;
+using ::quantc::testing::Bits;
 using ::quantc::testing::ForEachF32Pattern;
+using ::quantc::testing::FromBits;
 
 constexpr FormatSpec kBF16Spec = {"BF16", 8, 7, 127, Specials::kIeee, 0x1p128,
                                   Overflow::kInf, NanRule::kQuietKeepPayload, 0};
 constexpr FormatSpec kF16Spec = {"F16", 5, 10, 15, Specials::kIeee, 65536.0,
                                  Overflow::kInf, NanRule::kQuietKeepPayload, 0};
 
-uint32_t Bits(float f) { return std::bit_cast<uint32_t>(f); }
-float FromBits(uint32_t b) { return std::bit_cast<float>(b); }
 
 struct Half {
   const FormatSpec& spec;

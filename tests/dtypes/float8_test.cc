@@ -25,7 +25,9 @@ using ::quantc::testing::Overflow;
 using ::quantc::testing::RoundingProbes;
 using ::quantc::testing::Specials;
 using ::quantc::testing::F32SweepStride;
+using ::quantc::testing::Bits;
 using ::quantc::testing::ForEachF32Pattern;
+using ::quantc::testing::FromBits;
 
 // Overflow points: the value of the code after the largest finite one (see float_reference.h).
 constexpr FormatSpec kE4M3Spec = {"F8_E4M3", 4, 3, 7, Specials::kFn, 480.0,
@@ -45,8 +47,6 @@ constexpr FormatSpec kF6E2M3Spec = {"F6_E2M3", 2, 3, 1, Specials::kNone, 0.0,
 constexpr FormatSpec kF6E3M2Spec = {"F6_E3M2", 3, 2, 3, Specials::kNone, 0.0,
                                     Overflow::kSaturate, NanRule::kZero, 0};
 
-float FromBits(uint32_t b) { return std::bit_cast<float>(b); }
-uint32_t Bits(float f) { return std::bit_cast<uint32_t>(f); }
 
 struct Small {
   const FormatSpec& spec;

@@ -208,6 +208,9 @@ inline std::vector<float> RoundingProbes(const NearestEncoder& enc) {
 
 // f32 bit patterns 0, stride, 2*stride, ... below 2^32: a sweep over every exponent, both signs,
 // subnormals, Inf and NaNs, without the cost of all 2^32.
+inline uint32_t Bits(float f) { return std::bit_cast<uint32_t>(f); }
+inline float FromBits(uint32_t b) { return std::bit_cast<float>(b); }
+
 // The F32 bit patterns a sweep visits: every 4099th in the CI tier, every one of the 2^32 when
 // QUANTC_EXHAUSTIVE=1 (tools/check-all).
 inline uint32_t F32SweepStride() {
