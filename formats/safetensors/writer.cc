@@ -54,7 +54,6 @@ absl::Status StreamTensor(const TensorEntry& e, uint64_t expected, OutputFile& o
       overrun = true;
       return absl::InternalError("overrun");  // replaced below by a message naming the tensor
     }
-    if (chunk.empty()) return absl::OkStatus();  // OutputFile would memcpy from a null pointer
     QC_RETURN_IF_ERROR(out.Write(chunk));
     written += chunk.size();
     if (progress != nullptr) progress->Advance(chunk.size());

@@ -39,13 +39,11 @@ absl::StatusOr<uint64_t> CheckedByteSize(const TensorInfo& info) {
 
 absl::Status MappedTensorSource::Stream(ByteSink sink) const {
   std::span<const uint8_t> all = file_->bytes().subspan(offset_, size_);
-  for (uint64_t pos = 0; pos < size_ || (size_ == 0 && pos == 0);) {
-    uint64_t n = std::min(kStreamChunkBytes, size_ - pos);
+  for (uint64_t pos = 0, n = 0; pos < size_; pos += n) {  // an empty tensor streams nothing
+    n = std::min(kStreamChunkBytes, size_ - pos);
     if (pos + n < size_) file_->WillNeed(offset_ + pos + n, std::min(kStreamChunkBytes, size_ - pos - n));
     QC_RETURN_IF_ERROR(sink(all.subspan(pos, n)));
     file_->Release(offset_ + pos, n);
-    pos += n;
-    if (size_ == 0) break;
   }
   return absl::OkStatus();
 }
