@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "lib/support/strings.h"
+#include "lib/ir/block_scale.h"
 #include "lib/kernels/fp8/block_dequant.h"
 #include "lib/support/status_macros.h"
 
@@ -88,30 +89,6 @@ class Fp8DequantSource final : public TensorSource {
   fp8::BlockLayout layout_;
 };
 
-absl::StatusOr<std::pair<int64_t, int64_t>> BlockSize(const Model& model) {
-  std::pair<int64_t, int64_t> block{128, 128};
-  auto qc = model.config.find("quantization_config");
-  if (qc == model.config.end() || !qc->is_object()) return block;
-  auto bs = qc->find("weight_block_size");
-  if (bs == qc->end()) return block;
-  if (!bs->is_array() || bs->size() != 2 || !(*bs)[0].is_number_integer() || !(*bs)[1].is_number_integer() ||
-      (*bs)[0].get<int64_t>() <= 0 || (*bs)[1].get<int64_t>() <= 0) {
-    return absl::InvalidArgumentError(
-        StrCat("config.json: quantization_config.weight_block_size must be two positive integers, got ",
-                     bs->dump()));
-  }
-  return std::pair<int64_t, int64_t>{(*bs)[0].get<int64_t>(), (*bs)[1].get<int64_t>()};
-}
-
-// The scale companion of an FP8 weight, or nullptr.
-const TensorEntry* FindScale(const TensorTable& tensors, std::string_view name) {
-  if (const TensorEntry* s = tensors.Find(StrCat(name, "_scale_inv"))) return s;
-  if (name.ends_with(".weight")) {
-    return tensors.Find(StrCat(name.substr(0, name.size() - 7), ".scale"));
-  }
-  return nullptr;
-}
-
 class Fp8ToBf16Pass final : public Pass {
  public:
   explicit Fp8ToBf16Pass(Fp8ToBf16Options options) : options_(options) {}
@@ -119,34 +96,18 @@ class Fp8ToBf16Pass final : public Pass {
   void BindOptions(OptionBinder& b) override { Fp8ToBf16Options::Bind(b, options_); }
 
   absl::Status Run(Model& model, PassContext& ctx) override {
-    QC_ASSIGN_OR_RETURN(auto block, BlockSize(model));
+    QC_ASSIGN_OR_RETURN(auto block, BlockScaleSize(model));
     std::vector<std::string> used_scales;
     int64_t converted = 0;
     for (TensorEntry& e : model.tensors.mutable_entries()) {
       if (e.info.dtype != DType::kF8E4M3) continue;
-      const TensorEntry* scale = FindScale(model.tensors, e.name);
-      std::string where = StrCat("tensor '", e.name, "' (", e.origin, ")");
+      const TensorEntry* scale = FindBlockScale(model.tensors, e.name);
       if (scale == nullptr) {
-        return absl::InvalidArgumentError(StrCat(where, " is F8_E4M3 but has no scale tensor '", e.name,
-                                                       "_scale_inv' (or '.scale')"));
+        return absl::InvalidArgumentError(StrCat("tensor '", e.name, "' (", e.origin, ") is F8_E4M3 but has no scale tensor '",
+                                                 e.name, "_scale_inv' (or '.scale')"));
       }
-      if (e.info.shape.size() != 2) {
-        return absl::InvalidArgumentError(
-            StrCat(where, ": block-scaled FP8 needs a 2-D weight, shape is ", ShapeToString(e.info.shape)));
-      }
-      if (scale->info.dtype != DType::kF32 && scale->info.dtype != DType::kBF16 &&
-          scale->info.dtype != DType::kF8E8M0) {
-        return absl::InvalidArgumentError(StrCat("scale '", scale->name, "' (", scale->origin, ") is ",
-                                                       quantc::Name(scale->info.dtype), "; expected F32, BF16 or F8_E8M0"));
-      }
+      QC_RETURN_IF_ERROR(CheckBlockScale(e, *scale, block));
       fp8::BlockLayout layout{e.info.shape[0], e.info.shape[1], block.first, block.second};
-      Shape expected{layout.scale_rows(), layout.scale_cols()};
-      if (scale->info.shape != expected) {
-        return absl::InvalidArgumentError(StrCat(
-            "scale '", scale->name, "' (", scale->origin, ") has shape ", ShapeToString(scale->info.shape),
-            "; weight ", ShapeToString(e.info.shape), " with ", block.first, "x", block.second, " blocks needs ",
-            ShapeToString(expected)));
-      }
       e.source = std::make_shared<Fp8DequantSource>(e.name, e.source, scale->source, scale->info, layout);
       e.info.dtype = DType::kBF16;
       used_scales.push_back(scale->name);

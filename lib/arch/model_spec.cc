@@ -1,0 +1,133 @@
+#include "lib/arch/model_spec.h"
+
+#include "lib/support/status_macros.h"
+#include "lib/support/strings.h"
+
+namespace quantc::arch {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+absl::Status KeyError(std::string_view key, std::string_view what) {
+  return absl::InvalidArgumentError(StrCat("config.json: '", key, "' ", what));
+}
+
+// Reads config[key] as a number when present; `required` makes absence an error.
+template <typename T>
+absl::Status Read(const Json& config, std::string_view key, T* out, bool required = false) {
+  auto it = config.find(std::string(key));
+  if (it == config.end() || it->is_null()) return required ? KeyError(key, "is missing") : absl::OkStatus();
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!it->is_boolean()) return KeyError(key, "must be true or false");
+    *out = it->get<bool>();
+  } else {
+    if (!it->is_number()) return KeyError(key, StrCat("must be a number, got ", it->dump()));
+    *out = it->get<T>();
+  }
+  return absl::OkStatus();
+}
+
+// rope_parameters (transformers 5) or rope_theta + rope_scaling (released checkpoints).
+absl::Status ReadRope(const Json& config, RopeSpec& rope) {
+  Json params = Json::object();
+  if (auto it = config.find("rope_parameters"); it != config.end() && it->is_object()) params = *it;
+  if (auto it = config.find("rope_scaling"); it != config.end() && it->is_object()) params.update(*it);
+  if (auto it = config.find("rope_theta"); it != config.end() && !params.contains("rope_theta")) {
+    params["rope_theta"] = *it;
+  }
+  QC_RETURN_IF_ERROR(Read(params, "rope_theta", &rope.theta));
+  std::string type = "default";
+  for (const char* key : {"rope_type", "type"}) {
+    if (auto it = params.find(key); it != params.end() && it->is_string()) type = it->get<std::string>();
+  }
+  if (type == "default") {
+    rope.type = RopeType::kDefault;
+  } else if (type == "llama3") {
+    rope.type = RopeType::kLlama3;
+    QC_RETURN_IF_ERROR(Read(params, "factor", &rope.factor, true));
+    QC_RETURN_IF_ERROR(Read(params, "low_freq_factor", &rope.low_freq_factor, true));
+    QC_RETURN_IF_ERROR(Read(params, "high_freq_factor", &rope.high_freq_factor, true));
+    QC_RETURN_IF_ERROR(Read(params, "original_max_position_embeddings", &rope.original_max_position_embeddings, true));
+  } else if (type == "yarn") {
+    rope.type = RopeType::kYarn;
+    QC_RETURN_IF_ERROR(Read(params, "factor", &rope.factor, true));
+    QC_RETURN_IF_ERROR(Read(params, "original_max_position_embeddings", &rope.original_max_position_embeddings));
+    if (rope.original_max_position_embeddings == 0) {
+      QC_RETURN_IF_ERROR(Read(config, "max_position_embeddings", &rope.original_max_position_embeddings, true));
+    }
+    QC_RETURN_IF_ERROR(Read(params, "beta_fast", &rope.beta_fast));
+    QC_RETURN_IF_ERROR(Read(params, "beta_slow", &rope.beta_slow));
+    QC_RETURN_IF_ERROR(Read(params, "mscale", &rope.mscale));
+    QC_RETURN_IF_ERROR(Read(params, "mscale_all_dim", &rope.mscale_all_dim));
+    QC_RETURN_IF_ERROR(Read(params, "attention_factor", &rope.attention_factor));
+  } else {
+    return KeyError("rope_type", StrCat("'", type, "' is not supported (default, llama3, yarn)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ModelSpec> ParseModelSpec(const Json& config) {
+  ModelSpec s;
+  if (auto it = config.find("model_type"); it != config.end() && it->is_string()) s.model_type = it->get<std::string>();
+  QC_RETURN_IF_ERROR(Read(config, "vocab_size", &s.vocab_size, true));
+  QC_RETURN_IF_ERROR(Read(config, "hidden_size", &s.hidden_size, true));
+  QC_RETURN_IF_ERROR(Read(config, "intermediate_size", &s.intermediate_size, true));
+  QC_RETURN_IF_ERROR(Read(config, "num_hidden_layers", &s.num_layers, true));
+  QC_RETURN_IF_ERROR(Read(config, "num_attention_heads", &s.num_heads, true));
+  s.num_kv_heads = s.num_heads;
+  QC_RETURN_IF_ERROR(Read(config, "num_key_value_heads", &s.num_kv_heads));
+  if (s.num_heads <= 0 || s.hidden_size <= 0) return KeyError("num_attention_heads", "must be positive");
+  s.head_dim = s.hidden_size / s.num_heads;
+  QC_RETURN_IF_ERROR(Read(config, "head_dim", &s.head_dim));
+  QC_RETURN_IF_ERROR(Read(config, "rms_norm_eps", &s.rms_norm_eps));
+  QC_RETURN_IF_ERROR(Read(config, "tie_word_embeddings", &s.tie_word_embeddings));
+  QC_RETURN_IF_ERROR(Read(config, "attention_bias", &s.attention_bias));
+  QC_RETURN_IF_ERROR(Read(config, "num_nextn_predict_layers", &s.num_mtp_layers));
+  if (s.num_kv_heads <= 0 || s.num_heads % s.num_kv_heads != 0) {
+    return KeyError("num_key_value_heads", StrCat(s.num_kv_heads, " does not divide num_attention_heads ", s.num_heads));
+  }
+  QC_RETURN_IF_ERROR(ReadRope(config, s.rope));
+  s.rope.dim = s.head_dim;
+
+  QC_RETURN_IF_ERROR(Read(config, "kv_lora_rank", &s.mla.kv_lora_rank));
+  if (s.mla.enabled()) {
+    QC_RETURN_IF_ERROR(Read(config, "q_lora_rank", &s.mla.q_lora_rank));
+    QC_RETURN_IF_ERROR(Read(config, "qk_nope_head_dim", &s.mla.qk_nope_head_dim, true));
+    QC_RETURN_IF_ERROR(Read(config, "qk_rope_head_dim", &s.mla.qk_rope_head_dim, true));
+    QC_RETURN_IF_ERROR(Read(config, "v_head_dim", &s.mla.v_head_dim, true));
+    s.rope.dim = s.mla.qk_rope_head_dim;
+    s.rope.interleaved = true;  // DeepSeek stores rope dims as adjacent pairs
+    if (auto it = config.find("rope_interleave"); it != config.end() && it->is_boolean()) {
+      s.rope.interleaved = it->get<bool>();
+    }
+  }
+  QC_RETURN_IF_ERROR(Read(config, "n_routed_experts", &s.moe.n_routed_experts));
+  if (s.moe.enabled()) {
+    MoeSpec& m = s.moe;
+    QC_RETURN_IF_ERROR(Read(config, "n_shared_experts", &m.n_shared_experts));
+    QC_RETURN_IF_ERROR(Read(config, "num_experts_per_tok", &m.top_k, true));
+    QC_RETURN_IF_ERROR(Read(config, "n_group", &m.n_group));
+    QC_RETURN_IF_ERROR(Read(config, "topk_group", &m.topk_group));
+    QC_RETURN_IF_ERROR(Read(config, "moe_intermediate_size", &m.moe_intermediate_size, true));
+    QC_RETURN_IF_ERROR(Read(config, "first_k_dense_replace", &m.first_k_dense_replace));
+    QC_RETURN_IF_ERROR(Read(config, "norm_topk_prob", &m.norm_topk_prob));
+    QC_RETURN_IF_ERROR(Read(config, "routed_scaling_factor", &m.routed_scaling_factor));
+    // transformers 5 omits scoring_func for deepseek_v3, which always uses sigmoid (noaux_tc).
+    m.scoring = s.model_type == "deepseek_v3" ? MoeScoring::kSigmoid : MoeScoring::kSoftmax;
+    if (auto it = config.find("scoring_func"); it != config.end() && it->is_string()) {
+      std::string f = it->get<std::string>();
+      if (f == "sigmoid") m.scoring = MoeScoring::kSigmoid;
+      else if (f == "softmax") m.scoring = MoeScoring::kSoftmax;
+      else return KeyError("scoring_func", StrCat("'", f, "' is not supported (sigmoid, softmax)"));
+    }
+    if (m.n_group <= 0 || m.n_routed_experts % m.n_group != 0 || m.topk_group > m.n_group || m.top_k <= 0) {
+      return KeyError("n_group", StrCat(m.n_group, " groups / topk_group ", m.topk_group, " do not fit ",
+                                        m.n_routed_experts, " experts"));
+    }
+  }
+  return s;
+}
+
+}  // namespace quantc::arch

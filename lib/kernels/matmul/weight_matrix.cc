@@ -1,0 +1,111 @@
+#include "lib/kernels/matmul/weight_matrix.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "lib/dtypes/float_convert.h"
+#include "lib/support/parallel.h"
+#include "lib/support/strings.h"
+
+namespace quantc::kernels {
+namespace {
+
+class DenseWeight final : public WeightMatrix {
+ public:
+  DenseWeight(DType dtype, std::span<const uint8_t> bytes, int64_t rows, int64_t cols)
+      : WeightMatrix(rows, cols), dtype_(dtype), bytes_(bytes) {}
+  void DequantRows(int64_t r0, int64_t r1, float* out) const override {
+    const int64_t n = (r1 - r0) * cols();
+    const uint8_t* base = bytes_.data();
+    switch (dtype_) {
+      case DType::kF32: std::memcpy(out, base + r0 * cols() * 4, n * 4); break;
+      case DType::kBF16: {
+        const uint8_t* p = base + r0 * cols() * 2;
+        for (int64_t i = 0; i < n; ++i) {
+          uint32_t bits = static_cast<uint32_t>(p[2 * i] | (p[2 * i + 1] << 8)) << 16;
+          std::memcpy(&out[i], &bits, 4);
+        }
+        break;
+      }
+      case DType::kF16: {
+        const uint8_t* p = base + r0 * cols() * 2;
+        for (int64_t i = 0; i < n; ++i) out[i] = F16ToF32(static_cast<uint16_t>(p[2 * i] | (p[2 * i + 1] << 8)));
+        break;
+      }
+      default: break;  // rejected by MakeDenseWeight
+    }
+  }
+
+ private:
+  DType dtype_;
+  std::span<const uint8_t> bytes_;
+};
+
+class Fp8BlockWeight final : public WeightMatrix {
+ public:
+  Fp8BlockWeight(std::span<const uint8_t> codes, std::vector<float> scales, fp8::BlockLayout layout)
+      : WeightMatrix(layout.rows, layout.cols), codes_(codes), scales_(std::move(scales)), layout_(layout) {}
+  void DequantRows(int64_t r0, int64_t r1, float* out) const override {
+    // The reference kernel: single-threaded, because MatMul already runs one tile per thread.
+    std::vector<uint16_t> bf16(static_cast<size_t>((r1 - r0) * cols()));
+    fp8::ref::DequantRowsToBF16(codes_.data() + r0 * cols(), scales_.data(), layout_, r0, r1, bf16.data());
+    for (size_t i = 0; i < bf16.size(); ++i) out[i] = BF16ToF32(bf16[i]);
+  }
+
+ private:
+  std::span<const uint8_t> codes_;
+  std::vector<float> scales_;
+  fp8::BlockLayout layout_;
+};
+
+float Dot(const float* a, const float* b, int64_t n) {
+  float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WeightMatrix>> MakeDenseWeight(DType dtype, std::span<const uint8_t> bytes,
+                                                              int64_t rows, int64_t cols) {
+  if (dtype != DType::kF32 && dtype != DType::kBF16 && dtype != DType::kF16) {
+    return absl::UnimplementedError(StrCat("no matmul kernel for ", Name(dtype), " weights"));
+  }
+  auto need = ByteSize(dtype, static_cast<uint64_t>(rows * cols));
+  if (!need.ok() || *need != bytes.size()) {
+    return absl::InvalidArgumentError(StrCat("weight bytes ", bytes.size(), " do not match [", rows, ", ", cols, "]"));
+  }
+  return std::unique_ptr<WeightMatrix>(new DenseWeight(dtype, bytes, rows, cols));
+}
+
+std::unique_ptr<WeightMatrix> MakeFp8BlockWeight(std::span<const uint8_t> codes, std::vector<float> scales,
+                                                 fp8::BlockLayout layout) {
+  return std::make_unique<Fp8BlockWeight>(codes, std::move(scales), layout);
+}
+
+void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, const float* bias) {
+  const int64_t rows = w.rows(), cols = w.cols();
+  constexpr int64_t kTileRows = 16;
+  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+  // Each tile costs kTileRows * cols * (n + dequant) flops; small matrices stay on one thread.
+  const int64_t min_tiles = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, kTileRows * cols * n));
+#pragma omp parallel num_threads(std::max<int64_t>(1, std::min<int64_t>(NumThreads(), tiles / min_tiles)))
+  {
+    std::vector<float> tile(static_cast<size_t>(kTileRows * cols));
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t r0 = t * kTileRows, r1 = std::min(rows, r0 + kTileRows);
+      w.DequantRows(r0, r1, tile.data());
+      for (int64_t i = 0; i < n; ++i) {
+        const float* xi = x + i * cols;
+        float* yi = y + i * rows;
+        for (int64_t r = r0; r < r1; ++r) {
+          yi[r] = Dot(xi, tile.data() + (r - r0) * cols, cols) + (bias ? bias[r] : 0.0f);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace quantc::kernels

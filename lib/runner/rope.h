@@ -1,0 +1,30 @@
+// Rotary position embeddings as Hugging Face computes them: default, llama3 (frequency bands
+// rescaled), and yarn as DeepSeek uses it (interpolation ramp between beta_fast and beta_slow,
+// cos/sin scaled by the attention factor, softmax scale corrected by mscale(mscale_all_dim)^2).
+// Half-split layout rotates (x[i], x[i + d/2]); interleaved (DeepSeek) rotates (x[2i], x[2i+1]).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lib/arch/model_spec.h"
+
+namespace quantc::runner {
+
+class Rope {
+ public:
+  explicit Rope(const arch::RopeSpec& spec);
+  // Rotates one head vector of spec.dim values in place for position `pos`.
+  void Apply(float* x, int64_t pos) const;
+  // Multiplier on the attention softmax scale (1 except yarn with mscale_all_dim).
+  double softmax_scale_factor() const { return softmax_scale_factor_; }
+  const std::vector<double>& inv_freq() const { return inv_freq_; }
+
+ private:
+  arch::RopeSpec spec_;
+  std::vector<double> inv_freq_;   // dim/2 frequencies
+  double cos_sin_scale_ = 1.0;     // yarn attention factor on cos/sin
+  double softmax_scale_factor_ = 1.0;
+};
+
+}  // namespace quantc::runner

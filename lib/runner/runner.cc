@@ -1,0 +1,254 @@
+#include "lib/runner/runner.h"
+
+#include <cmath>
+
+#include "lib/runner/layers.h"
+#include "lib/runner/rope.h"
+#include "lib/runner/weights.h"
+#include "lib/support/status_macros.h"
+#include "lib/support/strings.h"
+
+namespace quantc::runner {
+
+using arch::Role;
+using kernels::MatMul;
+using kernels::WeightMatrix;
+
+struct LayerWeights {
+  const std::vector<float>* attn_norm = nullptr;
+  const std::vector<float>* ffn_norm = nullptr;
+  // GQA attention (q also serves MLA without q_lora_rank)
+  const WeightMatrix *q = nullptr, *k = nullptr, *v = nullptr, *o = nullptr;
+  const std::vector<float> *q_bias = nullptr, *k_bias = nullptr, *v_bias = nullptr;
+  // MLA
+  const WeightMatrix *q_a = nullptr, *q_b = nullptr, *kv_a = nullptr, *kv_b = nullptr;
+  const std::vector<float> *q_a_norm = nullptr, *kv_a_norm = nullptr;
+  // FFN: dense or MoE
+  FfnWeights ffn;
+  bool moe = false;
+  MoeWeights moe_weights;
+};
+
+struct Runner::Impl {
+  arch::ModelSpec spec;
+  std::unique_ptr<Weights> weights;
+  std::unique_ptr<Rope> rope;
+  const WeightMatrix* embedding = nullptr;
+  const WeightMatrix* lm_head = nullptr;
+  const std::vector<float>* final_norm = nullptr;
+  std::vector<LayerWeights> layers;
+
+  int64_t KeyDim() const { return spec.mla.enabled() ? spec.mla.qk_nope_head_dim + spec.mla.qk_rope_head_dim : spec.head_dim; }
+  int64_t ValueDim() const { return spec.mla.enabled() ? spec.mla.v_head_dim : spec.head_dim; }
+  int64_t CacheHeads() const { return spec.mla.enabled() ? spec.num_heads : spec.num_kv_heads; }
+
+  absl::Status LoadLayer(int64_t l, LayerWeights& lw);
+  void Attention(const LayerWeights& lw, const float* x, int64_t n, int64_t pos0, KvCache::Layer& cache, float* out) const;
+  void MlaAttention(const LayerWeights& lw, const float* x, int64_t n, int64_t pos0, KvCache::Layer& cache,
+                    float* out) const;
+};
+
+namespace {
+
+// Optional weights: null when the checkpoint lacks them (biases, for instance).
+template <typename T>
+absl::Status Optional(absl::StatusOr<T> found, T* out) {
+  if (found.ok()) *out = *found;
+  else if (!absl::IsNotFound(found.status())) return found.status();
+  return absl::OkStatus();
+}
+
+void AppendRows(std::vector<float>& cache, const float* rows, int64_t count) { cache.insert(cache.end(), rows, rows + count); }
+
+}  // namespace
+
+absl::Status Runner::Impl::LoadLayer(int64_t l, LayerWeights& lw) {
+  Weights& w = *weights;
+  QC_ASSIGN_OR_RETURN(lw.attn_norm, w.Vector(Role::kAttnNorm, l));
+  QC_ASSIGN_OR_RETURN(lw.ffn_norm, w.Vector(Role::kFfnNorm, l));
+  QC_ASSIGN_OR_RETURN(lw.o, w.Matrix(Role::kO, l));
+  if (spec.mla.enabled()) {
+    if (spec.mla.q_lora_rank > 0) {
+      QC_ASSIGN_OR_RETURN(lw.q_a, w.Matrix(Role::kQA, l));
+      QC_ASSIGN_OR_RETURN(lw.q_a_norm, w.Vector(Role::kQANorm, l));
+      QC_ASSIGN_OR_RETURN(lw.q_b, w.Matrix(Role::kQB, l));
+    } else {
+      QC_ASSIGN_OR_RETURN(lw.q, w.Matrix(Role::kQ, l));
+    }
+    QC_ASSIGN_OR_RETURN(lw.kv_a, w.Matrix(Role::kKVA, l));
+    QC_ASSIGN_OR_RETURN(lw.kv_a_norm, w.Vector(Role::kKVANorm, l));
+    QC_ASSIGN_OR_RETURN(lw.kv_b, w.Matrix(Role::kKVB, l));
+  } else {
+    QC_ASSIGN_OR_RETURN(lw.q, w.Matrix(Role::kQ, l));
+    QC_ASSIGN_OR_RETURN(lw.k, w.Matrix(Role::kK, l));
+    QC_ASSIGN_OR_RETURN(lw.v, w.Matrix(Role::kV, l));
+    if (spec.attention_bias) {
+      QC_ASSIGN_OR_RETURN(lw.q_bias, w.Vector(Role::kQBias, l));
+      QC_ASSIGN_OR_RETURN(lw.k_bias, w.Vector(Role::kKBias, l));
+      QC_ASSIGN_OR_RETURN(lw.v_bias, w.Vector(Role::kVBias, l));
+    }
+  }
+  lw.moe = spec.moe.IsMoeLayer(l);
+  if (!lw.moe) {
+    QC_ASSIGN_OR_RETURN(lw.ffn.gate, w.Matrix(Role::kGate, l));
+    QC_ASSIGN_OR_RETURN(lw.ffn.up, w.Matrix(Role::kUp, l));
+    QC_ASSIGN_OR_RETURN(lw.ffn.down, w.Matrix(Role::kDown, l));
+    return absl::OkStatus();
+  }
+  MoeWeights& m = lw.moe_weights;
+  QC_ASSIGN_OR_RETURN(m.router, w.Matrix(Role::kRouter, l));
+  QC_RETURN_IF_ERROR(Optional(w.Vector(Role::kRouterBias, l), &m.router_bias));
+  for (int64_t e = 0; e < spec.moe.n_routed_experts; ++e) {
+    FfnWeights f;
+    QC_ASSIGN_OR_RETURN(f.gate, w.Matrix(Role::kExpertGate, l, e));
+    QC_ASSIGN_OR_RETURN(f.up, w.Matrix(Role::kExpertUp, l, e));
+    QC_ASSIGN_OR_RETURN(f.down, w.Matrix(Role::kExpertDown, l, e));
+    m.experts.push_back(f);
+  }
+  if (spec.moe.n_shared_experts > 0) {
+    QC_ASSIGN_OR_RETURN(m.shared.gate, w.Matrix(Role::kSharedGate, l));
+    QC_ASSIGN_OR_RETURN(m.shared.up, w.Matrix(Role::kSharedUp, l));
+    QC_ASSIGN_OR_RETURN(m.shared.down, w.Matrix(Role::kSharedDown, l));
+  }
+  return absl::OkStatus();
+}
+
+void Runner::Impl::Attention(const LayerWeights& lw, const float* x, int64_t n, int64_t pos0, KvCache::Layer& cache,
+                             float* out) const {
+  const int64_t hd = spec.head_dim, heads = spec.num_heads, kvh = spec.num_kv_heads;
+  std::vector<float> q(static_cast<size_t>(n * heads * hd)), k(static_cast<size_t>(n * kvh * hd)), v(k.size());
+  MatMul(*lw.q, x, n, q.data(), lw.q_bias ? lw.q_bias->data() : nullptr);
+  MatMul(*lw.k, x, n, k.data(), lw.k_bias ? lw.k_bias->data() : nullptr);
+  MatMul(*lw.v, x, n, v.data(), lw.v_bias ? lw.v_bias->data() : nullptr);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t h = 0; h < heads; ++h) rope->Apply(q.data() + (t * heads + h) * hd, pos0 + t);
+    for (int64_t h = 0; h < kvh; ++h) rope->Apply(k.data() + (t * kvh + h) * hd, pos0 + t);
+  }
+  AppendRows(cache.k, k.data(), static_cast<int64_t>(k.size()));
+  AppendRows(cache.v, v.data(), static_cast<int64_t>(v.size()));
+  std::vector<float> attn(static_cast<size_t>(n * heads * hd));
+  const float scale = static_cast<float>(rope->softmax_scale_factor() / std::sqrt(static_cast<double>(hd)));
+  Attend(q.data(), cache.k.data(), cache.v.data(), n, pos0, heads, kvh, hd, hd, scale, attn.data());
+  MatMul(*lw.o, attn.data(), n, out);
+}
+
+// Multi-head latent attention, the naive way: the latent is expanded through kv_b into per-head
+// K and V, which the cache keeps (K = [k_nope | k_pe], k_pe shared by every head).
+void Runner::Impl::MlaAttention(const LayerWeights& lw, const float* x, int64_t n, int64_t pos0,
+                                KvCache::Layer& cache, float* out) const {
+  const arch::MlaSpec& m = spec.mla;
+  const int64_t heads = spec.num_heads, nope = m.qk_nope_head_dim, rd = m.qk_rope_head_dim, vd = m.v_head_dim;
+  const int64_t qk = nope + rd;
+  std::vector<float> q(static_cast<size_t>(n * heads * qk));
+  if (lw.q_a != nullptr) {
+    std::vector<float> qa(static_cast<size_t>(n * m.q_lora_rank));
+    MatMul(*lw.q_a, x, n, qa.data());
+    RmsNorm(qa.data(), n, m.q_lora_rank, *lw.q_a_norm, spec.rms_norm_eps, qa.data());
+    MatMul(*lw.q_b, qa.data(), n, q.data());
+  } else {
+    MatMul(*lw.q, x, n, q.data());
+  }
+  const int64_t kva_width = m.kv_lora_rank + rd;
+  std::vector<float> kva(static_cast<size_t>(n * kva_width)), latent(static_cast<size_t>(n * m.kv_lora_rank));
+  MatMul(*lw.kv_a, x, n, kva.data());
+  for (int64_t t = 0; t < n; ++t) {
+    std::copy_n(kva.data() + t * kva_width, m.kv_lora_rank, latent.data() + t * m.kv_lora_rank);
+  }
+  RmsNorm(latent.data(), n, m.kv_lora_rank, *lw.kv_a_norm, spec.rms_norm_eps, latent.data());
+  std::vector<float> kv(static_cast<size_t>(n * heads * (nope + vd)));
+  MatMul(*lw.kv_b, latent.data(), n, kv.data());
+  std::vector<float> k(static_cast<size_t>(n * heads * qk)), v(static_cast<size_t>(n * heads * vd));
+  for (int64_t t = 0; t < n; ++t) {
+    float* k_pe = kva.data() + t * kva_width + m.kv_lora_rank;
+    rope->Apply(k_pe, pos0 + t);
+    for (int64_t h = 0; h < heads; ++h) {
+      rope->Apply(q.data() + (t * heads + h) * qk + nope, pos0 + t);
+      const float* kvh = kv.data() + (t * heads + h) * (nope + vd);
+      float* kh = k.data() + (t * heads + h) * qk;
+      std::copy_n(kvh, nope, kh);
+      std::copy_n(k_pe, rd, kh + nope);
+      std::copy_n(kvh + nope, vd, v.data() + (t * heads + h) * vd);
+    }
+  }
+  AppendRows(cache.k, k.data(), static_cast<int64_t>(k.size()));
+  AppendRows(cache.v, v.data(), static_cast<int64_t>(v.size()));
+  std::vector<float> attn(static_cast<size_t>(n * heads * vd));
+  const float scale = static_cast<float>(rope->softmax_scale_factor() / std::sqrt(static_cast<double>(qk)));
+  Attend(q.data(), cache.k.data(), cache.v.data(), n, pos0, heads, heads, qk, vd, scale, attn.data());
+  MatMul(*lw.o, attn.data(), n, out);
+}
+
+Runner::Runner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Runner::~Runner() = default;
+const arch::ModelSpec& Runner::spec() const { return impl_->spec; }
+
+void KvCache::Clear() {
+  for (Layer& l : layers_) l.k.clear(), l.v.clear();
+  length_ = 0;
+}
+
+std::unique_ptr<KvCache> Runner::NewCache() const {
+  auto cache = std::make_unique<KvCache>();
+  cache->layers_.resize(impl_->spec.num_layers);
+  return cache;
+}
+
+absl::StatusOr<std::unique_ptr<Runner>> Runner::Create(const Model& model) {
+  auto impl = std::make_unique<Impl>();
+  QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterFor(model.model_type()));
+  QC_ASSIGN_OR_RETURN(impl->spec, arch::ParseModelSpec(model.config));
+  QC_RETURN_IF_ERROR(adapter->Validate(impl->spec));
+  QC_ASSIGN_OR_RETURN(impl->weights, Weights::Load(model, *adapter, impl->spec));
+  impl->rope = std::make_unique<Rope>(impl->spec.rope);
+  Weights& w = *impl->weights;
+  QC_ASSIGN_OR_RETURN(impl->embedding, w.Matrix(Role::kEmbedding));
+  QC_ASSIGN_OR_RETURN(impl->final_norm, w.Vector(Role::kFinalNorm));
+  if (impl->spec.tie_word_embeddings || !w.Has(Role::kLmHead)) {
+    impl->lm_head = impl->embedding;
+  } else {
+    QC_ASSIGN_OR_RETURN(impl->lm_head, w.Matrix(Role::kLmHead));
+  }
+  impl->layers.resize(impl->spec.num_layers);
+  for (int64_t l = 0; l < impl->spec.num_layers; ++l) QC_RETURN_IF_ERROR(impl->LoadLayer(l, impl->layers[l]));
+  if (impl->embedding->cols() != impl->spec.hidden_size) {
+    return absl::InvalidArgumentError(StrCat("embedding width ", impl->embedding->cols(), " != hidden_size ",
+                                             impl->spec.hidden_size));
+  }
+  return std::unique_ptr<Runner>(new Runner(std::move(impl)));
+}
+
+absl::Status Runner::Forward(std::span<const int32_t> tokens, KvCache& cache, std::span<float> logits,
+                             const HiddenObserver& observer) const {
+  const Impl& m = *impl_;
+  const int64_t n = static_cast<int64_t>(tokens.size()), hidden = m.spec.hidden_size, pos0 = cache.length_;
+  if (n == 0) return absl::OkStatus();
+  if (!logits.empty() && static_cast<int64_t>(logits.size()) != n * m.lm_head->rows()) {
+    return absl::InvalidArgumentError(StrCat("logits buffer holds ", logits.size(), " floats, need ", n * m.lm_head->rows()));
+  }
+  std::vector<float> x(static_cast<size_t>(n * hidden)), xn(x.size()), delta(x.size());
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= m.embedding->rows()) {
+      return absl::OutOfRangeError(StrCat("token id ", tokens[t], " is outside the vocabulary of ", m.embedding->rows()));
+    }
+    m.embedding->DequantRows(tokens[t], tokens[t] + 1, x.data() + t * hidden);
+  }
+  for (int64_t l = 0; l < m.spec.num_layers; ++l) {
+    const LayerWeights& lw = m.layers[l];
+    if (observer) observer(l, x);
+    RmsNorm(x.data(), n, hidden, *lw.attn_norm, m.spec.rms_norm_eps, xn.data());
+    if (m.spec.mla.enabled()) m.MlaAttention(lw, xn.data(), n, pos0, cache.layers_[l], delta.data());
+    else m.Attention(lw, xn.data(), n, pos0, cache.layers_[l], delta.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += delta[i];
+    RmsNorm(x.data(), n, hidden, *lw.ffn_norm, m.spec.rms_norm_eps, xn.data());
+    if (lw.moe) Moe(m.spec.moe, lw.moe_weights, xn.data(), n, hidden, delta.data());
+    else SwiGlu(lw.ffn, xn.data(), n, delta.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += delta[i];
+  }
+  RmsNorm(x.data(), n, hidden, *m.final_norm, m.spec.rms_norm_eps, xn.data());
+  if (observer) observer(m.spec.num_layers, xn);
+  cache.length_ += n;
+  if (!logits.empty()) MatMul(*m.lm_head, xn.data(), n, logits.data());
+  return absl::OkStatus();
+}
+
+}  // namespace quantc::runner

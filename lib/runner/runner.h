@@ -1,0 +1,58 @@
+// The CPU reference runner: a decoder-only forward pass in FP32 for every architecture adapter
+// (qwen2, llama: GQA attention + SwiGLU; deepseek_v3: MLA + sigmoid group-routed MoE), with a KV
+// cache, batched prefill and single-token decode, executing weights in their stored formats.
+// It is what judges every pass and format, so it follows Hugging Face transformers' math.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lib/arch/adapter.h"
+#include "lib/ir/model.h"
+
+namespace quantc::runner {
+
+// Per-layer keys and values of the tokens seen so far (for MLA: per-head K = [k_nope | k_pe]).
+class KvCache {
+ public:
+  int64_t length() const { return length_; }
+  void Clear();
+
+ private:
+  friend class Runner;
+  struct Layer {
+    std::vector<float> k, v;  // [length, kv_heads * k_dim], [length, kv_heads * v_dim]
+  };
+  std::vector<Layer> layers_;
+  int64_t length_ = 0;
+};
+
+// Receives hidden states during Forward: index 0 is the embedding output, i < L the input of
+// layer i, L the output of the final norm (the layout of the fixtures' golden.safetensors).
+using HiddenObserver = std::function<void(int64_t index, std::span<const float> states /* [n, hidden] */)>;
+
+class Runner {
+ public:
+  // The model must outlive the runner (weights stay in its mapped files).
+  static absl::StatusOr<std::unique_ptr<Runner>> Create(const Model& model);
+  ~Runner();
+
+  const arch::ModelSpec& spec() const;
+  std::unique_ptr<KvCache> NewCache() const;
+
+  // Runs `tokens` at positions cache.length() .. +n, appending to the cache. Writes logits
+  // [n, vocab] when `logits` is non-null (its size must be n * vocab).
+  absl::Status Forward(std::span<const int32_t> tokens, KvCache& cache, std::span<float> logits,
+                       const HiddenObserver& observer = nullptr) const;
+
+ private:
+  struct Impl;
+  explicit Runner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace quantc::runner

@@ -1,0 +1,40 @@
+// The runner's view of a model's weights, by role: matrices in their stored formats (through the
+// kernels' WeightMatrix interface) and small vectors (norms, biases) as FP32. Weights that are
+// mapped stay in the mapping; weights a pass produced lazily are streamed once into memory.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lib/arch/adapter.h"
+#include "lib/ir/model.h"
+#include "lib/kernels/matmul/weight_matrix.h"
+
+namespace quantc::runner {
+
+class Weights {
+ public:
+  // Indexes every tensor of `model` whose name the adapter knows, for layers below num_layers.
+  static absl::StatusOr<std::unique_ptr<Weights>> Load(const Model& model, const arch::ArchAdapter& adapter,
+                                                       const arch::ModelSpec& spec);
+  // NOT_FOUND names the tensor the checkpoint lacks.
+  absl::StatusOr<const kernels::WeightMatrix*> Matrix(arch::Role role, int64_t layer = -1, int64_t expert = -1);
+  absl::StatusOr<const std::vector<float>*> Vector(arch::Role role, int64_t layer = -1);
+  bool Has(arch::Role role, int64_t layer = -1) const;
+
+ private:
+  Weights(const Model& model, const arch::ArchAdapter& adapter) : model_(model), adapter_(adapter) {}
+  absl::StatusOr<std::span<const uint8_t>> Bytes(const TensorEntry& e);
+  const TensorEntry* Find(const arch::TensorRole& role) const;
+
+  const Model& model_;
+  const arch::ArchAdapter& adapter_;
+  std::pair<int64_t, int64_t> block_{128, 128};
+  std::vector<std::vector<uint8_t>> owned_;  // bytes of tensors that are not mapped
+  std::map<std::tuple<int, int64_t, int64_t>, std::unique_ptr<kernels::WeightMatrix>> matrices_;
+  std::map<std::pair<int, int64_t>, std::vector<float>> vectors_;
+};
+
+}  // namespace quantc::runner
