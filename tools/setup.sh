@@ -14,6 +14,7 @@ PACKAGES=(cmake ninja-build g++ make pkg-config time
 
 missing=()
 command -v python3 >/dev/null || PACKAGES+=(python3)
+command -v node >/dev/null || PACKAGES+=(nodejs npm)  # tools/validators (transformers.js)
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
