@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh build
 (cd tools/validators && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
-ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 900
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 900 -LE slow

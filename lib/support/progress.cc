@@ -9,8 +9,11 @@
 
 namespace quantc {
 
-Progress::Progress(std::string label, uint64_t total_bytes, uint64_t total_items, bool enabled)
+Progress::Progress(std::string label, uint64_t total_bytes, uint64_t total_items, bool enabled,
+                   std::string amount_unit, std::string items_unit)
     : label_(std::move(label)),
+      amount_unit_(std::move(amount_unit)),
+      items_unit_(std::move(items_unit)),
       total_bytes_(total_bytes),
       total_items_(total_items),
       enabled_(enabled),
@@ -43,12 +46,15 @@ void Progress::Draw(bool force) {
     eta = absl::StrFormat("%d:%02d", s / 60, s % 60);
   }
   double pct = total_bytes_ ? 100.0 * done / total_bytes_ : 100.0;
-  std::string line = absl::StrFormat("\r%s: %5.1f%%  %s / %s  tensors %d/%d  %s/s  ETA %s\x1b[K", label_, pct,
-                                     FormatBytes(done), FormatBytes(total_bytes_), items, total_items_,
-                                     FormatBytes(rate), eta);
+  std::string line = absl::StrFormat("\r%s: %5.1f%%  %s / %s  %s %d/%d  %s/s  ETA %s\x1b[K", label_, pct, Amount(done),
+                                     Amount(total_bytes_), items_unit_, items, total_items_, Amount(rate), eta);
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
   drawn_ = true;
+}
+
+std::string Progress::Amount(double amount) const {
+  return amount_unit_.empty() ? FormatBytes(amount) : absl::StrFormat("%.0f %s", amount, amount_unit_);
 }
 
 void Progress::Finish() {

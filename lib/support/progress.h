@@ -13,7 +13,10 @@ namespace quantc {
 class Progress {
  public:
   // `label` prefixes the line, e.g. "convert". `enabled` false silences it (e.g. --quiet).
-  Progress(std::string label, uint64_t total_bytes, uint64_t total_items, bool enabled);
+  // The amount is bytes unless `amount_unit` names another unit ("tokens"); items are counted
+  // in `items_unit` ("tensors", "windows").
+  Progress(std::string label, uint64_t total_bytes, uint64_t total_items, bool enabled,
+           std::string amount_unit = "", std::string items_unit = "tensors");
   ~Progress();
 
   // Thread-safe. Redraws at most ten times a second.
@@ -26,7 +29,8 @@ class Progress {
 
  private:
   void Draw(bool force);
-  std::string label_;
+  std::string Amount(double amount) const;
+  std::string label_, amount_unit_, items_unit_;
   uint64_t total_bytes_, total_items_;
   bool enabled_;
   bool drawn_ = false;

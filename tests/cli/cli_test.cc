@@ -247,6 +247,49 @@ TEST_F(CliTest, ProgressLineOnATerminalOnly) {
   EXPECT_THAT(piped.output, Not(HasSubstr("ETA"))) << "no progress line when stderr is not a terminal";
 }
 
+TEST_F(CliTest, RunGeneratesGreedyTokens) {
+  Result ids = RunShell(Q(kQuantc) + " run " + Q(kData / "tiny-llama-bf16") + " --prompt 'The kernel' -n 8 --ids");
+  ASSERT_EQ(ids.exit_code, 0) << ids.output;
+  EXPECT_EQ(std::count(ids.output.begin(), ids.output.end(), ' '), 7) << ids.output;
+  Result text = RunShell(Q(kQuantc) + " run " + Q(kData / "tiny-llama-bf16") + " --prompt 'The kernel' -n 8");
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_FALSE(text.output.empty());
+}
+
+TEST_F(CliTest, EvalWithReferenceReportsEveryMetric) {
+  Result r = RunShell(Q(kQuantc) + " eval " + Q(kData / "tiny-llama-fp8") + " --text " + Q(kData / "valid.txt") +
+                      " --max-tokens 1100 --ref " + Q(kData / "tiny-llama-bf16") + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["tokens"], 2 * 511);  // windows at 0 and 512: start < 1100 - 512
+  for (const char* key : {"ppl", "nll", "ref_ppl", "kld_mean", "kld_p99", "kld_p999", "top1_agree", "delta_p_mean"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_GT(j["kld_mean"].get<double>(), 0.0);
+  EXPECT_LT(j["kld_mean"].get<double>(), 0.05);  // FP8 weights stay close to BF16
+  EXPECT_GT(j["top1_agree"].get<double>(), 0.9);
+  // A model against itself: no divergence at all.
+  Result self = RunShell(Q(kQuantc) + " eval " + Q(kData / "tiny-llama-bf16") + " --text " + Q(kData / "valid.txt") +
+                         " --max-tokens 600 --ref " + Q(kData / "tiny-llama-bf16") + " --json");
+  nlohmann::json s = nlohmann::json::parse(self.output);
+  EXPECT_NEAR(s["kld_mean"].get<double>(), 0.0, 1e-9);
+  EXPECT_EQ(s["top1_agree"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(s["ppl"].get<double>(), s["ref_ppl"].get<double>());
+}
+
+TEST_F(CliTest, CompareReportsPerLayerError) {
+  Result r = RunShell(Q(kQuantc) + " compare " + Q(kData / "tiny-qwen2-bf16") + " " + Q(kData / "tiny-qwen2-fp8") +
+                      " --text " + Q(kData / "valid.txt") + " --max-tokens 256 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json j = nlohmann::json::parse(r.output);
+  ASSERT_EQ(j["hidden_states"].size(), 7u);  // embeddings, inputs of layers 1..5, final norm
+  EXPECT_TRUE(j["hidden_states"][0]["snr_db"].is_null()) << "BF16 embeddings are identical in both";
+  for (size_t i = 1; i < 7; ++i) {
+    EXPECT_GT(j["hidden_states"][i]["snr_db"].get<double>(), 15.0) << i;
+    EXPECT_GT(j["hidden_states"][i]["cosine"].get<double>(), 0.99) << i;
+  }
+}
+
 TEST_F(CliTest, InspectPrintsTensorsAndJson) {
   Result r = RunShell(Q(kQuantc) + " inspect " + Q(kData / "tiny-qwen2-fp8"));
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -19,5 +19,8 @@ using CommandRunner = std::function<absl::Status()>;
 CommandRunner AddConvertCommand(CLI::App& app, const GlobalOptions& global);
 CommandRunner AddInspectCommand(CLI::App& app, const GlobalOptions& global);
 CommandRunner AddPassesCommand(CLI::App& app, const GlobalOptions& global);
+CommandRunner AddRunCommand(CLI::App& app, const GlobalOptions& global);
+CommandRunner AddEvalCommand(CLI::App& app, const GlobalOptions& global);
+CommandRunner AddCompareCommand(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace quantc::tools

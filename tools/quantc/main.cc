@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   add("convert", "convert a checkpoint, running a pass pipeline", quantc::tools::AddConvertCommand);
   add("inspect", "list a checkpoint's tensors, dtypes and architecture", quantc::tools::AddInspectCommand);
   add("passes", "list the available passes and their options", quantc::tools::AddPassesCommand);
+  add("run", "generate a greedy continuation with the reference runner", quantc::tools::AddRunCommand);
+  add("eval", "perplexity, and KL divergence against a reference model", quantc::tools::AddEvalCommand);
+  add("compare", "per-layer hidden-state error between two models", quantc::tools::AddCompareCommand);
 
   try {
     app.parse(argc, argv);
