@@ -137,12 +137,37 @@ TEST_P(RunnerGoldenTest, MatchesTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, RunnerGoldenTest,
                          ::testing::Values("tiny-qwen2-bf16", "tiny-qwen2-fp8", "tiny-llama-bf16", "tiny-llama-fp8",
-                                           "tiny-deepseek-v3-bf16", "tiny-deepseek-v3-fp8"),
+                                           "tiny-deepseek-v3-bf16", "tiny-deepseek-v3-fp8", "tiny-deepseek-v3-yarn"),
                          [](const auto& info) {
                            std::string n = info.param;
                            std::replace(n.begin(), n.end(), '-', '_');
                            return n;
                          });
+
+// config.json in the released-checkpoint form (top-level rope_theta, rope_scaling with "type")
+// runs exactly like the transformers 5 form (rope_parameters) it was rewritten from.
+TEST(RunnerConfigForms, ReleasedAndTransformers5RopeConfigsAgree) {
+  auto model = formats::ReadHfFolder(fs::path(QUANTC_TESTDATA_DIR) / "tiny-deepseek-v3-yarn");
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto logits_of = [](const Model& m) {
+    auto runner = Runner::Create(m);
+    EXPECT_TRUE(runner.ok()) << runner.status();
+    std::vector<int32_t> ids = {5, 17, 300, 2, 99, 511, 0, 42};
+    auto cache = (*runner)->NewCache();
+    std::vector<float> logits(ids.size() * (*runner)->spec().vocab_size);
+    EXPECT_TRUE((*runner)->Forward(ids, *cache, logits).ok());
+    return logits;
+  };
+  std::vector<float> modern = logits_of(*model);
+  auto rope = model->config["rope_parameters"];
+  model->config.erase("rope_parameters");
+  model->config["rope_theta"] = rope["rope_theta"];
+  rope.erase("rope_theta");
+  rope.erase("rope_type");
+  rope["type"] = "yarn";
+  model->config["rope_scaling"] = rope;
+  EXPECT_EQ(logits_of(*model), modern);
+}
 
 }  // namespace
 }  // namespace quantc::runner
