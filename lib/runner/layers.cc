@@ -47,6 +47,43 @@ void Attend(const float* q, const float* k, const float* v, int64_t n, int64_t p
   });
 }
 
+void AttendLatent(const LatentAttention& a, const float* q, const float* latent, const float* k_pe,
+                  const float* kv_b, int64_t n, int64_t pos0, float* out) {
+  const int64_t qk = a.nope + a.rope, r = a.kv_lora;
+  ParallelFor(0, n * a.heads, /*min_per_thread=*/4, [&](int64_t job) {
+    const int64_t t = job / a.heads, h = job % a.heads;
+    const int64_t keys = pos0 + t + 1;
+    const float* qh = q + (t * a.heads + h) * qk;
+    const float* w_k = kv_b + h * (a.nope + a.v) * r;  // [nope, kv_lora]
+    const float* w_v = w_k + a.nope * r;               // [v, kv_lora]
+    std::vector<float> q_lat(static_cast<size_t>(r), 0.0f), ctx(static_cast<size_t>(r), 0.0f);
+    for (int64_t d = 0; d < a.nope; ++d) {
+      for (int64_t c = 0; c < r; ++c) q_lat[c] += qh[d] * w_k[d * r + c];
+    }
+    std::vector<float> p(static_cast<size_t>(keys));
+    float max_score = -INFINITY;
+    for (int64_t j = 0; j < keys; ++j) {
+      float s = 0;
+      for (int64_t c = 0; c < r; ++c) s += q_lat[c] * latent[j * r + c];
+      for (int64_t d = 0; d < a.rope; ++d) s += qh[a.nope + d] * k_pe[j * a.rope + d];
+      p[j] = s * a.scale;
+      max_score = std::max(max_score, p[j]);
+    }
+    float denom = 0;
+    for (float& x : p) denom += (x = std::exp(x - max_score));
+    for (int64_t j = 0; j < keys; ++j) {
+      const float w = p[j] / denom;
+      for (int64_t c = 0; c < r; ++c) ctx[c] += w * latent[j * r + c];
+    }
+    float* oh = out + (t * a.heads + h) * a.v;
+    for (int64_t e = 0; e < a.v; ++e) {
+      float s = 0;
+      for (int64_t c = 0; c < r; ++c) s += w_v[e * r + c] * ctx[c];
+      oh[e] = s;
+    }
+  });
+}
+
 void SwiGlu(const FfnWeights& w, const float* x, int64_t n, float* out) {
   const int64_t inter = w.gate->rows();
   std::vector<float> g(static_cast<size_t>(n * inter)), u(g.size());

@@ -19,6 +19,18 @@ void RmsNorm(const float* x, int64_t n, int64_t width, const std::vector<float>&
 void Attend(const float* q, const float* k, const float* v, int64_t n, int64_t pos0, int64_t heads, int64_t kv_heads,
             int64_t dk, int64_t dv, float scale, float* out);
 
+// Absorbed multi-head latent attention over a latent cache (DeepSeek-V2/V3): the cache keeps, per
+// token, the normalized KV latent [kv_lora] and the rotated shared k_pe [rope] instead of per-head
+// keys and values. kv_b [heads * (nope + v), kv_lora] is folded into the query (q_nope · W_k) and
+// the output (W_v · Σ p latent), which is the same attention as expanding K and V.
+// q [n, heads, nope + rope] (k_pe part already rotated) -> out [n, heads, v].
+struct LatentAttention {
+  int64_t heads, nope, rope, v, kv_lora;
+  float scale;
+};
+void AttendLatent(const LatentAttention& a, const float* q, const float* latent, const float* k_pe,
+                  const float* kv_b /* FP32 [heads * (nope + v), kv_lora] */, int64_t n, int64_t pos0, float* out);
+
 struct FfnWeights {
   const kernels::WeightMatrix* gate = nullptr;
   const kernels::WeightMatrix* up = nullptr;

@@ -38,9 +38,6 @@ struct Runner::Impl {
   const std::vector<float>* final_norm = nullptr;
   std::vector<LayerWeights> layers;
 
-  int64_t KeyDim() const { return spec.mla.enabled() ? spec.mla.qk_nope_head_dim + spec.mla.qk_rope_head_dim : spec.head_dim; }
-  int64_t ValueDim() const { return spec.mla.enabled() ? spec.mla.v_head_dim : spec.head_dim; }
-  int64_t CacheHeads() const { return spec.mla.enabled() ? spec.num_heads : spec.num_kv_heads; }
 
   absl::Status LoadLayer(int64_t l, LayerWeights& lw);
   void Attention(const LayerWeights& lw, const float* x, int64_t n, int64_t pos0, KvCache::Layer& cache, float* out) const;
@@ -132,8 +129,9 @@ void Runner::Impl::Attention(const LayerWeights& lw, const float* x, int64_t n, 
   MatMul(*lw.o, attn.data(), n, out);
 }
 
-// Multi-head latent attention, the naive way: the latent is expanded through kv_b into per-head
-// K and V, which the cache keeps (K = [k_nope | k_pe], k_pe shared by every head).
+// Multi-head latent attention with the latent cache: per token the cache holds the normalized
+// latent (KvCache::Layer::k, [kv_lora]) and the rotated k_pe (::v, [rope]); the attention itself
+// is absorbed into latent space (layers.h AttendLatent).
 void Runner::Impl::MlaAttention(const LayerWeights& lw, const float* x, int64_t n, int64_t pos0,
                                 KvCache::Layer& cache, float* out) const {
   const arch::MlaSpec& m = spec.mla;
@@ -149,32 +147,25 @@ void Runner::Impl::MlaAttention(const LayerWeights& lw, const float* x, int64_t 
     MatMul(*lw.q, x, n, q.data());
   }
   const int64_t kva_width = m.kv_lora_rank + rd;
-  std::vector<float> kva(static_cast<size_t>(n * kva_width)), latent(static_cast<size_t>(n * m.kv_lora_rank));
+  std::vector<float> kva(static_cast<size_t>(n * kva_width));
   MatMul(*lw.kv_a, x, n, kva.data());
+  std::vector<float> latent(static_cast<size_t>(n * m.kv_lora_rank)), k_pe(static_cast<size_t>(n * rd));
   for (int64_t t = 0; t < n; ++t) {
     std::copy_n(kva.data() + t * kva_width, m.kv_lora_rank, latent.data() + t * m.kv_lora_rank);
+    std::copy_n(kva.data() + t * kva_width + m.kv_lora_rank, rd, k_pe.data() + t * rd);
+    rope->Apply(k_pe.data() + t * rd, pos0 + t);
+    for (int64_t h = 0; h < heads; ++h) rope->Apply(q.data() + (t * heads + h) * qk + nope, pos0 + t);
   }
   RmsNorm(latent.data(), n, m.kv_lora_rank, *lw.kv_a_norm, spec.rms_norm_eps, latent.data());
-  std::vector<float> kv(static_cast<size_t>(n * heads * (nope + vd)));
-  MatMul(*lw.kv_b, latent.data(), n, kv.data());
-  std::vector<float> k(static_cast<size_t>(n * heads * qk)), v(static_cast<size_t>(n * heads * vd));
-  for (int64_t t = 0; t < n; ++t) {
-    float* k_pe = kva.data() + t * kva_width + m.kv_lora_rank;
-    rope->Apply(k_pe, pos0 + t);
-    for (int64_t h = 0; h < heads; ++h) {
-      rope->Apply(q.data() + (t * heads + h) * qk + nope, pos0 + t);
-      const float* kvh = kv.data() + (t * heads + h) * (nope + vd);
-      float* kh = k.data() + (t * heads + h) * qk;
-      std::copy_n(kvh, nope, kh);
-      std::copy_n(k_pe, rd, kh + nope);
-      std::copy_n(kvh + nope, vd, v.data() + (t * heads + h) * vd);
-    }
-  }
-  AppendRows(cache.k, k.data(), static_cast<int64_t>(k.size()));
-  AppendRows(cache.v, v.data(), static_cast<int64_t>(v.size()));
+  AppendRows(cache.k, latent.data(), static_cast<int64_t>(latent.size()));
+  AppendRows(cache.v, k_pe.data(), static_cast<int64_t>(k_pe.size()));
+  // kv_b in FP32 for this call only: the per-head key and value up-projections.
+  std::vector<float> kv_b(static_cast<size_t>(lw.kv_b->rows() * lw.kv_b->cols()));
+  lw.kv_b->DequantRows(0, lw.kv_b->rows(), kv_b.data());
   std::vector<float> attn(static_cast<size_t>(n * heads * vd));
   const float scale = static_cast<float>(rope->softmax_scale_factor() / std::sqrt(static_cast<double>(qk)));
-  Attend(q.data(), cache.k.data(), cache.v.data(), n, pos0, heads, heads, qk, vd, scale, attn.data());
+  AttendLatent({heads, nope, rd, vd, m.kv_lora_rank, scale}, q.data(), cache.k.data(), cache.v.data(), kv_b.data(), n,
+               pos0, attn.data());
   MatMul(*lw.o, attn.data(), n, out);
 }
 

@@ -1,5 +1,6 @@
 // The CPU reference runner: a decoder-only forward pass in FP32 for every architecture adapter
-// (qwen2, llama: GQA attention + SwiGLU; deepseek_v3: MLA + sigmoid group-routed MoE), with a KV
+// (qwen2, llama: GQA attention + SwiGLU; deepseek_v3: absorbed MLA over a latent cache + sigmoid
+// group-routed MoE), with a KV
 // cache, batched prefill and single-token decode, executing weights in their stored formats.
 // It is what judges every pass and format, so it follows Hugging Face transformers' math.
 #pragma once
@@ -16,7 +17,8 @@
 
 namespace quantc::runner {
 
-// Per-layer keys and values of the tokens seen so far (for MLA: per-head K = [k_nope | k_pe]).
+// Per-layer state of the tokens seen so far: keys and values for GQA attention; for MLA the
+// latent cache (normalized KV latent and rotated k_pe), a fraction of the per-head K and V.
 class KvCache {
  public:
   int64_t length() const { return length_; }
@@ -25,7 +27,7 @@ class KvCache {
  private:
   friend class Runner;
   struct Layer {
-    std::vector<float> k, v;  // [length, kv_heads * k_dim], [length, kv_heads * v_dim]
+    std::vector<float> k, v;  // GQA: [length, kv_heads * head_dim] each; MLA: [length, kv_lora], [length, rope]
   };
   std::vector<Layer> layers_;
   int64_t length_ = 0;
