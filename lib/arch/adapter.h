@@ -53,6 +53,13 @@ std::span<const ArchAdapter* const> AllAdapters();
 std::string HfTensorName(const TensorRole& role);
 std::optional<TensorRole> HfRoleOf(std::string_view name);
 
+// Base of the adapters for checkpoints in Hugging Face layout (all three today).
+class HfLayoutAdapter : public ArchAdapter {
+ public:
+  std::string TensorName(const TensorRole& role) const override { return HfTensorName(role); }
+  std::optional<TensorRole> RoleOf(std::string_view name) const override { return HfRoleOf(name); }
+};
+
 const ArchAdapter& Qwen2Adapter();       // qwen2.cc
 const ArchAdapter& LlamaAdapter();       // llama.cc
 const ArchAdapter& DeepseekV3Adapter();  // deepseek_v3.cc

@@ -7,11 +7,9 @@
 namespace quantc::arch {
 namespace {
 
-class DeepseekV3AdapterImpl final : public ArchAdapter {
+class DeepseekV3AdapterImpl final : public HfLayoutAdapter {
  public:
   std::string_view model_type() const override { return "deepseek_v3"; }
-  std::string TensorName(const TensorRole& role) const override { return HfTensorName(role); }
-  std::optional<TensorRole> RoleOf(std::string_view name) const override { return HfRoleOf(name); }
   absl::Status Validate(ModelSpec& spec) const override {
     if (!spec.mla.enabled()) return absl::InvalidArgumentError("config.json: deepseek_v3 needs kv_lora_rank");
     return absl::OkStatus();

@@ -5,11 +5,9 @@
 namespace quantc::arch {
 namespace {
 
-class LlamaAdapterImpl final : public ArchAdapter {
+class LlamaAdapterImpl final : public HfLayoutAdapter {
  public:
   std::string_view model_type() const override { return "llama"; }
-  std::string TensorName(const TensorRole& role) const override { return HfTensorName(role); }
-  std::optional<TensorRole> RoleOf(std::string_view name) const override { return HfRoleOf(name); }
   absl::Status Validate(ModelSpec& spec) const override {
     if (spec.mla.enabled() || spec.moe.enabled()) {
       return absl::InvalidArgumentError("config.json: llama with MLA or MoE keys is not a llama model");

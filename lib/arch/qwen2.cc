@@ -5,11 +5,9 @@
 namespace quantc::arch {
 namespace {
 
-class Qwen2AdapterImpl final : public ArchAdapter {
+class Qwen2AdapterImpl final : public HfLayoutAdapter {
  public:
   std::string_view model_type() const override { return "qwen2"; }
-  std::string TensorName(const TensorRole& role) const override { return HfTensorName(role); }
-  std::optional<TensorRole> RoleOf(std::string_view name) const override { return HfRoleOf(name); }
   absl::Status Validate(ModelSpec& spec) const override {
     spec.attention_bias = true;
     if (spec.mla.enabled() || spec.moe.enabled()) {
