@@ -1,12 +1,19 @@
-// Writes a synthetic DeepSeek-V3-shaped FP8 checkpoint of any size, streaming: tensor bytes are
-// generated chunk by chunk as the writer pulls them, so a 20 GB checkpoint costs a few MiB of RAM.
-// FP8 weights are pseudo-random E4M3 codes (never NaN) with F32 128x128 block scales; embeddings,
-// norms and the router are BF16/F32, as in the released checkpoint (specs/deepseek-checkpoints.md §1.3).
+// Writes a synthetic checkpoint of any size, streaming: tensor bytes are generated chunk by chunk
+// as the writer pulls them, so a 20 GB checkpoint costs a few MiB of RAM. Two architectures:
+//
+// --arch deepseek_v3 (default): DeepSeek-V3-shaped FP8. FP8 weights are pseudo-random E4M3 codes
+//   (never NaN) with F32 128x128 block scales; embeddings, norms and the router are BF16/F32, as in
+//   the released checkpoint (specs/deepseek-checkpoints.md §1.3).
+// --arch qwen2: a BF16 Qwen2ForCausalLM, by default shaped like DeepSeek-R1-Distill-Qwen-1.5B
+//   (hidden 1536, 28 layers, 12 heads / 2 KV heads of 128, vocab 151936, q/k/v biases, untied
+//   lm_head): weights and biases |x| in [2^-7, 2^-5), norms 1.0. Input for the runner benchmark.
 //
 //   make_synthetic_checkpoint --out /tmp/ds-synth --layers 5 --dense-layers 3 --experts 64   (~9 GB)
+//   make_synthetic_checkpoint --arch qwen2 --out /tmp/qwen2-1.5b                              (~3.6 GB)
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "lib/support/strings.h"
@@ -23,6 +30,12 @@ struct Shapes {
   int64_t hidden = 7168, intermediate = 18432, moe_intermediate = 2048, vocab = 129280;
   int64_t heads = 128, q_lora = 1536, kv_lora = 512, nope = 128, rope = 64, v_head = 128;
   int64_t layers = 5, dense_layers = 3, experts = 64, shared_experts = 1, top_k = 8;
+};
+
+// DeepSeek-R1-Distill-Qwen-1.5B (Qwen2ForCausalLM).
+struct Qwen2Shapes {
+  int64_t hidden = 1536, intermediate = 8960, layers = 28, heads = 12, kv_heads = 2, head_dim = 128;
+  int64_t vocab = 151936;
 };
 
 enum class Fill { kFp8Codes, kBf16Small, kF32Scale, kF32Bias, kBf16Ones };
@@ -90,7 +103,7 @@ class Builder {
   uint64_t seed_ = 0;
 };
 
-absl::Status Build(const Shapes& s, Model& m) {
+absl::Status BuildDeepseekV3(const Shapes& s, Model& m) {
   Builder b(m);
   const int64_t h = s.hidden;
   QC_RETURN_IF_ERROR(b.Add("model.embed_tokens.weight", DType::kBF16, {s.vocab, h}, Fill::kBf16Small));
@@ -152,30 +165,100 @@ absl::Status Build(const Shapes& s, Model& m) {
   return absl::OkStatus();
 }
 
+absl::Status BuildQwen2(const Qwen2Shapes& s, Model& m) {
+  Builder b(m);
+  const int64_t h = s.hidden, q_out = s.heads * s.head_dim, kv_out = s.kv_heads * s.head_dim;
+  auto weight = [&](const std::string& name, Shape shape) {
+    return b.Add(name, DType::kBF16, std::move(shape), Fill::kBf16Small);
+  };
+  QC_RETURN_IF_ERROR(weight("model.embed_tokens.weight", {s.vocab, h}));
+  for (int64_t l = 0; l < s.layers; ++l) {
+    std::string p = StrCat("model.layers.", l, ".");
+    QC_RETURN_IF_ERROR(b.Add(p + "input_layernorm.weight", DType::kBF16, {h}, Fill::kBf16Ones));
+    QC_RETURN_IF_ERROR(b.Add(p + "post_attention_layernorm.weight", DType::kBF16, {h}, Fill::kBf16Ones));
+    QC_RETURN_IF_ERROR(weight(p + "self_attn.q_proj.weight", {q_out, h}));
+    QC_RETURN_IF_ERROR(weight(p + "self_attn.q_proj.bias", {q_out}));
+    QC_RETURN_IF_ERROR(weight(p + "self_attn.k_proj.weight", {kv_out, h}));
+    QC_RETURN_IF_ERROR(weight(p + "self_attn.k_proj.bias", {kv_out}));
+    QC_RETURN_IF_ERROR(weight(p + "self_attn.v_proj.weight", {kv_out, h}));
+    QC_RETURN_IF_ERROR(weight(p + "self_attn.v_proj.bias", {kv_out}));
+    QC_RETURN_IF_ERROR(weight(p + "self_attn.o_proj.weight", {h, q_out}));
+    QC_RETURN_IF_ERROR(weight(p + "mlp.gate_proj.weight", {s.intermediate, h}));
+    QC_RETURN_IF_ERROR(weight(p + "mlp.up_proj.weight", {s.intermediate, h}));
+    QC_RETURN_IF_ERROR(weight(p + "mlp.down_proj.weight", {h, s.intermediate}));
+  }
+  QC_RETURN_IF_ERROR(b.Add("model.norm.weight", DType::kBF16, {h}, Fill::kBf16Ones));
+  QC_RETURN_IF_ERROR(weight("lm_head.weight", {s.vocab, h}));
+
+  m.config = {{"architectures", {"Qwen2ForCausalLM"}},
+              {"model_type", "qwen2"},
+              {"hidden_act", "silu"},
+              {"hidden_size", h},
+              {"intermediate_size", s.intermediate},
+              {"num_hidden_layers", s.layers},
+              {"num_attention_heads", s.heads},
+              {"num_key_value_heads", s.kv_heads},
+              {"head_dim", s.head_dim},
+              {"vocab_size", s.vocab},
+              {"max_position_embeddings", 131072},
+              {"rope_theta", 10000.0},
+              {"rms_norm_eps", 1e-6},
+              {"tie_word_embeddings", false},
+              {"use_sliding_window", false},
+              {"torch_dtype", "bfloat16"}};
+  return absl::OkStatus();
+}
+
 }  // namespace
 }  // namespace quantc
 
 int main(int argc, char** argv) {
-  quantc::Shapes s;
-  std::string out, max_shard = "4GB";
+  quantc::Shapes ds;
+  quantc::Qwen2Shapes qw;
+  std::string arch = "deepseek_v3", out, max_shard = "4GB";
   bool force = false;
-  CLI::App app{"Write a synthetic DeepSeek-V3-shaped FP8 checkpoint (streaming)"};
+  // Options shared by both architectures default per architecture: 0 means "the arch's default".
+  int64_t layers = 0, hidden = 0, intermediate = 0, vocab = 0, heads = 0;
+  CLI::App app{"Write a synthetic checkpoint (streaming): DeepSeek-V3-shaped FP8 or a BF16 Qwen2"};
+  app.add_option("--arch", arch, "architecture")->check(CLI::IsMember({"deepseek_v3", "qwen2"}))->capture_default_str();
   app.add_option("--out", out, "output folder")->required();
-  app.add_option("--layers", s.layers, "decoder layers")->capture_default_str();
-  app.add_option("--dense-layers", s.dense_layers, "leading dense layers (first_k_dense_replace)")->capture_default_str();
-  app.add_option("--experts", s.experts, "routed experts per MoE layer")->capture_default_str();
-  app.add_option("--hidden", s.hidden, "hidden size")->capture_default_str();
-  app.add_option("--intermediate", s.intermediate, "dense FFN size")->capture_default_str();
-  app.add_option("--moe-intermediate", s.moe_intermediate, "expert FFN size")->capture_default_str();
-  app.add_option("--vocab", s.vocab, "vocabulary")->capture_default_str();
-  app.add_option("--heads", s.heads, "attention heads")->capture_default_str();
+  app.add_option("--layers", layers, fmt::format("decoder layers (deepseek_v3 {} | qwen2 {})", ds.layers, qw.layers));
+  app.add_option("--hidden", hidden, fmt::format("hidden size (deepseek_v3 {} | qwen2 {})", ds.hidden, qw.hidden));
+  app.add_option("--intermediate", intermediate,
+                 fmt::format("dense FFN size (deepseek_v3 {} | qwen2 {})", ds.intermediate, qw.intermediate));
+  app.add_option("--vocab", vocab, fmt::format("vocabulary (deepseek_v3 {} | qwen2 {})", ds.vocab, qw.vocab));
+  app.add_option("--heads", heads, fmt::format("attention heads (deepseek_v3 {} | qwen2 {})", ds.heads, qw.heads));
+  std::vector<CLI::Option*> ds_only = {
+      app.add_option("--dense-layers", ds.dense_layers, "deepseek_v3: leading dense layers (first_k_dense_replace)")
+          ->capture_default_str(),
+      app.add_option("--experts", ds.experts, "deepseek_v3: routed experts per MoE layer")->capture_default_str(),
+      app.add_option("--moe-intermediate", ds.moe_intermediate, "deepseek_v3: expert FFN size")->capture_default_str()};
+  std::vector<CLI::Option*> qwen_only = {
+      app.add_option("--kv-heads", qw.kv_heads, "qwen2: key/value heads")->capture_default_str(),
+      app.add_option("--head-dim", qw.head_dim, "qwen2: head dimension")->capture_default_str()};
   app.add_option("--max-shard-size", max_shard, "shard size")->capture_default_str();
   app.add_flag("--force", force, "replace an existing folder");
   CLI11_PARSE(app, argc, argv);
 
+  const bool qwen2 = arch == "qwen2";
+  for (CLI::Option* o : qwen2 ? ds_only : qwen_only) {
+    if (o->count() > 0) {
+      fmt::print(stderr, "make_synthetic_checkpoint: error: {} does not apply to --arch {}\n", o->get_name(), arch);
+      return 2;
+    }
+  }
+  auto pick = [&](int64_t value, int64_t& ds_field, int64_t& qw_field) {
+    if (value > 0) (qwen2 ? qw_field : ds_field) = value;
+  };
+  pick(layers, ds.layers, qw.layers);
+  pick(hidden, ds.hidden, qw.hidden);
+  pick(intermediate, ds.intermediate, qw.intermediate);
+  pick(vocab, ds.vocab, qw.vocab);
+  pick(heads, ds.heads, qw.heads);
+
   auto run = [&]() -> absl::Status {
     quantc::Model model;
-    QC_RETURN_IF_ERROR(quantc::Build(s, model));
+    QC_RETURN_IF_ERROR(qwen2 ? quantc::BuildQwen2(qw, model) : quantc::BuildDeepseekV3(ds, model));
     QC_ASSIGN_OR_RETURN(uint64_t shard, quantc::ParseByteSize(max_shard));
     QC_ASSIGN_OR_RETURN(auto dir, quantc::AtomicOutput::Begin(out, quantc::AtomicOutput::Kind::kDirectory, force));
     QC_RETURN_IF_ERROR(quantc::formats::WriteHfFolder(model, dir->staging(), {shard, nullptr}));

@@ -20,10 +20,15 @@ class DenseWeight final : public WeightMatrix {
     switch (dtype_) {
       case DType::kF32: std::memcpy(out, base + r0 * cols() * 4, n * 4); break;
       case DType::kBF16: {
+        // 16-bit loads, shift, store as float bits: vectorizes (a byte-wise gather did not, and
+        // decode spent 86% of its time here).
         const uint8_t* p = base + r0 * cols() * 2;
+        uint32_t* o = reinterpret_cast<uint32_t*>(out);
+#pragma omp simd
         for (int64_t i = 0; i < n; ++i) {
-          uint32_t bits = static_cast<uint32_t>(p[2 * i] | (p[2 * i + 1] << 8)) << 16;
-          std::memcpy(&out[i], &bits, 4);
+          uint16_t h;
+          std::memcpy(&h, p + 2 * i, 2);
+          o[i] = static_cast<uint32_t>(h) << 16;
         }
         break;
       }
