@@ -189,7 +189,7 @@ absl::StatusOr<std::unique_ptr<Runner>> Runner::Create(const Model& model) {
   QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterFor(model.model_type()));
   QC_ASSIGN_OR_RETURN(impl->spec, arch::ParseModelSpec(model.config));
   QC_RETURN_IF_ERROR(adapter->Validate(impl->spec));
-  QC_ASSIGN_OR_RETURN(impl->weights, Weights::Load(model, *adapter, impl->spec));
+  QC_ASSIGN_OR_RETURN(impl->weights, Weights::Load(model, *adapter));
   impl->rope = std::make_unique<Rope>(impl->spec.rope);
   Weights& w = *impl->weights;
   QC_ASSIGN_OR_RETURN(impl->embedding, w.Matrix(Role::kEmbedding));

@@ -6,9 +6,7 @@
 
 namespace quantc::runner {
 
-absl::StatusOr<std::unique_ptr<Weights>> Weights::Load(const Model& model, const arch::ArchAdapter& adapter,
-                                                       const arch::ModelSpec& spec) {
-  (void)spec;
+absl::StatusOr<std::unique_ptr<Weights>> Weights::Load(const Model& model, const arch::ArchAdapter& adapter) {
   auto w = std::unique_ptr<Weights>(new Weights(model, adapter));
   QC_ASSIGN_OR_RETURN(w->block_, BlockScaleSize(model));
   return w;

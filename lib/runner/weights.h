@@ -16,9 +16,9 @@ namespace quantc::runner {
 
 class Weights {
  public:
-  // Indexes every tensor of `model` whose name the adapter knows, for layers below num_layers.
-  static absl::StatusOr<std::unique_ptr<Weights>> Load(const Model& model, const arch::ArchAdapter& adapter,
-                                                       const arch::ModelSpec& spec);
+  // Resolves roles to tensors of `model` through the adapter; each matrix or vector is built on
+  // first request and kept. The runner requests only layers below num_hidden_layers.
+  static absl::StatusOr<std::unique_ptr<Weights>> Load(const Model& model, const arch::ArchAdapter& adapter);
   // NOT_FOUND names the tensor the checkpoint lacks.
   absl::StatusOr<const kernels::WeightMatrix*> Matrix(arch::Role role, int64_t layer = -1, int64_t expert = -1);
   absl::StatusOr<const std::vector<float>*> Vector(arch::Role role, int64_t layer = -1);
