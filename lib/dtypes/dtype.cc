@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
@@ -22,30 +23,44 @@ struct Row {
 
 constexpr int kNumDTypes = static_cast<int>(DType::kCount);
 
-//                                      name        block_elems block_bytes is_float is_integer
+//                                      name        block_elems block_bytes is_float is_integer block_quant
 constexpr std::array<Row, kNumDTypes> kRows = {{
-    {DType::kBool,        {"BOOL",        1, 1, false, true}},
-    {DType::kF4,          {"F4",          2, 1, true,  false}},
-    {DType::kF6E2M3,      {"F6_E2M3",     4, 3, true,  false}},
-    {DType::kF6E3M2,      {"F6_E3M2",     4, 3, true,  false}},
-    {DType::kU8,          {"U8",          1, 1, false, true}},
-    {DType::kI8,          {"I8",          1, 1, false, true}},
-    {DType::kF8E5M2,      {"F8_E5M2",     1, 1, true,  false}},
-    {DType::kF8E4M3,      {"F8_E4M3",     1, 1, true,  false}},
-    {DType::kF8E8M0,      {"F8_E8M0",     1, 1, true,  false}},
-    {DType::kF8E4M3FNUZ,  {"F8_E4M3FNUZ", 1, 1, true,  false}},
-    {DType::kF8E5M2FNUZ,  {"F8_E5M2FNUZ", 1, 1, true,  false}},
-    {DType::kI16,         {"I16",         1, 2, false, true}},
-    {DType::kU16,         {"U16",         1, 2, false, true}},
-    {DType::kF16,         {"F16",         1, 2, true,  false}},
-    {DType::kBF16,        {"BF16",        1, 2, true,  false}},
-    {DType::kI32,         {"I32",         1, 4, false, true}},
-    {DType::kU32,         {"U32",         1, 4, false, true}},
-    {DType::kF32,         {"F32",         1, 4, true,  false}},
-    {DType::kC64,         {"C64",         1, 8, false, false}},  // complex, not real-valued
-    {DType::kF64,         {"F64",         1, 8, true,  false}},
-    {DType::kI64,         {"I64",         1, 8, false, true}},
-    {DType::kU64,         {"U64",         1, 8, false, true}},
+    {DType::kBool,        {"BOOL",        1, 1, false, true, false}},
+    {DType::kF4,          {"F4",          2, 1, true,  false, false}},
+    {DType::kF6E2M3,      {"F6_E2M3",     4, 3, true,  false, false}},
+    {DType::kF6E3M2,      {"F6_E3M2",     4, 3, true,  false, false}},
+    {DType::kU8,          {"U8",          1, 1, false, true, false}},
+    {DType::kI8,          {"I8",          1, 1, false, true, false}},
+    {DType::kF8E5M2,      {"F8_E5M2",     1, 1, true,  false, false}},
+    {DType::kF8E4M3,      {"F8_E4M3",     1, 1, true,  false, false}},
+    {DType::kF8E8M0,      {"F8_E8M0",     1, 1, true,  false, false}},
+    {DType::kF8E4M3FNUZ,  {"F8_E4M3FNUZ", 1, 1, true,  false, false}},
+    {DType::kF8E5M2FNUZ,  {"F8_E5M2FNUZ", 1, 1, true,  false, false}},
+    {DType::kI16,         {"I16",         1, 2, false, true, false}},
+    {DType::kU16,         {"U16",         1, 2, false, true, false}},
+    {DType::kF16,         {"F16",         1, 2, true,  false, false}},
+    {DType::kBF16,        {"BF16",        1, 2, true,  false, false}},
+    {DType::kI32,         {"I32",         1, 4, false, true, false}},
+    {DType::kU32,         {"U32",         1, 4, false, true, false}},
+    {DType::kF32,         {"F32",         1, 4, true,  false, false}},
+    {DType::kC64,         {"C64",         1, 8, false, false, false}},  // complex, not real-valued
+    {DType::kF64,         {"F64",         1, 8, true,  false, false}},
+    {DType::kI64,         {"I64",         1, 8, false, true, false}},
+    {DType::kU64,         {"U64",         1, 8, false, true, false}},
+    // Sizes from ggml-common.h (block structs in lib/kernels/ggml_quants/blocks.h assert them).
+    {DType::kQ4_0,        {"q4_0",       32,  18, false, false, true}},
+    {DType::kQ4_1,        {"q4_1",       32,  20, false, false, true}},
+    {DType::kQ5_0,        {"q5_0",       32,  22, false, false, true}},
+    {DType::kQ5_1,        {"q5_1",       32,  24, false, false, true}},
+    {DType::kQ8_0,        {"q8_0",       32,  34, false, false, true}},
+    {DType::kQ2_K,        {"q2_K",      256,  84, false, false, true}},
+    {DType::kQ3_K,        {"q3_K",      256, 110, false, false, true}},
+    {DType::kQ4_K,        {"q4_K",      256, 144, false, false, true}},
+    {DType::kQ5_K,        {"q5_K",      256, 176, false, false, true}},
+    {DType::kQ6_K,        {"q6_K",      256, 210, false, false, true}},
+    {DType::kIQ4_NL,      {"iq4_nl",     32,  18, false, false, true}},
+    {DType::kIQ4_XS,      {"iq4_xs",    256, 136, false, false, true}},
+    {DType::kMXFP4,       {"mxfp4",      32,  17, false, false, true}},
 }};
 
 constexpr bool RowsInEnumOrder() {
@@ -57,15 +72,20 @@ constexpr bool RowsInEnumOrder() {
 }
 static_assert(RowsInEnumOrder(), "kRows must list every DType once, in enum order");
 
-constexpr std::array<DType, kNumDTypes> MakeAllDTypes() {
-  std::array<DType, kNumDTypes> all{};
-  for (int i = 0; i < kNumDTypes; ++i) all[i] = static_cast<DType>(i);
+constexpr int kNumPlain = static_cast<int>(DType::kU64) + 1;
+constexpr int kNumBlock = kNumDTypes - kNumPlain;
+
+template <int kFirst, int kCount>
+constexpr std::array<DType, kCount> MakeRange() {
+  std::array<DType, kCount> all{};
+  for (int i = 0; i < kCount; ++i) all[i] = static_cast<DType>(kFirst + i);
   return all;
 }
-constexpr std::array<DType, kNumDTypes> kAllDTypes = MakeAllDTypes();
+constexpr std::array<DType, kNumPlain> kAllDTypes = MakeRange<0, kNumPlain>();
+constexpr std::array<DType, kNumBlock> kBlockQuantDTypes = MakeRange<kNumPlain, kNumBlock>();
 
 // Returned for a value outside the enum (a cast from corrupt data) instead of reading past kRows.
-constexpr DTypeTraits kInvalidTraits = {"INVALID", 1, 1, false, false};
+constexpr DTypeTraits kInvalidTraits = {"INVALID", 1, 1, false, false, false};
 
 bool IsValid(DType t) { return static_cast<int>(t) < kNumDTypes; }
 
@@ -79,10 +99,29 @@ const DTypeTraits& Traits(DType t) {
 }
 
 std::span<const DType> AllDTypes() { return kAllDTypes; }
+std::span<const DType> BlockQuantDTypes() { return kBlockQuantDTypes; }
 
 std::optional<DType> DTypeFromName(std::string_view name) {
-  for (const Row& row : kRows) {
-    if (row.traits.name == name) return row.type;
+  for (DType t : kAllDTypes) {
+    if (Traits(t).name == name) return t;
+  }
+  return std::nullopt;
+}
+
+std::optional<DType> GgufTensorTypeFromName(std::string_view name) {
+  auto same = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (absl::ascii_tolower(static_cast<unsigned char>(a[i])) != absl::ascii_tolower(static_cast<unsigned char>(b[i])))
+        return false;
+    }
+    return true;
+  };
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+    if (same(Traits(t).name, name)) return t;
+  }
+  for (DType t : kBlockQuantDTypes) {
+    if (same(Traits(t).name, name)) return t;
   }
   return std::nullopt;
 }

@@ -36,10 +36,26 @@ enum class DType : uint8_t {
   kF64,
   kI64,
   kU64,
+  // ggml block-quantized types (GGUF): a block of `block_elems` weights with its own scales, laid
+  // out byte-for-byte as ggml's block structs (lib/kernels/ggml_quants/blocks.h).
+  kQ4_0,
+  kQ4_1,
+  kQ5_0,
+  kQ5_1,
+  kQ8_0,
+  kQ2_K,
+  kQ3_K,
+  kQ4_K,
+  kQ5_K,
+  kQ6_K,
+  kIQ4_NL,
+  kIQ4_XS,
+  kMXFP4,
   kCount,
 };
-// The enumerator order is safetensors' Dtype enum order (increasing alignment); its writer sorts
-// tensors by this order, descending, which our writer reproduces for byte-identical output.
+// The plain enumerators (kBool .. kU64) are in safetensors' Dtype enum order (increasing
+// alignment); its writer sorts tensors by this order, descending, which our writer reproduces for
+// byte-identical output. Block-quantized types follow; safetensors has no spelling for them.
 
 struct DTypeTraits {
   std::string_view name;   // safetensors spelling: "F8_E4M3", "BF16", ...
@@ -47,13 +63,19 @@ struct DTypeTraits {
   int block_bytes;         // bytes per storage block
   bool is_float;           // a real-valued floating/microscaling format (convertible to/from F32)
   bool is_integer;         // I*/U*/BOOL
+  bool is_block_quant;     // a ggml block type (name in ggml's spelling: "q4_K", "iq4_xs", "mxfp4")
 };
 
 const DTypeTraits& Traits(DType t);
 inline std::string_view Name(DType t) { return Traits(t).name; }
-std::span<const DType> AllDTypes();  // kBool .. kU64, every plain dtype
-// "BF16" -> kBF16. Unknown names return nullopt (readers turn that into UNIMPLEMENTED).
+std::span<const DType> AllDTypes();         // kBool .. kU64, every plain (safetensors) dtype
+std::span<const DType> BlockQuantDTypes();  // kQ4_0 .. kMXFP4
+// Safetensors spelling -> dtype: "BF16" -> kBF16. Block types and unknown names return nullopt
+// (readers turn that into UNIMPLEMENTED).
 std::optional<DType> DTypeFromName(std::string_view name);
+// A type as users and llama.cpp name it, case-insensitive: "Q4_K", "q8_0", "F16", "bf16", "IQ4_XS",
+// "MXFP4". Only F32, F16, BF16 and the block types: what a GGUF tensor can hold.
+std::optional<DType> GgufTensorTypeFromName(std::string_view name);
 
 // Bytes needed for `num_elements` elements; error if the count does not fill whole storage blocks
 // (e.g. an odd F4 count) or the product overflows.

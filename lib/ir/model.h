@@ -13,6 +13,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "lib/ir/metadata.h"
 #include "lib/tensor/tensor.h"
 #include "nlohmann/json.hpp"
 
@@ -58,6 +59,12 @@ struct Model {
   std::vector<std::filesystem::path> aux_files;      // tokenizer etc., copied into folder outputs
   TensorTable tensors;
   std::vector<std::string> pipeline;                 // canonical text of each pass applied, in order
+  // Typed key/values for formats that carry them (GGUF). Set by passes (gguf-layout) or readers;
+  // writers serialize them as they are. Empty for plain safetensors checkpoints.
+  Metadata metadata;
+  // How tensors are named and laid out: "hf" (Hugging Face names, [out, in] matrices) or "gguf"
+  // (llama.cpp names and transformations, after gguf-layout or when read from a .gguf file).
+  std::string layout = "hf";
 
   // "qwen2", "llama", "deepseek_v3", ... from config.model_type ("" if absent).
   std::string model_type() const;

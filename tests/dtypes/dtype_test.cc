@@ -46,9 +46,35 @@ int BitsPerElement(std::string_view name) {
 
 TEST(DTypeTest, AllDTypesListsEveryEnumeratorOnceInOrder) {
   const auto all = AllDTypes();
-  ASSERT_EQ(all.size(), static_cast<size_t>(DType::kCount));
+  const auto block = BlockQuantDTypes();
+  ASSERT_EQ(all.size() + block.size(), static_cast<size_t>(DType::kCount));
   for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(static_cast<size_t>(all[i]), i);
+  for (size_t i = 0; i < block.size(); ++i) EXPECT_EQ(static_cast<size_t>(block[i]), all.size() + i);
   EXPECT_EQ(all.size(), kSafetensorsBits.size());
+  for (DType t : all) EXPECT_FALSE(Traits(t).is_block_quant) << Name(t);
+  for (DType t : block) EXPECT_TRUE(Traits(t).is_block_quant) << Name(t);
+}
+
+// ggml's block sizes and bytes (ggml-common.h, llama.cpp 81ff7abe), independent of lib/kernels.
+TEST(DTypeTest, BlockQuantTypesHaveGgmlSizesAndNames) {
+  struct Expect { const char* user_name; int elems, bytes; };
+  const Expect expected[] = {{"Q4_0", 32, 18},  {"Q4_1", 32, 20},    {"Q5_0", 32, 22},   {"Q5_1", 32, 24},
+                             {"Q8_0", 32, 34},  {"Q2_K", 256, 84},   {"Q3_K", 256, 110}, {"Q4_K", 256, 144},
+                             {"Q5_K", 256, 176}, {"Q6_K", 256, 210}, {"IQ4_NL", 32, 18}, {"IQ4_XS", 256, 136},
+                             {"MXFP4", 32, 17}};
+  ASSERT_EQ(BlockQuantDTypes().size(), std::size(expected));
+  for (const Expect& e : expected) {
+    std::optional<DType> t = GgufTensorTypeFromName(e.user_name);
+    ASSERT_TRUE(t.has_value()) << e.user_name;
+    EXPECT_EQ(Traits(*t).block_elems, e.elems) << e.user_name;
+    EXPECT_EQ(Traits(*t).block_bytes, e.bytes) << e.user_name;
+    EXPECT_EQ(DTypeFromName(Name(*t)), std::nullopt) << "block types have no safetensors name";
+  }
+  EXPECT_EQ(GgufTensorTypeFromName("bf16"), DType::kBF16);
+  EXPECT_EQ(GgufTensorTypeFromName("F32"), DType::kF32);
+  EXPECT_EQ(GgufTensorTypeFromName("q4_k"), DType::kQ4_K);
+  EXPECT_EQ(GgufTensorTypeFromName("Q4_K_M"), std::nullopt);  // a mix, not a type
+  EXPECT_EQ(GgufTensorTypeFromName("I8"), std::nullopt);
 }
 
 TEST(DTypeTest, NamesRoundTripAndAreTheSafetensorsSpellings) {
