@@ -4,5 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh build
-(cd tools/validators && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
+# --omit=optional: node-llama-cpp's GPU builds (CUDA, Vulkan) are optional dependencies; only the
+# CPU one (@node-llama-cpp/linux-x64) is a direct dependency. Nothing downloads at install or run time.
+(cd tools/validators && ONNXRUNTIME_NODE_INSTALL=skip NODE_LLAMA_CPP_SKIP_DOWNLOAD=true \
+  npm ci --omit=optional --no-audit --no-fund --loglevel=error)
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 900 -LE slow

@@ -80,8 +80,11 @@ absl::Status WriteImatrix(const ImportanceMatrix& im, const std::filesystem::pat
   model.metadata.Set("imatrix.chunk_count", MetaValue::U32(static_cast<uint32_t>(im.chunk_count)));
   model.metadata.Set("imatrix.chunk_size", MetaValue::U32(static_cast<uint32_t>(im.chunk_size)));
   for (const auto& [name, e] : im.entries) {  // std::map: sorted names, as llama-imatrix stores them
-    QC_RETURN_IF_ERROR(model.tensors.Add({StrCat(name, kSums), {DType::kF32, {e.n_mat, e.n_per_row}}, F32Source(e.in_sum2), ""}));
-    QC_RETURN_IF_ERROR(model.tensors.Add({StrCat(name, kCounts), {DType::kF32, {e.n_mat, 1}}, F32Source(e.counts), ""}));
+    // ggml drops trailing dims of 1 (ggml_n_dims), so a plain matrix's entry is 1-D, as llama-imatrix writes it.
+    const Shape sums = e.n_mat == 1 ? Shape{e.n_per_row} : Shape{e.n_mat, e.n_per_row};
+    const Shape counts = e.n_mat == 1 ? Shape{1} : Shape{e.n_mat, 1};
+    QC_RETURN_IF_ERROR(model.tensors.Add({StrCat(name, kSums), {DType::kF32, sums}, F32Source(e.in_sum2), ""}));
+    QC_RETURN_IF_ERROR(model.tensors.Add({StrCat(name, kCounts), {DType::kF32, counts}, F32Source(e.counts), ""}));
   }
   return WriteGguf(model, path, {});
 }

@@ -23,6 +23,10 @@ enum class Role : uint8_t {
   kRouter, kRouterBias,                                    // MoE router + e_score_correction_bias
   kExpertGate, kExpertUp, kExpertDown,                     // routed expert i
   kSharedGate, kSharedUp, kSharedDown,                     // shared experts (one fused MLP)
+  // GGUF layout only (llama.cpp's converter makes them): MLA's kv_b split per head into the key
+  // up-projection, transposed (attn_k_b), and the value up-projection (attn_v_b); llama3 rope
+  // frequency factors (rope_freqs).
+  kKB, kVB, kRopeFreqs,
 };
 
 struct TensorRole {
@@ -43,6 +47,9 @@ class ArchAdapter {
   virtual std::optional<TensorRole> RoleOf(std::string_view name) const = 0;
   // Architecture-specific checks and defaults on a parsed spec.
   virtual absl::Status Validate(ModelSpec& spec) const = 0;
+  // For stacked tensors (GGUF's ffn_*_exps hold every expert of a layer): the index of `role`'s
+  // slice along the leading dimension of TensorName(role); nullopt when the tensor is the role's own.
+  virtual std::optional<int64_t> StackedIndex(const TensorRole&) const { return std::nullopt; }
 };
 
 // The adapter for a model_type; NOT_FOUND lists the supported ones.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "lib/ir/importance.h"
 #include "lib/ir/model.h"
 
 namespace quantc {
@@ -44,6 +45,8 @@ struct PassContext {
   PassStatistics* stats = nullptr;  // the current pass's statistics; set by the manager
   // Notes for the user ("untied lm_head from embed_tokens"); printed unless --quiet.
   std::vector<std::string>* notes = nullptr;
+  // Calibration statistics (an imatrix) for passes that weight their error by them; null if none.
+  const ImportanceMatrix* importance = nullptr;
 };
 
 class Pass {

@@ -17,6 +17,8 @@ class PassManager {
   void Add(std::unique_ptr<Pass> pass) { passes_.push_back(std::move(pass)); }
   void AddAll(std::vector<std::unique_ptr<Pass>> passes);
   bool empty() const { return passes_.empty(); }
+  // Calibration statistics handed to every pass (PassContext::importance); must outlive Run.
+  void set_importance(const ImportanceMatrix* importance) { importance_ = importance; }
 
   // Stops at the first failure, returning it prefixed with "in pass 'NAME': ".
   absl::Status Run(Model& model);
@@ -31,6 +33,7 @@ class PassManager {
   std::vector<std::unique_ptr<Pass>> passes_;
   std::vector<std::pair<std::string, PassStatistics>> stats_;
   std::vector<std::string> notes_;
+  const ImportanceMatrix* importance_ = nullptr;
 };
 
 }  // namespace quantc

@@ -63,6 +63,18 @@ Rope::Rope(const arch::RopeSpec& spec) : spec_(spec) {
   }
 }
 
+Rope::Rope(const arch::RopeSpec& spec, const std::vector<float>& freq_factors) : Rope([&] {
+  arch::RopeSpec unscaled = spec;
+  unscaled.type = arch::RopeType::kDefault;
+  return unscaled;
+}()) {
+  // llama.cpp (ggml_rope_ext): theta_i = pos * base^(-2i/d) / freq_factors[i]; in float32 like the
+  // frequencies transformers computes.
+  for (size_t i = 0; i < inv_freq_.size() && i < freq_factors.size(); ++i) {
+    inv_freq_[i] = static_cast<float>(inv_freq_[i] / static_cast<double>(freq_factors[i]));
+  }
+}
+
 void Rope::Apply(float* x, int64_t pos) const {
   const int64_t half = spec_.dim / 2;
   for (int64_t i = 0; i < half; ++i) {

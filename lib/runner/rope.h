@@ -2,6 +2,8 @@
 // rescaled), and yarn as DeepSeek uses it (interpolation ramp between beta_fast and beta_slow,
 // cos/sin scaled by the attention factor, softmax scale corrected by mscale(mscale_all_dim)^2).
 // Half-split layout rotates (x[i], x[i + d/2]); interleaved (DeepSeek) rotates (x[2i], x[2i+1]).
+// GGUF models carry llama3 scaling as per-frequency factors instead (rope_freqs.weight, as llama.cpp's
+// converter computes them): each unscaled frequency is divided by its factor.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,10 @@ namespace quantc::runner {
 class Rope {
  public:
   explicit Rope(const arch::RopeSpec& spec);
+  // With llama.cpp's frequency factors (spec.dim / 2 values, checked by the caller): inv_freq_i =
+  // default_inv_freq_i / factors[i], in place of the llama3 scaling spec.type may name (the factors
+  // encode it). spec.type must not be yarn.
+  Rope(const arch::RopeSpec& spec, const std::vector<float>& freq_factors);
   // Rotates one head vector of spec.dim values in place for position `pos`.
   void Apply(float* x, int64_t pos) const;
   // Multiplier on the attention softmax scale (1 except yarn with mscale_all_dim).

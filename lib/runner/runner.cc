@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "lib/arch/gguf_layout.h"
 #include "lib/runner/layers.h"
 #include "lib/runner/rope.h"
 #include "lib/runner/weights.h"
@@ -22,6 +23,8 @@ struct LayerWeights {
   const std::vector<float> *q_bias = nullptr, *k_bias = nullptr, *v_bias = nullptr;
   // MLA
   const WeightMatrix *q_a = nullptr, *q_b = nullptr, *kv_a = nullptr, *kv_b = nullptr;
+  // GGUF layout: kv_b split per head, k_b [heads, kv_lora, nope] (transposed) and v_b [heads, v, kv_lora]
+  const WeightMatrix *k_b = nullptr, *v_b = nullptr;
   const std::vector<float> *q_a_norm = nullptr, *kv_a_norm = nullptr;
   // FFN: dense or MoE
   FfnWeights ffn;
@@ -31,6 +34,7 @@ struct LayerWeights {
 
 struct Runner::Impl {
   arch::ModelSpec spec;
+  const arch::ArchAdapter* adapter = nullptr;
   std::unique_ptr<Weights> weights;
   std::unique_ptr<Rope> rope;
   const WeightMatrix* embedding = nullptr;
@@ -74,7 +78,22 @@ absl::Status Runner::Impl::LoadLayer(int64_t l, LayerWeights& lw) {
     }
     QC_ASSIGN_OR_RETURN(lw.kv_a, w.Matrix(Role::kKVA, l));
     QC_ASSIGN_OR_RETURN(lw.kv_a_norm, w.Vector(Role::kKVANorm, l));
-    QC_ASSIGN_OR_RETURN(lw.kv_b, w.Matrix(Role::kKVB, l));
+    const arch::MlaSpec& m = spec.mla;
+    const int64_t heads = spec.num_heads;
+    auto check = [&](const WeightMatrix* mat, arch::Role role, int64_t rows, int64_t cols) -> absl::Status {
+      if (mat->rows() == rows && mat->cols() == cols) return absl::OkStatus();
+      return absl::InvalidArgumentError(StrCat("tensor '", adapter->TensorName({role, l}), "' is [", mat->rows(), ", ",
+                                               mat->cols(), "] as a matrix, expected [", rows, ", ", cols, "]"));
+    };
+    if (w.Has(Role::kKB, l)) {
+      QC_ASSIGN_OR_RETURN(lw.k_b, w.Matrix(Role::kKB, l));
+      QC_ASSIGN_OR_RETURN(lw.v_b, w.Matrix(Role::kVB, l));
+      QC_RETURN_IF_ERROR(check(lw.k_b, Role::kKB, heads * m.kv_lora_rank, m.qk_nope_head_dim));
+      QC_RETURN_IF_ERROR(check(lw.v_b, Role::kVB, heads * m.v_head_dim, m.kv_lora_rank));
+    } else {
+      QC_ASSIGN_OR_RETURN(lw.kv_b, w.Matrix(Role::kKVB, l));
+      QC_RETURN_IF_ERROR(check(lw.kv_b, Role::kKVB, heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank));
+    }
   } else {
     QC_ASSIGN_OR_RETURN(lw.q, w.Matrix(Role::kQ, l));
     QC_ASSIGN_OR_RETURN(lw.k, w.Matrix(Role::kK, l));
@@ -160,8 +179,23 @@ void Runner::Impl::MlaAttention(const LayerWeights& lw, const float* x, int64_t 
   AppendRows(cache.k, latent.data(), static_cast<int64_t>(latent.size()));
   AppendRows(cache.v, k_pe.data(), static_cast<int64_t>(k_pe.size()));
   // kv_b in FP32 for this call only: the per-head key and value up-projections.
-  std::vector<float> kv_b(static_cast<size_t>(lw.kv_b->rows() * lw.kv_b->cols()));
-  lw.kv_b->DequantRows(0, lw.kv_b->rows(), kv_b.data());
+  const int64_t lora = m.kv_lora_rank;
+  std::vector<float> kv_b(static_cast<size_t>(heads * (nope + vd) * lora));
+  if (lw.kv_b != nullptr) {
+    lw.kv_b->DequantRows(0, lw.kv_b->rows(), kv_b.data());
+  } else {
+    // From GGUF's split form: head h's key rows are k_b[h] transposed, its value rows v_b[h].
+    std::vector<float> k_b(static_cast<size_t>(heads * lora * nope));
+    lw.k_b->DequantRows(0, lw.k_b->rows(), k_b.data());
+    for (int64_t h = 0; h < heads; ++h) {
+      float* kv_h = kv_b.data() + h * (nope + vd) * lora;
+      const float* k_h = k_b.data() + h * lora * nope;
+      for (int64_t d = 0; d < nope; ++d) {
+        for (int64_t c = 0; c < lora; ++c) kv_h[d * lora + c] = k_h[c * nope + d];
+      }
+      lw.v_b->DequantRows(h * vd, (h + 1) * vd, kv_h + nope * lora);
+    }
+  }
   std::vector<float> attn(static_cast<size_t>(n * heads * vd));
   const float scale = static_cast<float>(rope->softmax_scale_factor() / std::sqrt(static_cast<double>(qk)));
   AttendLatent({heads, nope, rd, vd, m.kv_lora_rank, scale}, q.data(), cache.k.data(), cache.v.data(), kv_b.data(), n,
@@ -184,14 +218,33 @@ std::unique_ptr<KvCache> Runner::NewCache() const {
   return cache;
 }
 
-absl::StatusOr<std::unique_ptr<Runner>> Runner::Create(const Model& model) {
+absl::StatusOr<std::unique_ptr<Runner>> Runner::Create(const Model& model, RunnerOptions options) {
   auto impl = std::make_unique<Impl>();
-  QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterFor(model.model_type()));
+  QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterForModel(model));
+  impl->adapter = adapter;
   QC_ASSIGN_OR_RETURN(impl->spec, arch::ParseModelSpec(model.config));
   QC_RETURN_IF_ERROR(adapter->Validate(impl->spec));
-  QC_ASSIGN_OR_RETURN(impl->weights, Weights::Load(model, *adapter));
-  impl->rope = std::make_unique<Rope>(impl->spec.rope);
+  QC_ASSIGN_OR_RETURN(impl->weights, Weights::Load(model, *adapter, std::move(options)));
   Weights& w = *impl->weights;
+  if (w.Has(Role::kRopeFreqs)) {
+    // GGUF's llama3 scaling: per-frequency factors on the unscaled frequencies.
+    const std::string name = adapter->TensorName({Role::kRopeFreqs});
+    QC_ASSIGN_OR_RETURN(const std::vector<float>* factors, w.Vector(Role::kRopeFreqs));
+    const arch::RopeSpec& rope = impl->spec.rope;
+    if (static_cast<int64_t>(factors->size()) != rope.dim / 2) {
+      return absl::InvalidArgumentError(
+          StrCat("tensor '", name, "' holds ", factors->size(), " factors, expected rope dim / 2 = ", rope.dim / 2));
+    }
+    if (rope.type == arch::RopeType::kYarn) {
+      return absl::UnimplementedError(StrCat("tensor '", name, "' together with yarn rope scaling"));
+    }
+    for (float f : *factors) {
+      if (!(f > 0) || !std::isfinite(f)) return absl::InvalidArgumentError(StrCat("tensor '", name, "' holds factor ", f));
+    }
+    impl->rope = std::make_unique<Rope>(rope, *factors);
+  } else {
+    impl->rope = std::make_unique<Rope>(impl->spec.rope);
+  }
   QC_ASSIGN_OR_RETURN(impl->embedding, w.Matrix(Role::kEmbedding));
   QC_ASSIGN_OR_RETURN(impl->final_norm, w.Vector(Role::kFinalNorm));
   if (impl->spec.tie_word_embeddings || !w.Has(Role::kLmHead)) {

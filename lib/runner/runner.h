@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "lib/arch/adapter.h"
 #include "lib/ir/model.h"
+#include "lib/runner/options.h"
 
 namespace quantc::runner {
 
@@ -40,7 +41,7 @@ using HiddenObserver = std::function<void(int64_t index, std::span<const float> 
 class Runner {
  public:
   // The model must outlive the runner (weights stay in its mapped files).
-  static absl::StatusOr<std::unique_ptr<Runner>> Create(const Model& model);
+  static absl::StatusOr<std::unique_ptr<Runner>> Create(const Model& model, RunnerOptions options = {});
   ~Runner();
 
   const arch::ModelSpec& spec() const;

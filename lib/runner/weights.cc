@@ -6,8 +6,9 @@
 
 namespace quantc::runner {
 
-absl::StatusOr<std::unique_ptr<Weights>> Weights::Load(const Model& model, const arch::ArchAdapter& adapter) {
-  auto w = std::unique_ptr<Weights>(new Weights(model, adapter));
+absl::StatusOr<std::unique_ptr<Weights>> Weights::Load(const Model& model, const arch::ArchAdapter& adapter,
+                                                       RunnerOptions options) {
+  auto w = std::unique_ptr<Weights>(new Weights(model, adapter, std::move(options)));
   QC_ASSIGN_OR_RETURN(w->block_, BlockScaleSize(model));
   return w;
 }
@@ -20,9 +21,9 @@ bool Weights::Has(arch::Role role, int64_t layer) const { return Find({role, lay
 
 absl::StatusOr<std::span<const uint8_t>> Weights::Bytes(const TensorEntry& e) {
   if (auto mapped = e.source->MappedBytes()) return *mapped;
+  if (auto it = owned_.find(e.name); it != owned_.end()) return std::span<const uint8_t>(it->second);
   QC_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadAll(*e.source, e.info.byte_size()));
-  owned_.push_back(std::move(bytes));
-  return std::span<const uint8_t>(owned_.back());
+  return std::span<const uint8_t>(owned_[e.name] = std::move(bytes));
 }
 
 absl::StatusOr<const kernels::WeightMatrix*> Weights::Matrix(arch::Role role, int64_t layer, int64_t expert) {
@@ -31,22 +32,57 @@ absl::StatusOr<const kernels::WeightMatrix*> Weights::Matrix(arch::Role role, in
   const arch::TensorRole tr{role, layer, expert};
   const TensorEntry* e = Find(tr);
   if (e == nullptr) return absl::NotFoundError(StrCat("checkpoint has no tensor '", adapter_.TensorName(tr), "'"));
-  if (e->info.shape.size() != 2) {
-    return absl::InvalidArgumentError(StrCat("tensor '", e->name, "' must be 2-D, is ", ShapeToString(e->info.shape)));
+  const Shape& shape = e->info.shape;
+  const DType dtype = e->info.dtype;
+  // The matrix: the whole 2-D tensor, one expert's [out, in] slice of a stacked 3-D tensor, or
+  // (GGUF MLA k_b / v_b) a 3-D tensor with its leading dims as rows.
+  const std::optional<int64_t> stacked = adapter_.StackedIndex(tr);
+  int64_t rows = 0, cols = 0, slice = 0;
+  if (stacked) {
+    if (shape.size() != 3) {
+      return absl::InvalidArgumentError(
+          StrCat("tensor '", e->name, "' must be 3-D [n_expert, out, in], is ", ShapeToString(shape)));
+    }
+    if (*stacked < 0 || *stacked >= shape[0]) {
+      return absl::InvalidArgumentError(
+          StrCat("tensor '", e->name, "' ", ShapeToString(shape), " has no expert ", *stacked));
+    }
+    rows = shape[1], cols = shape[2], slice = *stacked;
+  } else if (shape.size() == 2 || (shape.size() == 3 && (role == arch::Role::kKB || role == arch::Role::kVB))) {
+    rows = shape.size() == 2 ? shape[0] : shape[0] * shape[1];
+    cols = shape.back();
+  } else {
+    return absl::InvalidArgumentError(StrCat("tensor '", e->name, "' must be 2-D, is ", ShapeToString(shape)));
   }
-  const int64_t rows = e->info.shape[0], cols = e->info.shape[1];
   QC_ASSIGN_OR_RETURN(std::span<const uint8_t> bytes, Bytes(*e));
+  if (stacked) {
+    auto row_bytes = ByteSize(dtype, static_cast<uint64_t>(cols));
+    if (!row_bytes.ok()) return absl::InvalidArgumentError(StrCat("tensor '", e->name, "': ", row_bytes.status().message()));
+    const uint64_t size = static_cast<uint64_t>(rows) * *row_bytes;
+    if ((static_cast<uint64_t>(slice) + 1) * size > bytes.size()) {
+      return absl::DataLossError(StrCat("tensor '", e->name, "' holds ", bytes.size(), " bytes, too few for ",
+                                        ShapeToString(shape), " ", Name(dtype)));
+    }
+    bytes = bytes.subspan(static_cast<uint64_t>(slice) * size, size);
+  }
   std::unique_ptr<kernels::WeightMatrix> m;
-  if (e->info.dtype == DType::kF8E4M3) {
+  if (dtype == DType::kF8E4M3) {
+    if (stacked) return absl::UnimplementedError(StrCat("tensor '", e->name, "': stacked F8_E4M3 experts"));
     const TensorEntry* scale = FindBlockScale(model_.tensors, e->name);
     if (scale == nullptr) return absl::InvalidArgumentError(StrCat("tensor '", e->name, "' is F8_E4M3 without a scale"));
     QC_RETURN_IF_ERROR(CheckBlockScale(*e, *scale, block_));
     QC_ASSIGN_OR_RETURN(std::vector<float> scales, ReadAllAsF32(*scale->source, scale->info));
     m = kernels::MakeFp8BlockWeight(bytes, std::move(scales), {rows, cols, block_.first, block_.second});
   } else {
-    auto dense = kernels::MakeDenseWeight(e->info.dtype, bytes, rows, cols);
-    if (!dense.ok()) return absl::Status(dense.status().code(), StrCat("tensor '", e->name, "': ", dense.status().message()));
-    m = std::move(*dense);
+    auto made = Traits(dtype).is_block_quant ? kernels::MakeBlockQuantWeight(dtype, bytes, rows, cols)
+                                             : kernels::MakeDenseWeight(dtype, bytes, rows, cols);
+    if (!made.ok()) return absl::Status(made.status().code(), StrCat("tensor '", e->name, "': ", made.status().message()));
+    m = std::move(*made);
+  }
+  if (options_.llama_cpp_activations) m->set_input_rounding(kernels::ggml_quants::ActivationRoundingFor(dtype));
+  if (options_.matmul_observer && role != arch::Role::kEmbedding && role != arch::Role::kLmHead) {
+    m->set_input_observer([observer = options_.matmul_observer, name = e->name, expert = stacked ? *stacked : int64_t{-1},
+                           cols](const float* x, int64_t n) { observer(name, expert, x, n, cols); });
   }
   return (matrices_[key] = std::move(m)).get();
 }

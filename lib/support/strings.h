@@ -55,6 +55,16 @@ inline std::vector<std::string_view> SplitOn(std::string_view s, char sep) {
     start = at + 1;
   }
 }
+// "a, b, c" from any range of string-like items.
+template <typename Range>
+std::string StrJoin(const Range& items, std::string_view sep) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out.append(sep);
+    internal_str_cat::Append(out, item);
+  }
+  return out;
+}
 // Whole-string parses: nullopt unless all of `s` is the number.
 template <typename T>
 std::optional<T> ParseNumber(std::string_view s) {

@@ -22,5 +22,7 @@ CommandRunner AddPassesCommand(CLI::App& app, const GlobalOptions& global);
 CommandRunner AddRunCommand(CLI::App& app, const GlobalOptions& global);
 CommandRunner AddEvalCommand(CLI::App& app, const GlobalOptions& global);
 CommandRunner AddCompareCommand(CLI::App& app, const GlobalOptions& global);
+CommandRunner AddLogitsCommand(CLI::App& app, const GlobalOptions& global);
+CommandRunner AddImatrixCommand(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace quantc::tools

@@ -1,4 +1,4 @@
-// `quantc convert IN -o OUT [--format safetensors] [--passes PIPELINE]`
+// `quantc convert IN -o OUT [--format safetensors|gguf] [--type Q4_K_M] [--imatrix F] [--passes PIPELINE]`
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -6,6 +6,8 @@
 
 #include "lib/support/strings.h"
 #include "fmt/core.h"
+#include "formats/gguf/imatrix.h"
+#include "formats/gguf/writer.h"
 #include "formats/hf/hf_folder.h"
 #include "lib/pass/pass_manager.h"
 #include "lib/pass/pipeline.h"
@@ -14,43 +16,96 @@
 #include "lib/support/progress.h"
 #include "lib/support/status_macros.h"
 #include "passes/fp8_to_bf16.h"
+#include "passes/gguf_layout.h"
+#include "passes/quantize.h"
 #include "passes/registry.h"
 #include "tools/quantc/commands.h"
+#include "tools/quantc/loaded_model.h"
 
 namespace quantc::tools {
 namespace {
 namespace fs = std::filesystem;
 
 struct ConvertOptions {
-  std::string input, output, format = "safetensors", passes, max_shard_size = "5GB";
-  bool passes_given = false, force = false;
+  std::string input, output, format, passes, max_shard_size = "5GB", split_max_size, type, imatrix;
+  std::vector<std::string> overrides;
+  bool passes_given = false, force = false, pure = false, leave_output = false;
 };
+
+bool EndsInGguf(const fs::path& p) { return p.extension() == ".gguf"; }
 
 // The pipeline the user named, or the default one for this input and format.
 absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOptions& o, const Model& model) {
   if (o.passes_given) return ParsePipeline(o.passes, passes::Registry());
   std::vector<std::unique_ptr<Pass>> pipeline;
-  // A safetensors output is for engines that load BF16: dequantize FP8 unless told otherwise.
+  // Both outputs start from BF16 when the input is FP8: engines that load safetensors want BF16,
+  // and llama.cpp's own route (DeepSeek's cast, then the converter) goes through it too.
   if (passes::HasFp8Weights(model)) pipeline.push_back(passes::CreateFp8ToBf16Pass());
+  if (o.format != "gguf") return pipeline;
+  if (model.layout == "hf") pipeline.push_back(passes::CreateGgufLayoutPass());
+  if (!o.type.empty()) {
+    passes::QuantizeOptions q;
+    q.type = o.type;
+    q.imatrix = o.imatrix;
+    q.pure = o.pure;
+    q.leave_output = o.leave_output;
+    q.overrides = StrJoin(o.overrides, ";");
+    pipeline.push_back(passes::CreateQuantizePass(q));
+  }
   return pipeline;
+}
+
+// Writes a GGUF output: one file at the staging path, or split shards that go next to the target.
+absl::Status WriteGgufOutput(const Model& model, const ConvertOptions& o, uint64_t split_max, AtomicOutput& out,
+                             Progress* progress) {
+  formats::gguf::GgufWriteOptions write;
+  write.split_max_bytes = split_max;
+  write.progress = progress;
+  if (split_max == 0) return formats::gguf::WriteGguf(model, out.staging(), write);
+  // Split: shards are written into the staging folder under their final names, then moved beside
+  // the target name once all are complete.
+  const fs::path target(o.output);
+  QC_RETURN_IF_ERROR(formats::gguf::WriteGguf(model, out.staging() / target.filename(), write));
+  return absl::OkStatus();
 }
 
 absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
   auto start = std::chrono::steady_clock::now();
   QC_ASSIGN_OR_RETURN(uint64_t max_shard, ParseByteSize(o.max_shard_size));
   if (max_shard == 0) return absl::InvalidArgumentError("--max-shard-size must be positive");
+  uint64_t split_max = 0;
+  if (!o.split_max_size.empty()) {
+    QC_ASSIGN_OR_RETURN(split_max, ParseByteSize(o.split_max_size));
+    if (split_max == 0) return absl::InvalidArgumentError("--split-max-size must be positive");
+  }
+  const bool gguf = o.format == "gguf";
+  if (!gguf && (!o.type.empty() || !o.imatrix.empty() || !o.overrides.empty() || split_max != 0)) {
+    return absl::InvalidArgumentError("--type, --imatrix, --override and --split-max-size apply to --format gguf");
+  }
+  if (gguf && !o.imatrix.empty() && o.type.empty()) return absl::InvalidArgumentError("--imatrix needs --type");
   std::error_code ec;
   if (fs::exists(o.output, ec) && fs::equivalent(o.input, o.output, ec)) {
     return absl::InvalidArgumentError(StrCat(o.output, ": output is the input"));
   }
   // Take the output (lock, refuse an existing one) before any work, so a doomed run fails at once.
-  QC_ASSIGN_OR_RETURN(auto out, AtomicOutput::Begin(o.output, AtomicOutput::Kind::kDirectory, o.force));
+  // GGUF: one file, or (split) a staging folder whose shards move next to the target at the end.
+  const fs::path staging_target =
+      gguf && split_max != 0 ? fs::path(o.output).parent_path() / StrCat(".", fs::path(o.output).stem().string(), "-split")
+                             : fs::path(o.output);
+  QC_ASSIGN_OR_RETURN(auto out, AtomicOutput::Begin(staging_target,
+                                                    gguf && split_max == 0 ? AtomicOutput::Kind::kFile : AtomicOutput::Kind::kDirectory,
+                                                    o.force));
+  std::optional<ImportanceMatrix> importance;
+  if (!o.imatrix.empty()) {
+    QC_ASSIGN_OR_RETURN(importance, formats::gguf::ReadImatrix(o.imatrix));
+  }
 
-  QC_ASSIGN_OR_RETURN(Model model, formats::ReadHfFolder(o.input));
+  QC_ASSIGN_OR_RETURN(Model model, ReadModel(o.input));
   const uint64_t bytes_in = model.tensors.TotalBytes();
   const size_t tensors_in = model.tensors.size();
 
   PassManager pm;
+  if (importance) pm.set_importance(&*importance);
   QC_ASSIGN_OR_RETURN(auto pipeline, BuildPipeline(o, model));
   pm.AddAll(std::move(pipeline));
   QC_RETURN_IF_ERROR(pm.Run(model));
@@ -58,12 +113,37 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
   const uint64_t bytes_out = model.tensors.TotalBytes();
   {
     Progress progress("convert", bytes_out, model.tensors.size(), !global.quiet && Progress::StderrIsTerminal());
-    formats::HfWriteOptions write;
-    write.max_shard_bytes = max_shard;
-    write.progress = &progress;
-    QC_RETURN_IF_ERROR(formats::WriteHfFolder(model, out->staging(), write));
+    if (gguf) {
+      if (model.layout != "gguf") return absl::InvalidArgumentError("--format gguf needs the gguf-layout pass in --passes");
+      model.metadata.Set("quantc.version", MetaValue::String(QUANTC_VERSION));
+      model.metadata.Set("quantc.pipeline", MetaValue::String(model.PipelineText()));
+      QC_RETURN_IF_ERROR(WriteGgufOutput(model, o, split_max, *out, &progress));
+    } else {
+      formats::HfWriteOptions write;
+      write.max_shard_bytes = max_shard;
+      write.progress = &progress;
+      QC_RETURN_IF_ERROR(formats::WriteHfFolder(model, out->staging(), write));
+    }
   }
-  QC_RETURN_IF_ERROR(out->Commit());
+  if (gguf && split_max != 0) {
+    // Move the complete shards next to the target name; the (then empty) staging folder goes too.
+    std::vector<fs::path> shards;
+    for (const auto& entry : fs::directory_iterator(out->staging())) shards.push_back(entry.path());
+    std::sort(shards.begin(), shards.end());
+    const fs::path dir = fs::path(o.output).parent_path().empty() ? fs::path(".") : fs::path(o.output).parent_path();
+    for (const fs::path& shard : shards) {
+      if (fs::exists(dir / shard.filename()) && !o.force) {
+        return absl::AlreadyExistsError(StrCat((dir / shard.filename()).string(), ": exists (use --force to replace)"));
+      }
+    }
+    for (const fs::path& shard : shards) {
+      std::error_code rename_error;
+      fs::rename(shard, dir / shard.filename(), rename_error);
+      if (rename_error) return absl::InternalError(StrCat((dir / shard.filename()).string(), ": ", rename_error.message()));
+    }
+  } else {
+    QC_RETURN_IF_ERROR(out->Commit());
+  }
 
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!global.quiet) {
@@ -84,10 +164,19 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
 
 CommandRunner AddConvertCommand(CLI::App& app, const GlobalOptions& global) {
   auto o = std::make_shared<ConvertOptions>();
-  app.add_option("input", o->input, "checkpoint folder (config.json + safetensors) or .safetensors file")
+  app.add_option("input", o->input, "checkpoint folder (config.json + safetensors), or an F32/F16/BF16 .gguf file")
       ->required();
-  app.add_option("-o,--output", o->output, "output folder (written atomically)")->required();
-  app.add_option("--format", o->format, "output format")->check(CLI::IsMember({"safetensors"}))->capture_default_str();
+  app.add_option("-o,--output", o->output, "output folder, or .gguf file (written atomically)")->required();
+  app.add_option("--format", o->format, "output format (default: gguf when the output ends in .gguf, else safetensors)")
+      ->check(CLI::IsMember({"safetensors", "gguf"}));
+  app.add_option("--type", o->type,
+                 "GGUF: llama-quantize mix or type (Q4_K_M, Q5_K_M, Q8_0, Q6_K, Q4_0, IQ4_XS, F16, BF16, ...; "
+                 "default: keep the checkpoint's F32/F16/BF16)");
+  app.add_option("--imatrix", o->imatrix, "GGUF: importance matrix (llama.cpp imatrix GGUF, from `quantc imatrix` or llama-imatrix)");
+  app.add_option("--override", o->overrides, "GGUF: per-tensor type, 'REGEX=TYPE' (repeatable; first match wins)");
+  app.add_flag("--pure", o->pure, "GGUF: no mix rules, every quantizable tensor gets --type");
+  app.add_flag("--leave-output", o->leave_output, "GGUF: keep output.weight unquantized");
+  app.add_option("--split-max-size", o->split_max_size, "GGUF: split into <name>-0000N-of-0000M.gguf shards of at most this size");
   app.add_option("--passes", o->passes,
                  "pass pipeline, e.g. 'fp8-to-bf16' (default: fp8-to-bf16 when the input has FP8 weights; "
                  "'' for none; see `quantc passes`)");
@@ -96,6 +185,7 @@ CommandRunner AddConvertCommand(CLI::App& app, const GlobalOptions& global) {
   app.add_flag("-f,--force", o->force, "replace an existing output (only once the new one is complete)");
   return [o, &global, &app]() {
     o->passes_given = app.count("--passes") > 0;
+    if (o->format.empty()) o->format = EndsInGguf(o->output) ? "gguf" : "safetensors";
     return RunConvert(*o, global);
   };
 }

@@ -18,8 +18,17 @@ struct LoadedModel {
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;  // null unless requested
 };
 
-// `path`: a Hugging Face checkpoint folder. The tokenizer is read from its tokenizer.json.
-absl::StatusOr<LoadedModel> LoadModel(const std::filesystem::path& path, bool with_tokenizer);
+// `path`: a Hugging Face checkpoint folder, or a GGUF file (a .gguf, or the first shard of a split
+// set), whose config is rebuilt from its keys (arch::HfConfigFromGguf) and which runs in GGUF layout.
+// The tokenizer (when `with_tokenizer`) is read from `tokenizer` if given (a tokenizer.json, or a
+// folder holding one: the `--tokenizer` option), else from the checkpoint folder's tokenizer.json,
+// or for a GGUF file from a tokenizer.json next to it; a GGUF file without either is NOT_FOUND
+// (quantc does not build a tokenizer from GGUF's tokenizer.* keys yet).
+absl::StatusOr<LoadedModel> LoadModel(const std::filesystem::path& path, bool with_tokenizer,
+                                      const std::filesystem::path& tokenizer = {},
+                                      runner::RunnerOptions options = {});
+// Just the model of `path` (folder or GGUF file, as LoadModel reads it), for conversions.
+absl::StatusOr<Model> ReadModel(const std::filesystem::path& path);
 
 // Reads a text file and tokenizes it (no special tokens added: evaluation text is raw text).
 absl::StatusOr<std::vector<int32_t>> TokenizeFile(const tokenizer::Tokenizer& tok, const std::filesystem::path& file);

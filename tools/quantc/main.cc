@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   add("run", "generate a greedy continuation with the reference runner", quantc::tools::AddRunCommand);
   add("eval", "perplexity, and KL divergence against a reference model", quantc::tools::AddEvalCommand);
   add("compare", "per-layer hidden-state error between two models", quantc::tools::AddCompareCommand);
+  add("logits", "teacher-forced top-1 predictions and a greedy continuation, as JSON", quantc::tools::AddLogitsCommand);
+  add("imatrix", "compute an importance matrix (llama.cpp imatrix GGUF) on a calibration text", quantc::tools::AddImatrixCommand);
 
   try {
     app.parse(argc, argv);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "lib/dtypes/float_convert.h"
+#include "lib/kernels/ggml_quants/quants.h"
 #include "lib/support/parallel.h"
 #include "lib/support/strings.h"
 
@@ -63,6 +64,21 @@ class Fp8BlockWeight final : public WeightMatrix {
   fp8::BlockLayout layout_;
 };
 
+class BlockQuantWeight final : public WeightMatrix {
+ public:
+  BlockQuantWeight(ggml_quants::DequantizeRowFn dequantize, std::span<const uint8_t> bytes, uint64_t row_bytes,
+                   int64_t rows, int64_t cols)
+      : WeightMatrix(rows, cols), dequantize_(dequantize), bytes_(bytes), row_bytes_(row_bytes) {}
+  void DequantRows(int64_t r0, int64_t r1, float* out) const override {
+    for (int64_t r = r0; r < r1; ++r) dequantize_(bytes_.data() + r * row_bytes_, out + (r - r0) * cols(), cols());
+  }
+
+ private:
+  ggml_quants::DequantizeRowFn dequantize_;
+  std::span<const uint8_t> bytes_;
+  uint64_t row_bytes_;
+};
+
 float Dot(const float* a, const float* b, int64_t n) {
   float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
@@ -104,8 +120,34 @@ std::unique_ptr<WeightMatrix> MakeFp8BlockWeight(std::span<const uint8_t> codes,
   return std::make_unique<Fp8BlockWeight>(codes, std::move(scales), layout);
 }
 
+absl::StatusOr<std::unique_ptr<WeightMatrix>> MakeBlockQuantWeight(DType dtype, std::span<const uint8_t> bytes,
+                                                                   int64_t rows, int64_t cols) {
+  const DTypeTraits& t = Traits(dtype);
+  if (!t.is_block_quant || !ggml_quants::HasKernels(dtype)) {
+    return absl::UnimplementedError(StrCat("no block-quant matmul kernel for ", Name(dtype), " weights"));
+  }
+  if (rows < 0 || cols <= 0 || cols % t.block_elems != 0) {
+    return absl::InvalidArgumentError(StrCat(Name(dtype), " weight [", rows, ", ", cols, "]: rows must be whole ",
+                                             t.block_elems, "-element blocks"));
+  }
+  const uint64_t row_bytes = ggml_quants::RowBytes(dtype, cols);
+  if (bytes.size() != static_cast<uint64_t>(rows) * row_bytes) {
+    return absl::InvalidArgumentError(StrCat("weight bytes ", bytes.size(), " do not match ", Name(dtype), " [", rows,
+                                             ", ", cols, "]"));
+  }
+  return std::unique_ptr<WeightMatrix>(
+      new BlockQuantWeight(ggml_quants::Fast(dtype).dequantize, bytes, row_bytes, rows, cols));
+}
+
 void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, const float* bias) {
   const int64_t rows = w.rows(), cols = w.cols();
+  if (w.input_observer()) w.input_observer()(x, n);
+  std::vector<float> rounded;
+  if (w.input_rounding() != ggml_quants::ActivationRounding::kNone) {
+    rounded.assign(x, x + n * cols);
+    for (int64_t i = 0; i < n; ++i) ggml_quants::RoundActivations(w.input_rounding(), rounded.data() + i * cols, cols);
+    x = rounded.data();
+  }
   constexpr int64_t kTileRows = 16;
   const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
   // Each tile costs kTileRows * cols * (n + dequant) flops; small matrices stay on one thread.

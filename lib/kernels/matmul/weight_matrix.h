@@ -1,10 +1,12 @@
 // The weight interface of the runner: a matrix [rows = out features, cols = in features] kept in
-// its stored format. Each kernel family implements DequantRows for its format; MatMul tiles the
-// rows, dequantizes one tile at a time into FP32 (cache-sized, per thread) and multiplies, so a
-// model runs from its stored bytes and is never copied whole into FP32. Compute is FP32.
+// its stored format (dense float, block-scaled FP8, ggml block types). Each kernel family
+// implements DequantRows for its format; MatMul tiles the rows, dequantizes one tile at a time into
+// FP32 (cache-sized, per thread) and multiplies, so a model runs from its stored bytes and is never
+// copied whole into FP32. Compute is FP32.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "lib/dtypes/dtype.h"
 #include "lib/kernels/fp8/block_dequant.h"
+#include "lib/kernels/ggml_quants/activations.h"
 
 namespace quantc::kernels {
 
@@ -24,8 +27,19 @@ class WeightMatrix {
   // Writes rows [r0, r1) as FP32 into out[(r - r0) * cols + c]. Thread-safe (const, no state).
   virtual void DequantRows(int64_t r0, int64_t r1, float* out) const = 0;
 
+  // How MatMul treats this matrix's inputs (set once by whoever builds the model's weights):
+  // rounded first as llama.cpp's CPU backend rounds them (ggml_quants/activations.h), and/or shown
+  // to an observer (importance statistics) before any rounding.
+  using InputObserver = std::function<void(const float* x, int64_t n)>;
+  void set_input_rounding(ggml_quants::ActivationRounding r) { input_rounding_ = r; }
+  void set_input_observer(InputObserver f) { input_observer_ = std::move(f); }
+  ggml_quants::ActivationRounding input_rounding() const { return input_rounding_; }
+  const InputObserver& input_observer() const { return input_observer_; }
+
  private:
   int64_t rows_, cols_;
+  ggml_quants::ActivationRounding input_rounding_ = ggml_quants::ActivationRounding::kNone;
+  InputObserver input_observer_;
 };
 
 // F32 / BF16 / F16 rows, read in place (`bytes` must outlive the matrix).
@@ -35,6 +49,11 @@ absl::StatusOr<std::unique_ptr<WeightMatrix>> MakeDenseWeight(DType dtype, std::
 // fp8-to-bf16 pass writes, so a model runs identically before and after that pass.
 std::unique_ptr<WeightMatrix> MakeFp8BlockWeight(std::span<const uint8_t> codes, std::vector<float> scales,
                                                  fp8::BlockLayout layout);
+// A ggml block type (Q4_0 .. MXFP4, lib/kernels/ggml_quants): each row is cols / block_elems whole
+// blocks, rows back to back (a GGUF tensor, or one expert's slice of a stacked one). Rows are
+// decoded with ggml_quants::Fast(dtype).dequantize, one call per row. `bytes` must outlive the matrix.
+absl::StatusOr<std::unique_ptr<WeightMatrix>> MakeBlockQuantWeight(DType dtype, std::span<const uint8_t> bytes,
+                                                                   int64_t rows, int64_t cols);
 
 // y[t * w.rows() + r] = sum_c x[t * w.cols() + c] * W[r, c] (+ bias[r]), for t < n. Parallel over
 // row tiles; x and y must not overlap.

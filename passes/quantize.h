@@ -1,0 +1,35 @@
+// quantize: gives every weight of a GGUF-layout model a ggml type, by a llama-quantize mix
+// (Q4_K_M, Q8_0, ...) or one type, with per-tensor overrides, and quantizes lazily with the
+// ggml_quants kernels (bytes equal llama.cpp's for the same input), weighting the scale searches by
+// the importance matrix in PassContext when there is one. Contract: model.layout == "gguf" (run
+// gguf-layout first); weights F32/F16/BF16. Sets general.file_type and the quantize.imatrix.* keys.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "lib/pass/pass.h"
+
+namespace quantc::passes {
+
+struct QuantizeOptions {
+  std::string type = "Q4_K_M";
+  std::string overrides;  // "pattern=TYPE;pattern=TYPE" (llama-quantize --tensor-type, first match wins)
+  std::string imatrix;    // the importance matrix file the caller loaded into PassContext (provenance)
+  bool pure = false;
+  bool leave_output = false;
+  std::string output_type, token_embedding_type;
+  static void Bind(OptionBinder& b, QuantizeOptions& o) {
+    b.String("type", &o.type, "mix or type: Q2_K, Q3_K_S/M/L, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K_S/M, Q5_K_S/M, Q6_K, Q8_0, IQ4_NL, IQ4_XS, MXFP4_MOE, F16, BF16, F32");
+    b.String("override", &o.overrides, "per-tensor types, 'regex=type;regex=type' (first match wins)");
+    b.String("imatrix", &o.imatrix, "importance matrix file (loaded by the caller)");
+    b.Bool("pure", &o.pure, "no mix: every quantizable tensor gets the type itself");
+    b.Bool("leave-output", &o.leave_output, "keep output.weight unquantized");
+    b.String("output-type", &o.output_type, "type for output.weight");
+    b.String("token-embedding-type", &o.token_embedding_type, "type for token_embd.weight");
+  }
+};
+
+std::unique_ptr<Pass> CreateQuantizePass(QuantizeOptions options = {});
+
+}  // namespace quantc::passes

@@ -1,0 +1,180 @@
+#include "passes/util/gguf_vocab.h"
+
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include "lib/support/status_macros.h"
+#include "lib/support/strings.h"
+
+namespace quantc::passes {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+// Token types (llama.cpp llama_token_type / gguf TokenType).
+constexpr int32_t kNormal = 1, kControl = 3, kUserDefined = 4, kUnused = 5;
+
+// The Split pre-tokenizer regexes llama.cpp names (tokenizer.json spellings). Qwen2 splits digits
+// one by one; Llama-3 takes up to three; DeepSeek-V3 chains three Splits.
+constexpr std::string_view kQwen2Regex =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr std::string_view kLlama3Regex =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr std::string_view kDeepseekV3Regexes[] = {
+    R"(\p{N}{1,3})",
+    R"([一-龥぀-ゟ゠-ヿ]+)",
+    R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+};
+
+absl::StatusOr<Json> ReadJson(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) return absl::NotFoundError(StrCat(file.string(), ": cannot open"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  Json j = Json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError(StrCat(file.string(), ": not valid JSON"));
+  return j;
+}
+
+void CollectSplitRegexes(const Json& pre, std::vector<std::string>& out) {
+  if (!pre.is_object()) return;
+  const std::string type = pre.value("type", "");
+  if (type == "Sequence" && pre.contains("pretokenizers")) {
+    for (const Json& p : pre["pretokenizers"]) CollectSplitRegexes(p, out);
+  } else if (type == "Split" && pre.contains("pattern") && pre["pattern"].contains("Regex")) {
+    out.push_back(pre["pattern"]["Regex"].get<std::string>());
+  }
+}
+
+// The converter marks added tokens that look like control tokens CONTROL even when not flagged special.
+bool LooksSpecial(const std::string& t) {
+  auto wrapped = [&](std::string_view open, std::string_view close) {
+    return t.size() >= open.size() + close.size() && t.starts_with(open) && t.ends_with(close);
+  };
+  return wrapped("<|", "|>") || wrapped("<｜", "｜>") || t == "<pad>" || t == "<mask>";
+}
+
+// A merge as llama.cpp stores it: "left right"; spaces inside a part become U+0120 (space + 256).
+std::string MergeText(const Json& m) {
+  if (m.is_string()) return m.get<std::string>();
+  std::string out;
+  for (size_t i = 0; i < m.size(); ++i) {
+    if (i) out += ' ';
+    for (char c : m[i].get<std::string>()) {
+      if (c == ' ') out += "\xC4\xA0";  // U+0120 in UTF-8
+      else out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> GgufPreTokenizerName(const std::vector<std::string>& r) {
+  if (r.size() == 1 && r[0] == kQwen2Regex) return "qwen2";
+  if (r.size() == 1 && r[0] == kLlama3Regex) return "llama-bpe";
+  if (r.size() == std::size(kDeepseekV3Regexes) && std::equal(r.begin(), r.end(), std::begin(kDeepseekV3Regexes))) {
+    return "deepseek-v3";
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<Metadata> GgufTokenizerMetadata(const fs::path& folder, const Json& config, int64_t vocab_size) {
+  const fs::path tokenizer_file = folder / "tokenizer.json";
+  QC_ASSIGN_OR_RETURN(Json tok, ReadJson(tokenizer_file));
+  Json tok_config = Json::object();
+  if (fs::exists(folder / "tokenizer_config.json")) {
+    QC_ASSIGN_OR_RETURN(tok_config, ReadJson(folder / "tokenizer_config.json"));
+  }
+  const std::string where = tokenizer_file.string();
+  if (!tok.contains("model") || tok["model"].value("type", "") != "BPE" || !tok["model"].contains("vocab")) {
+    return absl::UnimplementedError(StrCat(where, ": key 'model' is not a BPE model (only byte-level BPE is supported)"));
+  }
+  std::vector<std::string> regexes;
+  if (tok.contains("pre_tokenizer")) CollectSplitRegexes(tok["pre_tokenizer"], regexes);
+  std::optional<std::string> pre = GgufPreTokenizerName(regexes);
+  if (!pre) {
+    return absl::UnimplementedError(StrCat(where, ": key 'pre_tokenizer' has a split regex llama.cpp knows under no name "
+                                                  "quantc maps (qwen2, llama-bpe, deepseek-v3)"));
+  }
+
+  // Tokens by id: the BPE vocabulary, then added tokens (which may override or extend it).
+  std::vector<std::string> tokens(static_cast<size_t>(vocab_size));
+  std::vector<int32_t> types(static_cast<size_t>(vocab_size), kUnused);
+  std::vector<bool> present(static_cast<size_t>(vocab_size), false);
+  for (const auto& [text, id_json] : tok["model"]["vocab"].items()) {
+    const int64_t id = id_json.get<int64_t>();
+    if (id < 0 || id >= vocab_size) {
+      return absl::InvalidArgumentError(StrCat(where, ": token '", text, "' has id ", id, " past the model's vocabulary (",
+                                               vocab_size, ")"));
+    }
+    tokens[id] = text;
+    types[id] = kNormal;
+    present[id] = true;
+  }
+  std::unordered_map<std::string, int64_t> added_ids;
+  if (tok.contains("added_tokens")) {
+    for (const Json& a : tok["added_tokens"]) {
+      const int64_t id = a.value("id", int64_t{-1});
+      const std::string text = a.value("content", "");
+      if (id < 0 || id >= vocab_size) {
+        return absl::InvalidArgumentError(StrCat(where, ": added token '", text, "' has id ", id, " past the vocabulary"));
+      }
+      added_ids.emplace(text, id);
+      tokens[id] = text;
+      types[id] = a.value("special", false) || LooksSpecial(text) ? kControl : kUserDefined;
+      present[id] = true;
+    }
+  }
+  for (int64_t i = 0; i < vocab_size; ++i) {
+    if (!present[i]) tokens[i] = StrCat("[PAD", i, "]");
+  }
+  std::vector<std::string> merges;
+  if (tok["model"].contains("merges")) {
+    for (const Json& m : tok["model"]["merges"]) merges.push_back(MergeText(m));
+  }
+
+  Metadata md;
+  md.Set("tokenizer.ggml.model", MetaValue::String("gpt2"));
+  md.Set("tokenizer.ggml.pre", MetaValue::String(*pre));
+  md.Set("tokenizer.ggml.tokens", MetaValue::StringArray(std::move(tokens)));
+  md.Set("tokenizer.ggml.token_type", MetaValue::I32Array(std::move(types)));
+  md.Set("tokenizer.ggml.merges", MetaValue::StringArray(std::move(merges)));
+  // Special ids: tokenizer_config's token strings first, config.json's *_token_id as fallback.
+  // Key spellings are llama.cpp's (gguf-py constants.py, "seperator" included).
+  struct Special { std::string_view kind, key; };
+  constexpr Special kSpecials[] = {{"bos", "bos_token_id"},     {"eos", "eos_token_id"},
+                                   {"unk", "unknown_token_id"}, {"sep", "seperator_token_id"},
+                                   {"pad", "padding_token_id"}, {"mask", "mask_token_id"}};
+  for (const Special& s : kSpecials) {
+    std::optional<int64_t> id;
+    if (auto it = tok_config.find(StrCat(s.kind, "_token")); it != tok_config.end()) {
+      std::string text = it->is_string() ? it->get<std::string>() : it->is_object() ? it->value("content", "") : "";
+      if (auto a = added_ids.find(text); !text.empty() && a != added_ids.end()) id = a->second;
+    }
+    if (!id) {
+      if (auto it = config.find(StrCat(s.kind, "_token_id")); it != config.end() && it->is_number_integer()) {
+        id = it->get<int64_t>();
+      }
+    }
+    if (id && *id >= 0 && *id < vocab_size) md.Set(StrCat("tokenizer.ggml.", s.key), MetaValue::U32(static_cast<uint32_t>(*id)));
+  }
+  for (std::string_view kind : {"bos", "eos"}) {
+    if (auto it = tok_config.find(StrCat("add_", kind, "_token")); it != tok_config.end() && it->is_boolean()) {
+      md.Set(StrCat("tokenizer.ggml.add_", kind, "_token"), MetaValue::Bool(it->get<bool>()));
+    }
+  }
+  if (auto it = tok_config.find("chat_template"); it != tok_config.end() && it->is_string()) {
+    md.Set("tokenizer.chat_template", MetaValue::String(it->get<std::string>()));
+  } else if (fs::exists(folder / "chat_template.jinja")) {
+    std::ifstream in(folder / "chat_template.jinja");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    md.Set("tokenizer.chat_template", MetaValue::String(ss.str()));
+  }
+  return md;
+}
+
+}  // namespace quantc::passes

@@ -1,0 +1,172 @@
+#include "passes/util/tensor_sources.h"
+
+#include <cstring>
+
+#include "lib/dtypes/float_convert.h"
+#include "lib/support/status_macros.h"
+#include "lib/support/strings.h"
+
+namespace quantc::passes {
+namespace {
+
+// The whole input, mapped when possible, else read into `owned`.
+absl::StatusOr<std::span<const uint8_t>> WholeTensor(const TensorSource& src, const TensorInfo& info,
+                                                     std::vector<uint8_t>& owned) {
+  if (auto mapped = src.MappedBytes()) return *mapped;
+  QC_ASSIGN_OR_RETURN(owned, ReadAll(src, info.byte_size()));
+  return std::span<const uint8_t>(owned);
+}
+
+class CastSource final : public TensorSource {
+ public:
+  CastSource(std::shared_ptr<const TensorSource> input, TensorInfo info, DType to)
+      : input_(std::move(input)), info_(std::move(info)), to_(to) {}
+
+  absl::Status Stream(ByteSink sink) const override {
+    const size_t in_size = Traits(info_.dtype).block_bytes, out_size = Traits(to_).block_bytes;
+    std::vector<uint8_t> pending, out;
+    return input_->Stream([&](std::span<const uint8_t> chunk) -> absl::Status {
+      pending.insert(pending.end(), chunk.begin(), chunk.end());
+      const size_t n = pending.size() / in_size;
+      out.resize(n * out_size);
+      for (size_t i = 0; i < n; ++i) Store(Load(pending.data() + i * in_size), out.data() + i * out_size);
+      pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n * in_size));
+      return sink(out);
+    });
+  }
+  std::string Describe() const override { return StrCat("cast-", Name(to_), "(", input_->Describe(), ")"); }
+
+ private:
+  float Load(const uint8_t* p) const {
+    uint16_t h;
+    float f;
+    switch (info_.dtype) {
+      case DType::kF32: std::memcpy(&f, p, 4); return f;
+      case DType::kF16: std::memcpy(&h, p, 2); return F16ToF32(h);
+      case DType::kBF16: std::memcpy(&h, p, 2); return BF16ToF32(h);
+      case DType::kF8E4M3: return F8E4M3ToF32(*p);
+      default: return 0.0f;  // rejected by MakeCastSource's callers
+    }
+  }
+  void Store(float v, uint8_t* p) const {
+    uint16_t h;
+    switch (to_) {
+      case DType::kF32: std::memcpy(p, &v, 4); return;
+      case DType::kF16: h = F32ToF16(v); std::memcpy(p, &h, 2); return;
+      case DType::kBF16: h = F32ToBF16(v); std::memcpy(p, &h, 2); return;
+      default: return;
+    }
+  }
+
+  std::shared_ptr<const TensorSource> input_;
+  TensorInfo info_;
+  DType to_;
+};
+
+class RowPermutationSource final : public TensorSource {
+ public:
+  RowPermutationSource(std::shared_ptr<const TensorSource> input, TensorInfo info, std::vector<int64_t> order)
+      : input_(std::move(input)), info_(std::move(info)), order_(std::move(order)) {}
+
+  absl::Status Stream(ByteSink sink) const override {
+    std::vector<uint8_t> owned;
+    QC_ASSIGN_OR_RETURN(std::span<const uint8_t> in, WholeTensor(*input_, info_, owned));
+    const size_t row_bytes = in.size() / order_.size();
+    std::vector<uint8_t> out;
+    for (size_t r = 0; r < order_.size(); ++r) {
+      const uint8_t* row = in.data() + order_[r] * row_bytes;
+      out.insert(out.end(), row, row + row_bytes);
+      if (out.size() >= kStreamChunkBytes / 4 || r + 1 == order_.size()) {
+        QC_RETURN_IF_ERROR(sink(out));
+        out.clear();
+      }
+    }
+    return absl::OkStatus();
+  }
+  std::string Describe() const override { return StrCat("permute-rows(", input_->Describe(), ")"); }
+
+ private:
+  std::shared_ptr<const TensorSource> input_;
+  TensorInfo info_;
+  std::vector<int64_t> order_;
+};
+
+class HeadSplitSource final : public TensorSource {
+ public:
+  HeadSplitSource(std::shared_ptr<const TensorSource> input, TensorInfo info, int64_t heads, int64_t a, int64_t b,
+                  int part, bool transpose)
+      : input_(std::move(input)), info_(std::move(info)), heads_(heads), a_(a), b_(b), part_(part), transpose_(transpose) {}
+
+  absl::Status Stream(ByteSink sink) const override {
+    std::vector<uint8_t> owned;
+    QC_ASSIGN_OR_RETURN(std::span<const uint8_t> in, WholeTensor(*input_, info_, owned));
+    const int64_t cols = info_.shape.back();
+    const size_t es = Traits(info_.dtype).block_bytes;
+    const int64_t rows = part_ == 0 ? a_ : b_, first = part_ == 0 ? 0 : a_;
+    std::vector<uint8_t> out(static_cast<size_t>(rows * cols) * es);
+    for (int64_t h = 0; h < heads_; ++h) {
+      const uint8_t* block = in.data() + static_cast<size_t>((h * (a_ + b_) + first) * cols) * es;
+      if (!transpose_) {
+        std::memcpy(out.data(), block, out.size());
+      } else {
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t c = 0; c < cols; ++c) {
+            std::memcpy(out.data() + static_cast<size_t>(c * rows + r) * es, block + static_cast<size_t>(r * cols + c) * es, es);
+          }
+        }
+      }
+      QC_RETURN_IF_ERROR(sink(out));
+    }
+    return absl::OkStatus();
+  }
+  std::string Describe() const override {
+    return StrCat("split-heads(part ", part_, transpose_ ? ", transposed" : "", ", ", input_->Describe(), ")");
+  }
+
+ private:
+  std::shared_ptr<const TensorSource> input_;
+  TensorInfo info_;
+  int64_t heads_, a_, b_;
+  int part_;
+  bool transpose_;
+};
+
+class ConcatSource final : public TensorSource {
+ public:
+  ConcatSource(std::vector<std::shared_ptr<const TensorSource>> inputs, std::string description)
+      : inputs_(std::move(inputs)), description_(std::move(description)) {}
+  absl::Status Stream(ByteSink sink) const override {
+    for (const auto& in : inputs_) QC_RETURN_IF_ERROR(in->Stream(sink));
+    return absl::OkStatus();
+  }
+  std::string Describe() const override { return description_; }
+
+ private:
+  std::vector<std::shared_ptr<const TensorSource>> inputs_;
+  std::string description_;
+};
+
+}  // namespace
+
+std::shared_ptr<const TensorSource> MakeCastSource(std::shared_ptr<const TensorSource> input, TensorInfo input_info,
+                                                   DType to) {
+  return std::make_shared<CastSource>(std::move(input), std::move(input_info), to);
+}
+
+std::shared_ptr<const TensorSource> MakeRowPermutationSource(std::shared_ptr<const TensorSource> input,
+                                                             TensorInfo input_info, std::vector<int64_t> order) {
+  return std::make_shared<RowPermutationSource>(std::move(input), std::move(input_info), std::move(order));
+}
+
+std::shared_ptr<const TensorSource> MakeHeadSplitSource(std::shared_ptr<const TensorSource> input,
+                                                        TensorInfo input_info, int64_t heads, int64_t a, int64_t b,
+                                                        int part, bool transpose) {
+  return std::make_shared<HeadSplitSource>(std::move(input), std::move(input_info), heads, a, b, part, transpose);
+}
+
+std::shared_ptr<const TensorSource> MakeConcatSource(std::vector<std::shared_ptr<const TensorSource>> inputs,
+                                                     std::string description) {
+  return std::make_shared<ConcatSource>(std::move(inputs), std::move(description));
+}
+
+}  // namespace quantc::passes

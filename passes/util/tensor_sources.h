@@ -1,0 +1,36 @@
+// Lazy tensor transforms shared by the layout passes: each wraps the source of one (or several)
+// input tensors and produces the transformed bytes when a writer streams them. Reordering
+// transforms need random access to their input, so they read one whole tensor at a time (a few
+// hundred MB for the largest matrices of a 671B model), never the checkpoint.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/tensor/tensor.h"
+
+namespace quantc::passes {
+
+// Element-wise conversion between float dtypes (F32 / F16 / BF16 / F8 ... -> F32 / F16 / BF16),
+// round-to-nearest-even. Streams chunk by chunk.
+std::shared_ptr<const TensorSource> MakeCastSource(std::shared_ptr<const TensorSource> input, TensorInfo input_info,
+                                                   DType to);
+
+// The rows of a row-major tensor in a new order: output row r is input row order[r]. Any dtype
+// whose rows are whole storage blocks.
+std::shared_ptr<const TensorSource> MakeRowPermutationSource(std::shared_ptr<const TensorSource> input,
+                                                             TensorInfo input_info, std::vector<int64_t> order);
+
+// Per-head blocks of a [heads * (a + b), cols] matrix: part 0 is each head's first `a` rows, part 1
+// its last `b` rows; `transpose` writes each head's block transposed ([cols, rows]). Dense dtypes
+// of 1-4 bytes per element.
+std::shared_ptr<const TensorSource> MakeHeadSplitSource(std::shared_ptr<const TensorSource> input,
+                                                        TensorInfo input_info, int64_t heads, int64_t a, int64_t b,
+                                                        int part, bool transpose);
+
+// The inputs one after another (stacking equally shaped tensors along a new leading dim).
+std::shared_ptr<const TensorSource> MakeConcatSource(std::vector<std::shared_ptr<const TensorSource>> inputs,
+                                                     std::string description);
+
+}  // namespace quantc::passes
