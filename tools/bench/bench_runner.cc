@@ -18,7 +18,7 @@
 
 #include "CLI/CLI.hpp"
 #include "fmt/core.h"
-#include "formats/hf/hf_folder.h"
+#include "tools/common/model_io.h"
 #include "lib/runner/runner.h"
 #include "lib/support/parallel.h"
 #include "lib/support/status_macros.h"
@@ -56,7 +56,7 @@ std::vector<int32_t> RandomTokens(int64_t n, int64_t vocab, std::mt19937_64& rng
 absl::StatusOr<Result> Run(const Options& o) {
   Result r;
   auto t0 = std::chrono::steady_clock::now();
-  QC_ASSIGN_OR_RETURN(Model model, formats::ReadHfFolder(o.model));
+  QC_ASSIGN_OR_RETURN(Model model, tools::ReadModel(o.model));
   QC_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> run, runner::Runner::Create(model));
   r.load_s = Seconds(t0);
   r.vocab = run->spec().vocab_size;
@@ -119,7 +119,7 @@ void Print(const Options& o, const Result& r) {
 int main(int argc, char** argv) {
   quantc::Options o;
   CLI::App app{"Prefill and decode tokens/s of the CPU reference runner"};
-  app.add_option("model", o.model, "model folder (Hugging Face layout)")->required();
+  app.add_option("model", o.model, "model folder (Hugging Face layout) or .gguf file")->required();
   app.add_option("-p,--prefill", o.prefill, "prefill prompt length P")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

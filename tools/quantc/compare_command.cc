@@ -17,7 +17,7 @@ namespace quantc::tools {
 namespace {
 
 struct CompareOptions {
-  std::string a, b, text;
+  std::string tokenizer, a, b, text;
   int64_t ctx = 512, max_tokens = 2048;
   bool json = false;
 };
@@ -28,7 +28,7 @@ struct LayerError {
 };
 
 absl::Status RunCompare(const CompareOptions& o) {
-  QC_ASSIGN_OR_RETURN(LoadedModel a, LoadModel(o.a, /*with_tokenizer=*/true));
+  QC_ASSIGN_OR_RETURN(LoadedModel a, LoadModel(o.a, /*with_tokenizer=*/true, o.tokenizer));
   QC_ASSIGN_OR_RETURN(LoadedModel b, LoadModel(o.b, /*with_tokenizer=*/false));
   const auto& sa = a.runner->spec();
   const auto& sb = b.runner->spec();
@@ -86,7 +86,8 @@ absl::Status RunCompare(const CompareOptions& o) {
 CommandRunner AddCompareCommand(CLI::App& app, const GlobalOptions& global) {
   (void)global;
   auto o = std::make_shared<CompareOptions>();
-  app.add_option("a", o->a, "reference checkpoint folder")->required();
+  app.add_option("a", o->a, "reference checkpoint folder or .gguf file")->required();
+  app.add_option("--tokenizer", o->tokenizer, "folder with tokenizer.json, for a .gguf model (default: next to the file)");
   app.add_option("b", o->b, "checkpoint folder to compare with it")->required();
   app.add_option("--text", o->text, "text to run")->required()->check(CLI::ExistingFile);
   app.add_option("--ctx", o->ctx, "window length")->capture_default_str()->check(CLI::Range(1, 1 << 20));

@@ -17,13 +17,13 @@ namespace quantc::tools {
 namespace {
 
 struct EvalCliOptions {
-  std::string model, text, ref;
+  std::string tokenizer, model, text, ref;
   runner::EvalOptions eval;
   bool json = false;
 };
 
 absl::Status RunEval(const EvalCliOptions& o, const GlobalOptions& global) {
-  QC_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model, /*with_tokenizer=*/true));
+  QC_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model, /*with_tokenizer=*/true, o.tokenizer));
   LoadedModel ref;
   if (!o.ref.empty()) {
     QC_ASSIGN_OR_RETURN(ref, LoadModel(o.ref, /*with_tokenizer=*/false));
@@ -68,7 +68,8 @@ absl::Status RunEval(const EvalCliOptions& o, const GlobalOptions& global) {
 
 CommandRunner AddEvalCommand(CLI::App& app, const GlobalOptions& global) {
   auto o = std::make_shared<EvalCliOptions>();
-  app.add_option("model", o->model, "checkpoint folder")->required();
+  app.add_option("model", o->model, "checkpoint folder or .gguf file")->required();
+  app.add_option("--tokenizer", o->tokenizer, "folder with tokenizer.json, for a .gguf model (default: next to the file)");
   app.add_option("--text", o->text, "evaluation text (never the calibration text)")->required()
       ->check(CLI::ExistingFile);
   app.add_option("--ctx", o->eval.ctx, "window length")->capture_default_str()->check(CLI::Range(2, 1 << 20));

@@ -2,9 +2,6 @@
 
 #include <system_error>
 
-#include "formats/gguf/reader.h"
-#include "formats/hf/hf_folder.h"
-#include "lib/arch/gguf_layout.h"
 #include "lib/support/file_util.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
@@ -12,12 +9,6 @@
 namespace quantc::tools {
 namespace fs = std::filesystem;
 namespace {
-
-// A GGUF file (read as GGUF, so a non-GGUF file gets the reader's message) or a checkpoint folder.
-bool IsGgufPath(const fs::path& path) {
-  std::error_code ec;
-  return fs::is_regular_file(path, ec) || (path.extension() == ".gguf" && !fs::is_directory(path, ec));
-}
 
 // Where the tokenizer.json of `path` is, or why there is none.
 absl::StatusOr<fs::path> TokenizerPath(const fs::path& path, bool gguf, const fs::path& tokenizer) {
@@ -31,13 +22,6 @@ absl::StatusOr<fs::path> TokenizerPath(const fs::path& path, bool gguf, const fs
 }
 
 }  // namespace
-
-absl::StatusOr<Model> ReadModel(const fs::path& path) {
-  if (!IsGgufPath(path)) return formats::ReadHfFolder(path);
-  QC_ASSIGN_OR_RETURN(Model model, formats::gguf::ReadGguf(path));
-  QC_ASSIGN_OR_RETURN(model.config, arch::HfConfigFromGguf(model));
-  return model;
-}
 
 absl::StatusOr<LoadedModel> LoadModel(const fs::path& path, bool with_tokenizer, const fs::path& tokenizer,
                                       runner::RunnerOptions options) {

@@ -9,6 +9,7 @@
 #include "lib/ir/model.h"
 #include "lib/runner/runner.h"
 #include "lib/tokenizer/tokenizer.h"
+#include "tools/common/model_io.h"
 
 namespace quantc::tools {
 
@@ -27,8 +28,7 @@ struct LoadedModel {
 absl::StatusOr<LoadedModel> LoadModel(const std::filesystem::path& path, bool with_tokenizer,
                                       const std::filesystem::path& tokenizer = {},
                                       runner::RunnerOptions options = {});
-// Just the model of `path` (folder or GGUF file, as LoadModel reads it), for conversions.
-absl::StatusOr<Model> ReadModel(const std::filesystem::path& path);
+
 
 // Reads a text file and tokenizes it (no special tokens added: evaluation text is raw text).
 absl::StatusOr<std::vector<int32_t>> TokenizeFile(const tokenizer::Tokenizer& tok, const std::filesystem::path& file);

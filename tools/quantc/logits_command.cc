@@ -25,6 +25,7 @@ struct LogitsOptions {
 
 struct Top2 {
   int32_t id;
+  float logit;   // the top-1 logit
   float margin;  // top-1 logit minus top-2 logit
 };
 
@@ -38,7 +39,7 @@ Top2 TopTwo(std::span<const float> logits) {
       second = logits[i];
     }
   }
-  return {best, first - second};
+  return {best, first, first - second};
 }
 
 absl::Status RunLogits(const LogitsOptions& o) {
@@ -56,13 +57,15 @@ absl::Status RunLogits(const LogitsOptions& o) {
   out["model"] = o.model;
   out["ids"] = ids;
   std::vector<int32_t> top1;
-  std::vector<float> margin;
+  std::vector<float> margin, top1_logit;
   for (int64_t t = 0; t < n; ++t) {
     Top2 top = TopTwo(std::span<const float>(logits).subspan(t * vocab, vocab));
     top1.push_back(top.id);
+    top1_logit.push_back(top.logit);
     margin.push_back(top.margin);
   }
   out["top1"] = top1;
+  out["top1_logit"] = top1_logit;
   out["margin"] = margin;
   std::vector<int32_t> greedy;
   std::vector<float> greedy_margin;

@@ -12,13 +12,13 @@ namespace quantc::tools {
 namespace {
 
 struct RunOptions {
-  std::string model, prompt;
+  std::string tokenizer, model, prompt;
   int64_t tokens = 32;
   bool ids = false;
 };
 
 absl::Status RunRun(const RunOptions& o) {
-  QC_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model, /*with_tokenizer=*/true));
+  QC_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model, /*with_tokenizer=*/true, o.tokenizer));
   QC_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, m.tokenizer->Encode(o.prompt, /*add_special_tokens=*/true));
   if (prompt.empty()) return absl::InvalidArgumentError("--prompt encodes to no tokens");
   const int64_t vocab = m.runner->spec().vocab_size;
@@ -51,7 +51,8 @@ absl::Status RunRun(const RunOptions& o) {
 CommandRunner AddRunCommand(CLI::App& app, const GlobalOptions& global) {
   (void)global;
   auto o = std::make_shared<RunOptions>();
-  app.add_option("model", o->model, "checkpoint folder")->required();
+  app.add_option("model", o->model, "checkpoint folder or .gguf file")->required();
+  app.add_option("--tokenizer", o->tokenizer, "folder with tokenizer.json, for a .gguf model (default: next to the file)");
   app.add_option("-p,--prompt", o->prompt, "prompt text")->required();
   app.add_option("-n,--tokens", o->tokens, "tokens to generate (greedy; stops at EOS)")->capture_default_str()
       ->check(CLI::PositiveNumber);
