@@ -316,5 +316,63 @@ TEST_F(CliTest, UnknownPassAndMissingInput) {
   EXPECT_THAT(m.output, HasSubstr("nope"));
 }
 
+// GGUF: an FP8 checkpoint converts straight to a quantized GGUF that the runner evaluates.
+TEST_F(CliTest, Fp8CheckpointToQuantizedGgufRuns) {
+  const fs::path out = dir_ / "m.gguf";
+  Result r = Convert(kData / "tiny-llama-fp8", out, "--type Q4_K_M");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("pipeline  fp8-to-bf16,gguf-layout"));
+  EXPECT_THAT(r.output, HasSubstr("quantize(type=Q4_K_M"));
+  Result e = RunShell(Q(kQuantc) + " eval " + Q(out) + " --tokenizer " + Q(kData / "tiny-llama-fp8") + " --text " +
+                      Q(kData / "valid.txt") + " --max-tokens 1024 --json");
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  const double ppl = nlohmann::json::parse(e.output)["ppl"].get<double>();
+  EXPECT_GT(ppl, 5.0);
+  EXPECT_LT(ppl, 40.0);  // BF16 is ~19 on this text; a broken layout gives thousands
+}
+
+TEST_F(CliTest, GgufBadInputsAreOneLineErrorsWithoutOutput) {
+  const fs::path out = dir_ / "m.gguf";
+  Result t = Convert(kData / "tiny-llama-bf16", out, "--type Q9_K");
+  ExpectOneErrorLine(t);
+  EXPECT_THAT(t.output, HasSubstr("unknown type 'Q9_K'"));
+  ExpectNoOutput(out);
+  // An imatrix file that is not one (a model GGUF) names the file and the missing key.
+  ASSERT_EQ(Convert(kData / "tiny-llama-bf16", dir_ / "plain.gguf").exit_code, 0);
+  Result i = Convert(kData / "tiny-llama-bf16", out, "--type Q4_K_M --imatrix " + Q(dir_ / "plain.gguf"));
+  ExpectOneErrorLine(i);
+  EXPECT_THAT(i.output, HasSubstr("plain.gguf"));
+  EXPECT_THAT(i.output, HasSubstr("imatrix.datasets"));
+  ExpectNoOutput(out);
+  // Another model's imatrix: the shapes do not fit, named by tensor.
+  ASSERT_EQ(RunShell(Q(kQuantc) + " --quiet imatrix " + Q(kData / "tiny-qwen2-bf16") + " --text " + Q(kData / "calib.txt") +
+                     " --chunk-size 64 --chunks 2 -o " + Q(dir_ / "qwen.imatrix.gguf"))
+                .exit_code,
+            0);
+  Result m = Convert(kData / "tiny-llama-bf16", out, "--type Q4_K_M --imatrix " + Q(dir_ / "qwen.imatrix.gguf"));
+  ExpectOneErrorLine(m);
+  EXPECT_THAT(m.output, HasSubstr("importance matrix entry 'blk.0."));
+  ExpectNoOutput(out);
+  // A quantized GGUF is not requantized.
+  ASSERT_EQ(Convert(kData / "tiny-llama-bf16", dir_ / "q8.gguf", "--type Q8_0").exit_code, 0);
+  Result q = Convert(dir_ / "q8.gguf", out, "--type Q4_K_M");
+  ExpectOneErrorLine(q);
+  EXPECT_THAT(q.output, HasSubstr("requantizing is not supported"));
+  ExpectNoOutput(out);
+}
+
+TEST_F(CliTest, GgufSplitOutputLoadsBack) {
+  Result r = Convert(kData / "tiny-qwen2-bf16", dir_ / "m.gguf", "--type Q8_0 --split-max-size 4MB");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::vector<std::string> shards;
+  for (auto& e : fs::directory_iterator(dir_)) shards.push_back(e.path().filename().string());
+  std::sort(shards.begin(), shards.end());
+  ASSERT_GE(shards.size(), 2u);
+  EXPECT_EQ(shards.front().substr(0, 10), "m-00001-of");
+  Result e = RunShell(Q(kQuantc) + " eval " + Q(dir_ / shards.front()) + " --tokenizer " + Q(kData / "tiny-qwen2-bf16") +
+                      " --text " + Q(kData / "valid.txt") + " --max-tokens 1024 --json");
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+}
+
 }  // namespace
 }  // namespace quantc
