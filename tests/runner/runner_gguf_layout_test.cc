@@ -14,6 +14,7 @@
 
 #include "formats/hf/hf_folder.h"
 #include "gtest/gtest.h"
+#include "tests/testing/runner_checks.h"
 #include "lib/arch/gguf_layout.h"
 #include "lib/kernels/ggml_quants/quants.h"
 #include "lib/runner/runner.h"
@@ -119,32 +120,14 @@ TEST_P(RunnerGgufLayoutTest, MatchesTransformers) {
       hiddens[i].assign(h.begin(), h.end());
     });
     ASSERT_TRUE(s.ok()) << s;
-    double max_diff = 0;
-    for (int64_t i = 0; i < seq * vocab; ++i) {
-      max_diff = std::max(max_diff, std::fabs(double(logits[i]) - g.logits[b * seq * vocab + i]));
-    }
-    EXPECT_LE(max_diff, 1e-3) << "prompt " << b << " logits";
+    EXPECT_LE(testing::MaxAbsDiff(logits.data(), g.logits.data() + b * seq * vocab, seq * vocab), 1e-3)
+        << "prompt " << b << " logits";
     for (int64_t n = 0; n <= spec.num_layers; ++n) {
       const std::vector<float>& want = g.hidden.at(n);
-      double err = 0, ref = 0;
-      for (int64_t i = 0; i < seq * hidden; ++i) {
-        double d = hiddens[n][i] - want[b * seq * hidden + i];
-        err += d * d;
-        ref += double(want[b * seq * hidden + i]) * want[b * seq * hidden + i];
-      }
-      EXPECT_LE(std::sqrt(err / ref), 1e-3) << "prompt " << b << " hidden_states." << n;
+      EXPECT_LE(testing::RelativeRms(hiddens[n].data(), want.data() + b * seq * hidden, seq * hidden), 1e-3)
+          << "prompt " << b << " hidden_states." << n;
     }
-    auto inc = (*runner)->NewCache();
-    std::vector<float> step_logits(32 * vocab);
-    ASSERT_TRUE((*runner)->Forward(prompt.subspan(0, 32), *inc, step_logits).ok());
-    double inc_diff = 0;
-    for (int64_t i = 0; i < 32 * vocab; ++i) inc_diff = std::max(inc_diff, std::fabs(double(step_logits[i]) - logits[i]));
-    std::vector<float> one(vocab);
-    for (int64_t t = 32; t < seq; ++t) {
-      ASSERT_TRUE((*runner)->Forward(prompt.subspan(t, 1), *inc, one).ok());
-      for (int64_t v = 0; v < vocab; ++v) inc_diff = std::max(inc_diff, std::fabs(double(one[v]) - logits[t * vocab + v]));
-    }
-    EXPECT_LE(inc_diff, 1e-4) << "prompt " << b << ": incremental decoding departs from the full forward";
+    testing::ExpectIncrementalMatchesFull(**runner, prompt, logits, vocab, b);
   }
 }
 
