@@ -1,13 +1,14 @@
 // `quantc inspect PATH [--json]`: tensors (name, dtype, shape, bytes, shard), totals by dtype,
-// and an architecture summary read from config.json.
+// and an architecture summary read from config.json (for a GGUF file: rebuilt from its keys, and
+// the keys themselves, arrays abbreviated).
 #include <map>
 #include <string>
 
 #include "fmt/core.h"
-#include "formats/hf/hf_folder.h"
 #include "lib/support/file_util.h"
 #include "lib/support/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "tools/common/model_io.h"
 #include "tools/quantc/commands.h"
 
 namespace quantc::tools {
@@ -39,7 +40,7 @@ nlohmann::ordered_json ArchitectureSummary(const Model& model) {
 }
 
 absl::Status RunInspect(const InspectOptions& o) {
-  QC_ASSIGN_OR_RETURN(Model model, formats::ReadHfFolder(o.path));
+  QC_ASSIGN_OR_RETURN(Model model, ReadModel(o.path));
   struct Totals {
     uint64_t tensors = 0, bytes = 0, elements = 0;
   };
@@ -59,6 +60,9 @@ absl::Status RunInspect(const InspectOptions& o) {
     nlohmann::ordered_json j;
     j["path"] = o.path;
     j["config"] = arch;
+    if (!model.metadata.empty()) {
+      for (const auto& [key, value] : model.metadata.entries()) j["metadata"][key] = value.DebugString();
+    }
     j["num_tensors"] = all.tensors;
     j["total_bytes"] = all.bytes;
     j["total_elements"] = all.elements;
@@ -81,6 +85,10 @@ absl::Status RunInspect(const InspectOptions& o) {
 
   fmt::print("{}\n", o.path);
   for (const auto& [key, value] : arch.items()) fmt::print("  {:<26} {}\n", key, value.dump());
+  if (!model.metadata.empty()) {
+    fmt::print("\nmetadata ({} keys)\n", model.metadata.size());
+    for (const auto& [key, value] : model.metadata.entries()) fmt::print("  {:<40} {}\n", key, value.DebugString());
+  }
   if (o.tensors) {
     size_t width = 4;
     for (const TensorEntry& e : model.tensors.entries()) width = std::max(width, e.name.size());
@@ -103,7 +111,7 @@ absl::Status RunInspect(const InspectOptions& o) {
 CommandRunner AddInspectCommand(CLI::App& app, const GlobalOptions& global) {
   (void)global;
   auto o = std::make_shared<InspectOptions>();
-  app.add_option("path", o->path, "checkpoint folder or .safetensors file")->required();
+  app.add_option("path", o->path, "checkpoint folder, .safetensors file or .gguf file")->required();
   app.add_flag("--json", o->json, "machine-readable output");
   app.add_flag("!--no-tensors", o->tensors, "only the summary and totals");
   return [o] { return RunInspect(*o); };
