@@ -177,4 +177,76 @@ absl::StatusOr<Metadata> GgufTokenizerMetadata(const fs::path& folder, const Jso
   return md;
 }
 
+absl::StatusOr<TokenizerFiles> TokenizerFilesFromGguf(const Metadata& md, std::string_view source) {
+  auto missing = [&](std::string_view key) {
+    return absl::InvalidArgumentError(StrCat(source, ": key '", key, "' is missing or of the wrong type"));
+  };
+  const MetaValue* model = md.Find("tokenizer.ggml.model");
+  if (model == nullptr || model->Get<std::string>() != "gpt2") {
+    return absl::UnimplementedError(StrCat(source, ": key 'tokenizer.ggml.model' is not \"gpt2\" (byte-level BPE)"));
+  }
+  const MetaValue* pre_value = md.Find("tokenizer.ggml.pre");
+  const std::string pre = pre_value ? pre_value->Get<std::string>().value_or("") : "";
+  const MetaValue* tokens_value = md.Find("tokenizer.ggml.tokens");
+  const MetaValue* types_value = md.Find("tokenizer.ggml.token_type");
+  const MetaValue* merges_value = md.Find("tokenizer.ggml.merges");
+  const auto* tokens = tokens_value ? tokens_value->GetArray<std::string>() : nullptr;
+  const auto* types = types_value ? types_value->GetArray<int32_t>() : nullptr;
+  const auto* merges = merges_value ? merges_value->GetArray<std::string>() : nullptr;
+  if (tokens == nullptr) return missing("tokenizer.ggml.tokens");
+  if (types == nullptr || types->size() != tokens->size()) return missing("tokenizer.ggml.token_type");
+  if (merges == nullptr) return missing("tokenizer.ggml.merges");
+
+  Json pre_tokenizers = Json::array();
+  if (pre == "qwen2" || pre == "llama-bpe") {
+    pre_tokenizers.push_back({{"type", "Split"},
+                              {"pattern", {{"Regex", std::string(pre == "qwen2" ? kQwen2Regex : kLlama3Regex)}}},
+                              {"behavior", "Isolated"},
+                              {"invert", false}});
+  } else if (pre == "deepseek-v3") {
+    for (std::string_view r : kDeepseekV3Regexes) {
+      pre_tokenizers.push_back({{"type", "Split"}, {"pattern", {{"Regex", std::string(r)}}}, {"behavior", "Isolated"}, {"invert", false}});
+    }
+  } else {
+    return absl::UnimplementedError(StrCat(source, ": key 'tokenizer.ggml.pre' is '", pre,
+                                           "'; quantc knows qwen2, llama-bpe and deepseek-v3"));
+  }
+  pre_tokenizers.push_back({{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}});
+
+  Json vocab = Json::object();
+  Json added = Json::array();
+  for (size_t id = 0; id < tokens->size(); ++id) {
+    const int32_t type = (*types)[id];
+    if (type == kUnused) continue;
+    if (type == kControl || type == kUserDefined) {
+      added.push_back({{"id", id}, {"content", (*tokens)[id]}, {"single_word", false}, {"lstrip", false},
+                       {"rstrip", false}, {"normalized", false}, {"special", type == kControl}});
+    } else {
+      vocab[(*tokens)[id]] = id;
+    }
+  }
+  Json tok = {{"version", "1.0"},
+              {"added_tokens", added},
+              {"normalizer", pre == "qwen2" ? Json{{"type", "NFC"}} : Json()},
+              {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", pre_tokenizers}}},
+              {"post_processor", nullptr},
+              {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+              {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"fuse_unk", false},
+                         {"byte_fallback", false}, {"vocab", vocab}, {"merges", *merges}}}};
+  Json config = Json::object();
+  auto token_of = [&](std::string_view key) -> std::optional<std::string> {
+    const MetaValue* v = md.Find(StrCat("tokenizer.ggml.", key));
+    std::optional<uint32_t> id = v ? v->Get<uint32_t>() : std::nullopt;
+    if (!id || *id >= tokens->size()) return std::nullopt;
+    return (*tokens)[*id];
+  };
+  if (auto t = token_of("bos_token_id")) config["bos_token"] = *t;
+  if (auto t = token_of("eos_token_id")) config["eos_token"] = *t;
+  for (std::string_view kind : {"bos", "eos"}) {
+    const MetaValue* v = md.Find(StrCat("tokenizer.ggml.add_", kind, "_token"));
+    if (v != nullptr && v->Get<bool>()) config[StrCat("add_", kind, "_token")] = *v->Get<bool>();
+  }
+  return TokenizerFiles{tok.dump(), config.dump()};
+}
+
 }  // namespace quantc::passes

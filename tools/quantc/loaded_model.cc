@@ -3,6 +3,7 @@
 #include <system_error>
 
 #include "lib/support/file_util.h"
+#include "passes/util/gguf_vocab.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 
@@ -10,15 +11,23 @@ namespace quantc::tools {
 namespace fs = std::filesystem;
 namespace {
 
-// Where the tokenizer.json of `path` is, or why there is none.
-absl::StatusOr<fs::path> TokenizerPath(const fs::path& path, bool gguf, const fs::path& tokenizer) {
+// The tokenizer of `path`: `--tokenizer` when given (a tokenizer.json or its folder); a folder's
+// tokenizer.json; for a GGUF file its own tokenizer.* keys, else a tokenizer.json beside it.
+absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const fs::path& path, const Model& model, bool gguf,
+                                                                    const fs::path& tokenizer) {
   std::error_code ec;
-  if (!tokenizer.empty()) return fs::is_directory(tokenizer, ec) ? tokenizer / "tokenizer.json" : tokenizer;
-  if (!gguf) return path / "tokenizer.json";
+  if (!tokenizer.empty()) {
+    return tokenizer::Tokenizer::FromFile(fs::is_directory(tokenizer, ec) ? tokenizer / "tokenizer.json" : tokenizer);
+  }
+  if (!gguf) return tokenizer::Tokenizer::FromFile(path / "tokenizer.json");
+  if (model.metadata.Find("tokenizer.ggml.tokens") != nullptr) {
+    QC_ASSIGN_OR_RETURN(passes::TokenizerFiles files, passes::TokenizerFilesFromGguf(model.metadata, path.string()));
+    return tokenizer::Tokenizer::FromJson(files.tokenizer_json, files.tokenizer_config_json, path.string(), path.string());
+  }
   fs::path beside = path.parent_path() / "tokenizer.json";
-  if (fs::is_regular_file(beside, ec)) return beside;
-  return absl::NotFoundError(StrCat(path.string(), ": a GGUF file's tokenizer is not read yet; pass --tokenizer with a "
-                                    "Hugging Face tokenizer.json (or its folder), or put tokenizer.json next to the file"));
+  if (fs::is_regular_file(beside, ec)) return tokenizer::Tokenizer::FromFile(beside);
+  return absl::NotFoundError(StrCat(path.string(), ": no tokenizer.ggml.* keys; pass --tokenizer with a Hugging Face "
+                                    "tokenizer.json (or its folder)"));
 }
 
 }  // namespace
@@ -33,8 +42,7 @@ absl::StatusOr<LoadedModel> LoadModel(const fs::path& path, bool with_tokenizer,
   if (!runner.ok()) return absl::Status(runner.status().code(), StrCat(path.string(), ": ", runner.status().message()));
   m.runner = std::move(*runner);
   if (with_tokenizer) {
-    QC_ASSIGN_OR_RETURN(fs::path tokenizer_json, TokenizerPath(path, gguf, tokenizer));
-    QC_ASSIGN_OR_RETURN(m.tokenizer, tokenizer::Tokenizer::FromFile(tokenizer_json));
+    QC_ASSIGN_OR_RETURN(m.tokenizer, LoadTokenizer(path, *m.model, gguf, tokenizer));
   }
   return m;
 }

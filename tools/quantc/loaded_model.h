@@ -22,9 +22,8 @@ struct LoadedModel {
 // `path`: a Hugging Face checkpoint folder, or a GGUF file (a .gguf, or the first shard of a split
 // set), whose config is rebuilt from its keys (arch::HfConfigFromGguf) and which runs in GGUF layout.
 // The tokenizer (when `with_tokenizer`) is read from `tokenizer` if given (a tokenizer.json, or a
-// folder holding one: the `--tokenizer` option), else from the checkpoint folder's tokenizer.json,
-// or for a GGUF file from a tokenizer.json next to it; a GGUF file without either is NOT_FOUND
-// (quantc does not build a tokenizer from GGUF's tokenizer.* keys yet).
+// folder holding one: the `--tokenizer` option), else from the folder's tokenizer.json, or for a
+// GGUF file from its tokenizer.ggml.* keys (passes/util/gguf_vocab.h), else a tokenizer.json next to it.
 absl::StatusOr<LoadedModel> LoadModel(const std::filesystem::path& path, bool with_tokenizer,
                                       const std::filesystem::path& tokenizer = {},
                                       runner::RunnerOptions options = {});
