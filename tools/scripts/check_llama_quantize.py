@@ -98,11 +98,15 @@ def main():
             cmd = [quantc, "--quiet", "convert", os.path.join(testdata, model + "-bf16"), "-o", out, "--type", mix, "--force"]
             if imat == "yes":
                 cmd += ["--imatrix", os.path.join(golden_dir, model + ".imatrix.gguf")]
-            subprocess.run(cmd, check=True)
+            run = subprocess.run(cmd, capture_output=True, text=True)
+            checked += 1
+            if run.returncode != 0:
+                failures += 1
+                print(f"FAIL {model} {mix} imatrix={imat}: quantc exited {run.returncode}: {run.stderr.strip()}")
+                continue
             got = read_gguf(out)
             os.remove(out)
             bad = [n for n in tensors if got.get(n) != tensors[n]] + [n for n in got if n not in tensors]
-            checked += 1
             if bad:
                 failures += 1
                 n = bad[0]
