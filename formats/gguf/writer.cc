@@ -346,15 +346,7 @@ absl::Status WriteBody(OutputFile& out, const std::string& header, const Plan& p
 absl::Status WriteShard(const Model& model, const Plan& plan, size_t index, Progress* progress) {
   const fs::path& file = plan.files[index];
   const std::string header = BuildHeader(model, plan, index);
-  QC_ASSIGN_OR_RETURN(std::unique_ptr<OutputFile> out, OutputFile::Create(file));
-  absl::Status status = WriteBody(*out, header, plan, index, progress);
-  if (status.ok()) status = out->Close();
-  if (!status.ok()) {
-    out.reset();  // closes the descriptor
-    std::error_code ec;
-    fs::remove(file, ec);  // we created it, so a partial file is ours to remove
-  }
-  return status;
+  return OutputFile::WriteNew(file, [&](OutputFile& out) { return WriteBody(out, header, plan, index, progress); });
 }
 
 }  // namespace

@@ -131,15 +131,7 @@ absl::Status WriteSafetensorsFile(std::span<const TensorEntry* const> tensors, c
                                                    " bytes exceeds the readers' limit of ", kMaxHeaderBytes));
   }
 
-  QC_ASSIGN_OR_RETURN(std::unique_ptr<OutputFile> out, OutputFile::Create(path));
-  absl::Status status = WriteBody(*out, header, ordered, sizes, progress);
-  if (status.ok()) status = out->Close();
-  if (!status.ok()) {
-    out.reset();  // closes the descriptor
-    std::error_code ec;
-    fs::remove(path, ec);  // we created it, so a partial file is ours to remove
-  }
-  return status;
+  return OutputFile::WriteNew(path, [&](OutputFile& out) { return WriteBody(out, header, ordered, sizes, progress); });
 }
 
 absl::Status WriteSafetensorsShards(const TensorTable& tensors, const fs::path& folder,

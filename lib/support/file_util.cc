@@ -61,6 +61,18 @@ OutputFile::~OutputFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+absl::Status OutputFile::WriteNew(const std::filesystem::path& path, absl::FunctionRef<absl::Status(OutputFile&)> body) {
+  QC_ASSIGN_OR_RETURN(std::unique_ptr<OutputFile> out, Create(path));
+  absl::Status status = body(*out);
+  if (status.ok()) status = out->Close();
+  if (!status.ok()) {
+    out.reset();  // closes the descriptor
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+  return status;
+}
+
 absl::StatusOr<std::unique_ptr<OutputFile>> OutputFile::Create(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644);
   bool direct = fd >= 0;

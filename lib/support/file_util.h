@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -31,6 +32,9 @@ absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path);
 class OutputFile {
  public:
   static absl::StatusOr<std::unique_ptr<OutputFile>> Create(const std::filesystem::path& path);
+  // Creates `path`, lets `body` write it, and closes it; on any failure the partial file (ours,
+  // since Create refuses existing files) is removed and the first error returned.
+  static absl::Status WriteNew(const std::filesystem::path& path, absl::FunctionRef<absl::Status(OutputFile&)> body);
   ~OutputFile();
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
