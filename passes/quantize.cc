@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "lib/dtypes/float_convert.h"
 #include "lib/kernels/ggml_quants/quants.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
@@ -37,7 +36,7 @@ class QuantizeSource final : public TensorSource {
     int64_t next_row = 0;
     auto flush = [&](const uint8_t* bytes, int64_t n) -> absl::Status {
       f32.resize(static_cast<size_t>(n * cols));
-      ToF32(bytes, static_cast<size_t>(n * cols), f32.data());
+      QC_RETURN_IF_ERROR(DecodeToF32(info_.dtype, bytes, f32.size(), f32.data()));
       out.resize(static_cast<size_t>(n) * out_row);
       // Split at expert boundaries: each expert's rows use that expert's importance vector.
       for (int64_t r = 0; r < n;) {
@@ -71,19 +70,6 @@ class QuantizeSource final : public TensorSource {
   std::string Describe() const override { return StrCat("quantize-", Name(to_), "(", input_->Describe(), ")"); }
 
  private:
-  void ToF32(const uint8_t* in, size_t n, float* out) const {
-    if (info_.dtype == DType::kF32) {
-      std::memcpy(out, in, n * 4);
-      return;
-    }
-    const bool bf16 = info_.dtype == DType::kBF16;
-    for (size_t i = 0; i < n; ++i) {
-      uint16_t h;
-      std::memcpy(&h, in + 2 * i, 2);
-      out[i] = bf16 ? BF16ToF32(h) : F16ToF32(h);
-    }
-  }
-
   std::string name_;
   std::shared_ptr<const TensorSource> input_;
   TensorInfo info_;

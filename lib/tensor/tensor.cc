@@ -68,22 +68,18 @@ absl::StatusOr<std::vector<uint8_t>> ReadAll(const TensorSource& source, uint64_
   return out;
 }
 
-absl::StatusOr<std::vector<float>> ReadAllAsF32(const TensorSource& source, const TensorInfo& info) {
-  QC_ASSIGN_OR_RETURN(uint64_t bytes, CheckedByteSize(info));
-  QC_ASSIGN_OR_RETURN(std::vector<uint8_t> raw, ReadAll(source, bytes));
-  uint64_t n = info.num_elements();
-  std::vector<float> out(n);
+absl::Status DecodeToF32(DType dtype, const uint8_t* raw, uint64_t n, float* out) {
   auto load16 = [&](uint64_t i) {
     uint16_t v;
-    std::memcpy(&v, raw.data() + 2 * i, 2);
+    std::memcpy(&v, raw + 2 * i, 2);
     return v;
   };
-  switch (info.dtype) {
-    case DType::kF32: std::memcpy(out.data(), raw.data(), n * 4); break;
+  switch (dtype) {
+    case DType::kF32: std::memcpy(out, raw, n * 4); break;
     case DType::kF64:
       for (uint64_t i = 0; i < n; ++i) {
         double v;
-        std::memcpy(&v, raw.data() + 8 * i, 8);
+        std::memcpy(&v, raw + 8 * i, 8);
         out[i] = static_cast<float>(v);
       }
       break;
@@ -92,9 +88,17 @@ absl::StatusOr<std::vector<float>> ReadAllAsF32(const TensorSource& source, cons
     case DType::kF8E4M3: for (uint64_t i = 0; i < n; ++i) out[i] = F8E4M3ToF32(raw[i]); break;
     case DType::kF8E5M2: for (uint64_t i = 0; i < n; ++i) out[i] = F8E5M2ToF32(raw[i]); break;
     case DType::kF8E8M0: for (uint64_t i = 0; i < n; ++i) out[i] = F8E8M0ToF32(raw[i]); break;
-    default:
-      return absl::UnimplementedError(
-          StrCat(source.Describe(), ": cannot read ", Name(info.dtype), " as F32"));
+    default: return absl::UnimplementedError(StrCat("cannot read ", Name(dtype), " as F32"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<float>> ReadAllAsF32(const TensorSource& source, const TensorInfo& info) {
+  QC_ASSIGN_OR_RETURN(uint64_t bytes, CheckedByteSize(info));
+  QC_ASSIGN_OR_RETURN(std::vector<uint8_t> raw, ReadAll(source, bytes));
+  std::vector<float> out(info.num_elements());
+  if (absl::Status s = DecodeToF32(info.dtype, raw.data(), out.size(), out.data()); !s.ok()) {
+    return absl::Status(s.code(), StrCat(source.Describe(), ": ", s.message()));
   }
   return out;
 }

@@ -87,6 +87,9 @@ class OwnedTensorSource final : public TensorSource {
 
 // Reads a whole tensor into memory — for small tensors (scales, norms), never for weights in bulk.
 absl::StatusOr<std::vector<uint8_t>> ReadAll(const TensorSource& source, uint64_t expected_size);
+// Decodes `n` elements of a float dtype (F32, F64, BF16, F16, F8_E4M3/E5M2/E8M0) from `raw` into out;
+// UNIMPLEMENTED for other dtypes. The one element-wise decoder the lazy casts and readers share.
+absl::Status DecodeToF32(DType dtype, const uint8_t* raw, uint64_t n, float* out);
 // Reads a whole tensor and converts every element to F32 (dtype must be a float type).
 absl::StatusOr<std::vector<float>> ReadAllAsF32(const TensorSource& source, const TensorInfo& info);
 

@@ -25,11 +25,14 @@ class CastSource final : public TensorSource {
   absl::Status Stream(ByteSink sink) const override {
     const size_t in_size = Traits(info_.dtype).block_bytes, out_size = Traits(to_).block_bytes;
     std::vector<uint8_t> pending, out;
+    std::vector<float> f32;
     return input_->Stream([&](std::span<const uint8_t> chunk) -> absl::Status {
       pending.insert(pending.end(), chunk.begin(), chunk.end());
       const size_t n = pending.size() / in_size;
+      f32.resize(n);
+      QC_RETURN_IF_ERROR(DecodeToF32(info_.dtype, pending.data(), n, f32.data()));
       out.resize(n * out_size);
-      for (size_t i = 0; i < n; ++i) Store(Load(pending.data() + i * in_size), out.data() + i * out_size);
+      for (size_t i = 0; i < n; ++i) Store(f32[i], out.data() + i * out_size);
       pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n * in_size));
       return sink(out);
     });
@@ -37,17 +40,6 @@ class CastSource final : public TensorSource {
   std::string Describe() const override { return StrCat("cast-", Name(to_), "(", input_->Describe(), ")"); }
 
  private:
-  float Load(const uint8_t* p) const {
-    uint16_t h;
-    float f;
-    switch (info_.dtype) {
-      case DType::kF32: std::memcpy(&f, p, 4); return f;
-      case DType::kF16: std::memcpy(&h, p, 2); return F16ToF32(h);
-      case DType::kBF16: std::memcpy(&h, p, 2); return BF16ToF32(h);
-      case DType::kF8E4M3: return F8E4M3ToF32(*p);
-      default: return 0.0f;  // rejected by MakeCastSource's callers
-    }
-  }
   void Store(float v, uint8_t* p) const {
     uint16_t h;
     switch (to_) {
