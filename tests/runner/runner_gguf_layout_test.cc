@@ -25,12 +25,6 @@ namespace quantc::runner {
 namespace {
 namespace fs = std::filesystem;
 
-std::vector<float> AsFloats(const testing::RawTensor& t) {
-  std::vector<float> v(t.bytes.size() / 4);
-  std::memcpy(v.data(), t.bytes.data(), t.bytes.size());
-  return v;
-}
-
 absl::StatusOr<Model> ReadFixture(const std::string& fixture) {
   return formats::ReadHfFolder(fs::path(QUANTC_TESTDATA_DIR) / fixture);
 }
@@ -61,9 +55,9 @@ Golden ReadGolden(const std::string& fixture) {
   g.batch = ids.shape[0], g.seq = ids.shape[1];
   g.ids.resize(g.batch * g.seq);
   std::memcpy(g.ids.data(), ids.bytes.data(), g.ids.size() * 4);
-  g.logits = AsFloats(raw.at("logits"));
+  g.logits = testing::AsFloats(raw.at("logits"));
   for (int64_t n = 0; raw.count("hidden_states." + std::to_string(n)); ++n) {
-    g.hidden[n] = AsFloats(raw.at("hidden_states." + std::to_string(n)));
+    g.hidden[n] = testing::AsFloats(raw.at("hidden_states." + std::to_string(n)));
   }
   return g;
 }

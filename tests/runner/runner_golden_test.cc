@@ -14,12 +14,6 @@ namespace quantc::runner {
 namespace {
 namespace fs = std::filesystem;
 
-std::vector<float> AsFloats(const testing::RawTensor& t) {
-  std::vector<float> v(t.bytes.size() / 4);
-  std::memcpy(v.data(), t.bytes.data(), t.bytes.size());
-  return v;
-}
-
 // The golden for a fixture: its own golden.safetensors, except tiny-deepseek-v3-fp8, whose shipped
 // golden was computed with the routed experts' BF16 originals instead of their FP8 values (see
 // ShippedDeepseekFp8GoldenUsesUnquantizedExperts below). Its replacement comes from transformers
@@ -47,7 +41,8 @@ Departure Compare(const Model& model, const fs::path& golden_path) {
   EXPECT_TRUE((*runner)->Forward(ids, *cache, logits, [&](int64_t i, std::span<const float> h) {
     if (i == 2) h2.assign(h.begin(), h.end());
   }).ok());
-  std::vector<float> want = AsFloats(golden.at("logits")), want_h2 = AsFloats(golden.at("hidden_states.2"));
+  std::vector<float> want = testing::AsFloats(golden.at("logits"));
+  std::vector<float> want_h2 = testing::AsFloats(golden.at("hidden_states.2"));
   Departure d;
   double err = 0, ref = 0;
   for (int64_t i = 0; i < seq * vocab; ++i) d.logits = std::max(d.logits, std::fabs(double(logits[i]) - want[i]));
@@ -95,7 +90,7 @@ TEST_P(RunnerGoldenTest, MatchesTransformers) {
   const int64_t batch = ids_t.shape[0], seq = ids_t.shape[1], vocab = spec.vocab_size, hidden = spec.hidden_size;
   std::vector<int32_t> ids(batch * seq);
   std::memcpy(ids.data(), ids_t.bytes.data(), ids.size() * 4);
-  std::vector<float> want_logits = AsFloats(golden.at("logits"));
+  std::vector<float> want_logits = testing::AsFloats(golden.at("logits"));
 
   for (int64_t b = 0; b < batch; ++b) {
     std::span<const int32_t> prompt(ids.data() + b * seq, seq);
@@ -109,7 +104,7 @@ TEST_P(RunnerGoldenTest, MatchesTransformers) {
     EXPECT_LE(testing::MaxAbsDiff(logits.data(), want_logits.data() + b * seq * vocab, seq * vocab), 1e-3)
         << "prompt " << b << " logits";
     for (int64_t n = 0; n <= spec.num_layers; ++n) {
-      std::vector<float> want = AsFloats(golden.at("hidden_states." + std::to_string(n)));
+      std::vector<float> want = testing::AsFloats(golden.at("hidden_states." + std::to_string(n)));
       EXPECT_LE(testing::RelativeRms(hiddens[n].data(), want.data() + b * seq * hidden, seq * hidden), 1e-3)
           << "prompt " << b << " hidden_states." << n;
     }

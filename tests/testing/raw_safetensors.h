@@ -20,6 +20,13 @@ struct RawTensor {
   std::vector<uint8_t> bytes;
 };
 
+// An F32 tensor's values.
+inline std::vector<float> AsFloats(const RawTensor& t) {
+  std::vector<float> v(t.bytes.size() / 4);
+  std::memcpy(v.data(), t.bytes.data(), t.bytes.size());
+  return v;
+}
+
 inline std::vector<uint8_t> ReadBinaryFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -146,6 +146,20 @@ QUANTC_AVX2 inline void SymmetricSums(const __m256* x, const __m256* w, int n, i
   }
 }
 
+// Per lane, the largest |x| over n values and the signed value holding it (the first on ties),
+// as ref's scan keeps them.
+QUANTC_AVX2 void LargestMagnitudeLanes(const __m256* x, int n, __m256* amax_out, __m256* max_out) {
+  __m256 amax = _mm256_setzero_ps(), max = _mm256_setzero_ps();
+  for (int i = 0; i < n; ++i) {
+    const __m256 ax = Abs(x[i]);
+    const __m256 larger = Gt(ax, amax);
+    amax = Select(larger, amax, ax);
+    max = Select(larger, max, x[i]);
+  }
+  *amax_out = amax;
+  *max_out = max;
+}
+
 // FitSymmetric (make_qx_quants, rmse_type 1) over 16 weights for 8 sub-blocks at once, with
 // weights w. The codes of the best grid are recomputed from its inverse scale at the end, which
 // gives ref's codes (ref recomputes them on each improvement). Writes codes + nmax as floats.
@@ -153,13 +167,8 @@ QUANTC_AVX2 void FitSymmetricLanes(const __m256* x, const __m256* w, int nmax, _
                                    __m256* scale_out) {
   constexpr int n = 16;
   const __m256 zero = _mm256_setzero_ps();
-  __m256 amax = zero, max = zero;
-  for (int i = 0; i < n; ++i) {
-    const __m256 ax = Abs(x[i]);
-    const __m256 larger = Gt(ax, amax);
-    amax = Select(larger, amax, ax);
-    max = Select(larger, max, x[i]);
-  }
+  __m256 amax, max;
+  LargestMagnitudeLanes(x, n, &amax, &max);
   const __m256 all_zero = Lt(amax, _mm256_set1_ps(kGroupMaxEps));
   __m256 best_iscale = _mm256_div_ps(_mm256_set1_ps(static_cast<float>(-nmax)), max);
   __m256 sumlx, suml2;
@@ -194,13 +203,8 @@ QUANTC_AVX2 void FitSymmetricLanes(const __m256* x, const __m256* w, int nmax, _
 QUANTC_AVX2 void FitSymmetricIterativeLanes(const __m256* x, int nmax, __m256* L, __m256* scale_out) {
   constexpr int n = 16;
   const __m256 zero = _mm256_setzero_ps();
-  __m256 amax = zero, max = zero;
-  for (int i = 0; i < n; ++i) {
-    const __m256 ax = Abs(x[i]);
-    const __m256 larger = Gt(ax, amax);
-    amax = Select(larger, amax, ax);
-    max = Select(larger, max, x[i]);
-  }
+  __m256 amax, max;
+  LargestMagnitudeLanes(x, n, &amax, &max);
   const __m256 all_zero = Lt(amax, _mm256_set1_ps(kGroupMaxEps));
   const __m256 iscale = _mm256_div_ps(_mm256_set1_ps(static_cast<float>(-nmax)), max);
   __m256 wx[n], sumlx = zero, suml2 = zero;
