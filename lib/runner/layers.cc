@@ -9,13 +9,18 @@
 namespace quantc::runner {
 
 void RmsNorm(const float* x, int64_t n, int64_t width, const std::vector<float>& weight, double eps, float* out) {
+  // ggml's arithmetic (rms_norm then mul): FP32 squares summed in double, the mean rounded to FP32,
+  // scale = 1 / sqrtf(mean + eps) in FP32. More accurate than an FP32 sum, and bit-equal to
+  // llama.cpp's, which matters when the next matmul rounds its inputs (a 1-ulp difference can flip
+  // an activation code).
   for (int64_t t = 0; t < n; ++t) {
     const float* xt = x + t * width;
     float* ot = out + t * width;
-    float sum = 0;
-    for (int64_t i = 0; i < width; ++i) sum += xt[i] * xt[i];
-    const float inv = 1.0f / std::sqrt(sum / static_cast<float>(width) + static_cast<float>(eps));
-    for (int64_t i = 0; i < width; ++i) ot[i] = weight[i] * (xt[i] * inv);
+    double sum = 0;
+    for (int64_t i = 0; i < width; ++i) sum += static_cast<double>(xt[i] * xt[i]);
+    const float mean = static_cast<float>(sum / static_cast<double>(width));
+    const float scale = 1.0f / std::sqrt(mean + static_cast<float>(eps));
+    for (int64_t i = 0; i < width; ++i) ot[i] = (xt[i] * scale) * weight[i];
   }
 }
 

@@ -1,7 +1,9 @@
 // kernels::MakeBlockQuantWeight against the ggml reference kernels, for every block type: DequantRows
 // of any row range equals ggml_quants::Reference(type).dequantize of those rows (bit for bit: the
 // fast kernels are bit-identical to the reference), and MatMul equals a double-precision product
-// of the decoded weights. Bad shapes and byte counts are rejected.
+// of the decoded weights; with llama.cpp's activation rounding (the integer dot products where the
+// type has them, ggml_quants/dot.h) it equals the product of the decoded weights and the rounded
+// inputs. Bad shapes and byte counts are rejected.
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -63,6 +65,25 @@ TEST_P(BlockQuantWeightTest, DequantRowsAndMatMulMatchTheReference) {
         mag += std::fabs(double(x[t * kCols + c]) * decoded[r * kCols + c]);
       }
       EXPECT_NEAR(y[t * kRows + r], want, 1e-5 * mag) << "token " << t << " row " << r;
+    }
+  }
+
+  // llama.cpp's arithmetic: inputs rounded to the type's activation blocks (Q8_0 / Q8_K), then
+  // (integer) dot products. Same as multiplying the decoded weights by the rounded inputs.
+  const gq::ActivationRounding rounding = gq::ActivationRoundingFor(type);
+  (*m)->set_input_rounding(rounding);
+  std::vector<float> rounded = x;
+  for (int64_t t = 0; t < kTokens; ++t) gq::RoundActivations(rounding, rounded.data() + t * kCols, kCols);
+  EXPECT_NE(rounded, x);
+  MatMul(**m, x.data(), kTokens, y.data(), bias.data());
+  for (int64_t t = 0; t < kTokens; ++t) {
+    for (int64_t r = 0; r < kRows; ++r) {
+      double want = bias[r], mag = std::fabs(bias[r]);
+      for (int64_t c = 0; c < kCols; ++c) {
+        want += double(rounded[t * kCols + c]) * decoded[r * kCols + c];
+        mag += std::fabs(double(rounded[t * kCols + c]) * decoded[r * kCols + c]);
+      }
+      EXPECT_NEAR(y[t * kRows + r], want, 1e-5 * mag) << "rounded inputs, token " << t << " row " << r;
     }
   }
 }

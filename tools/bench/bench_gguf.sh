@@ -5,7 +5,8 @@
 #  2. end-to-end FP8 folder -> Q4_K_M GGUF on the synthetic DeepSeek-V3-shaped FP8 checkpoint
 #     (bench_cast.sh's), at two sizes: time and peak RSS (flat in model size);
 #  3. runner speed (prefill / decode tokens/s) vs llama.cpp (node-llama-cpp, CPU) on the same F32
-#     and Q4_K_M GGUF of the DeepSeek-R1-Distill-Qwen-1.5B-shaped synthetic model.
+#     and Q4_K_M GGUF of the DeepSeek-R1-Distill-Qwen-1.5B-shaped synthetic model, with the
+#     runner's exact FP32 products and with llama.cpp's arithmetic (--llama-cpp-numerics).
 #   LLAMA=/path/to/llama.cpp/build/bin tools/bench/bench_gguf.sh [BUILD_DIR]
 # env: BENCH_DIR (default /tmp/quantc-bench), THREADS (default 2), PARTS (default "1 2 3")
 set -euo pipefail
@@ -69,6 +70,8 @@ if [[ " $PARTS " == *" 3 "* ]]; then
   "$Q" --quiet convert "$QWEN" -o "$OUT/qwen-q4km.gguf" --type Q4_K_M --force
   for f in qwen-f32 qwen-q4km; do
     "$BUILD/tools/bench/bench_runner" "$OUT/$f.gguf" -p 64 -r 2 -n 16 --threads "$THREADS"
+    # llama.cpp's own arithmetic (activations rounded per weight type, integer dot products)
+    "$BUILD/tools/bench/bench_runner" "$OUT/$f.gguf" -p 64 -r 2 -n 16 --threads "$THREADS" --llama-cpp-numerics
     node tools/validators/llama_cpp_bench.mjs --model "$OUT/$f.gguf" --threads "$THREADS" --prefill 64 --decode 16 --reps 2
   done
 fi

@@ -32,7 +32,7 @@ struct Options {
   int64_t prefill = 512, reps = 3, decode = 64, decode_context = 32;
   uint64_t seed = 1234;
   int threads = 0;
-  bool prefill_logits = false, json = false;
+  bool prefill_logits = false, json = false, llama_cpp_numerics = false;
 };
 
 struct Result {
@@ -57,7 +57,7 @@ absl::StatusOr<Result> Run(const Options& o) {
   Result r;
   auto t0 = std::chrono::steady_clock::now();
   QC_ASSIGN_OR_RETURN(Model model, tools::ReadModel(o.model));
-  QC_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> run, runner::Runner::Create(model));
+  QC_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> run, runner::Runner::Create(model, {.llama_cpp_activations = o.llama_cpp_numerics}));
   r.load_s = Seconds(t0);
   r.vocab = run->spec().vocab_size;
   std::mt19937_64 rng(o.seed);
@@ -133,6 +133,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "token id seed")->capture_default_str();
   app.add_option("-j,--threads", o.threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_flag("--prefill-logits", o.prefill_logits, "compute logits for every prompt token");
+  app.add_flag("--llama-cpp-numerics", o.llama_cpp_numerics,
+               "multiply as llama.cpp's CPU backend does (activations rounded to each weight type's "
+               "vec_dot_type; integer dot products for block types)");
   app.add_flag("--json", o.json, "print one JSON object instead of a line of text");
   CLI11_PARSE(app, argc, argv);
   quantc::SetNumThreads(o.threads);

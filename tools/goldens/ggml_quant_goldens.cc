@@ -2,8 +2,11 @@
 // vector, and for every ggml block type the bytes llama.cpp's own quantizer produces for them
 // (ggml_quantize_chunk, with and without the importance vector) plus llama.cpp's decoding of the
 // unweighted bytes (type_traits.to_float). quantc's reference kernels are tested against this file.
+// Also the CPU backend's matmul arithmetic (ggml_get_type_traits_cpu): activation rows quantized
+// by from_float to Q8_0 and Q8_K, and vec_dot of every unweighted weight row with each of them.
 //
-// Not part of the quantc build: it links llama.cpp's libggml-base, built from fetched source.
+// Not part of the quantc build: it links llama.cpp's libggml-base and libggml-cpu, built from
+// fetched source.
 // How the committed file was made is in testdata/goldens/ggml_quants/README.md.
 #include <cmath>
 #include <cstdint>
@@ -13,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "ggml-cpu.h"
 #include "ggml.h"
 
 namespace {
@@ -64,6 +68,24 @@ std::vector<float> MakeInput() {
   return x;
 }
 
+// Activation rows for the dot products: Gaussian; rounding ties for Q8_0 (amax 127, so codes are
+// the values: x.5 halves) and for Q8_K's sign choice (+amax and -amax in one block); a zero block
+// then a heavy tail.
+constexpr int kActRows = 4;
+std::vector<float> MakeActivations() {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> a(kActRows * kCols);
+  for (int c = 0; c < kCols; ++c) {
+    const float g = normal(rng);
+    a[c] = g;
+    a[kCols + c] = c % 32 == 0 ? 127.0f : static_cast<float>(c % 64) - 31.5f;
+    a[2 * kCols + c] = c % 256 == 7 ? 4.0f : c % 256 == 9 ? -4.0f : g;
+    a[3 * kCols + c] = c < 256 ? 0.0f : g / (0.05f + std::fabs(normal(rng)));
+  }
+  return a;
+}
+
 std::vector<float> MakeImatrix() {
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.5f);
@@ -99,6 +121,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s OUT.safetensors LLAMA_CPP_COMMIT\n", argv[0]);
     return 2;
   }
+  ggml_cpu_init();  // the CPU backend's fp16 tables: vec_dot reads scales through them
   const std::vector<float> input = MakeInput();
   const std::vector<float> imatrix = MakeImatrix();
   std::vector<Named> out;
@@ -120,6 +143,31 @@ int main(int argc, char** argv) {
       out.push_back({base, "U8", {kRows, static_cast<int64_t>(row_bytes)}, q});
       // Decoding is a function of the bytes alone: one decoded copy per type is enough.
       if (!weighted) out.push_back({base + ".dequant", "F32", {kRows, kCols}, AsBytes(back)});
+    }
+  }
+  // The CPU backend: activations quantized as its matmul quantizes them, then vec_dot per pair.
+  const std::vector<float> acts = MakeActivations();
+  out.push_back({"activations", "F32", {kActRows, kCols}, AsBytes(acts)});
+  for (ggml_type act_type : {GGML_TYPE_Q8_0, GGML_TYPE_Q8_K}) {
+    const size_t act_bytes = ggml_row_size(act_type, kCols);
+    std::vector<uint8_t> qa(act_bytes * kActRows);
+    for (int r = 0; r < kActRows; ++r) {
+      ggml_get_type_traits_cpu(act_type)->from_float(acts.data() + r * kCols, qa.data() + r * act_bytes, kCols);
+    }
+    out.push_back({std::string("activations.") + ggml_type_name(act_type), "U8", {kActRows, static_cast<int64_t>(act_bytes)}, qa});
+    for (ggml_type type : types) {
+      const ggml_type_traits_cpu* cpu = ggml_get_type_traits_cpu(type);
+      if (cpu->vec_dot_type != act_type) continue;
+      const size_t row_bytes = ggml_row_size(type, kCols);
+      std::vector<uint8_t> q(row_bytes * kRows);
+      ggml_quantize_chunk(type, input.data(), q.data(), 0, kRows, kCols, nullptr);
+      std::vector<float> dots(kRows * kActRows);
+      for (int r = 0; r < kRows; ++r) {
+        for (int a = 0; a < kActRows; ++a) {
+          cpu->vec_dot(kCols, &dots[r * kActRows + a], 0, q.data() + r * row_bytes, 0, qa.data() + a * act_bytes, 0, 1);
+        }
+      }
+      out.push_back({std::string(ggml_type_name(type)) + ".dot", "F32", {kRows, kActRows}, AsBytes(dots)});
     }
   }
   WriteSafetensors(argv[1], out, std::string("\"llama.cpp\":\"") + argv[2] + "\",\"producer\":\"tools/goldens/ggml_quant_goldens.cc\"");

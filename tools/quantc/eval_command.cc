@@ -19,11 +19,13 @@ namespace {
 struct EvalCliOptions {
   std::string tokenizer, model, text, ref;
   runner::EvalOptions eval;
-  bool json = false;
+  bool json = false, llama_cpp_numerics = false;
 };
 
 absl::Status RunEval(const EvalCliOptions& o, const GlobalOptions& global) {
-  QC_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model, /*with_tokenizer=*/true, o.tokenizer));
+  runner::RunnerOptions ro;
+  ro.llama_cpp_activations = o.llama_cpp_numerics;
+  QC_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model, /*with_tokenizer=*/true, o.tokenizer, ro));
   LoadedModel ref;
   if (!o.ref.empty()) {
     QC_ASSIGN_OR_RETURN(ref, LoadModel(o.ref, /*with_tokenizer=*/false));
@@ -76,6 +78,9 @@ CommandRunner AddEvalCommand(CLI::App& app, const GlobalOptions& global) {
   app.add_option("--max-tokens", o->eval.max_tokens, "evaluate the first N tokens")->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--ref", o->ref, "reference model: adds KL divergence, same-top-1 and delta-p");
+  app.add_flag("--llama-cpp-numerics", o->llama_cpp_numerics,
+               "evaluate MODEL as llama.cpp's CPU backend computes it (activations rounded per weight type, "
+               "integer dot products for block types; faster on GGUF); the reference stays exact");
   app.add_flag("--json", o->json, "print one JSON object");
   return [o, &global] { return RunEval(*o, global); };
 }

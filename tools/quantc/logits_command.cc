@@ -1,5 +1,5 @@
 // `quantc logits MODEL --text FILE [--tokenizer DIR] [--positions 256] [--greedy 16]
-//  [--llama-cpp-numerics] -o OUT.json`: the runner's teacher-forced predictions over the first
+//  [--llama-cpp-numerics] [--full-logits N] -o OUT.json`: the runner's teacher-forced predictions over the first
 // tokens of a text — per position the top-1 id and its margin over the runner-up — and a greedy
 // continuation, as JSON. It is one side of the comparison with llama.cpp
 // (tools/validators/check_llama_cpp.py runs llama.cpp on the same ids and file).
@@ -19,7 +19,7 @@ namespace {
 
 struct LogitsOptions {
   std::string model, text, tokenizer, output;
-  int64_t positions = 256, greedy = 16;
+  int64_t positions = 256, greedy = 16, full_logits = 0;
   bool llama_cpp_numerics = false;
 };
 
@@ -64,6 +64,11 @@ absl::Status RunLogits(const LogitsOptions& o) {
     top1_logit.push_back(top.logit);
     margin.push_back(top.margin);
   }
+  nlohmann::json full = nlohmann::json::array();
+  for (int64_t t = 0; t < std::min(n, o.full_logits); ++t) {
+    full.push_back(std::vector<float>(logits.begin() + t * vocab, logits.begin() + (t + 1) * vocab));
+  }
+  if (o.full_logits > 0) out["full_logits"] = std::move(full);
   out["top1"] = top1;
   out["top1_logit"] = top1_logit;
   out["margin"] = margin;
@@ -100,6 +105,8 @@ CommandRunner AddLogitsCommand(CLI::App& app, const GlobalOptions& global) {
   app.add_option("--greedy", o->greedy, "greedy tokens after the text")->capture_default_str();
   app.add_flag("--llama-cpp-numerics", o->llama_cpp_numerics,
                "round activations as llama.cpp's CPU matmuls do (Q8_0/Q8_1/Q8_K/F16/BF16 per weight type)");
+  app.add_option("--full-logits", o->full_logits, "also write every logit of the first N positions")
+      ->capture_default_str();
   app.add_option("-o,--output", o->output, "JSON file to write")->required();
   return [o] { return RunLogits(*o); };
 }

@@ -1,43 +1,19 @@
 #include "lib/kernels/ggml_quants/activations.h"
 
-#include <cmath>
+#include <vector>
 
 #include "lib/kernels/ggml_quants/half.h"
-#include "lib/kernels/ggml_quants/scale_search.h"
+#include "lib/kernels/ggml_quants/dot.h"
+#include "lib/kernels/ggml_quants/dot_impl.h"
 
 namespace quantc::kernels::ggml_quants {
 namespace {
 
-// Q8_0 / Q8_1: per 32 values, d = amax / 127 stored as fp16, codes roundf(x / d) (computed as
-// x * (1 / d) with the unrounded d, as quantize_row_q8_0_ref does); decoded with the fp16 d.
-void RoundQ8_0(float* x, int64_t n) {
-  for (int64_t b = 0; b < n; b += 32) {
-    float amax = 0.0f;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b + j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    const float dq = GgmlF16ToF32(GgmlF32ToF16(d));
-    for (int j = 0; j < 32; ++j) x[b + j] = std::round(x[b + j] * id) * dq;
-  }
-}
-
-// Q8_K: per 256 values, iscale = -127 / (signed value of largest magnitude), codes
-// min(127, nearest(iscale * x)), d = 1 / iscale kept in FP32 (quantize_row_q8_K_ref).
-void RoundQ8_K(float* x, int64_t n) {
-  for (int64_t b = 0; b < n; b += 256) {
-    float max = 0.0f, amax = 0.0f;
-    for (int j = 0; j < 256; ++j) {
-      const float ax = std::fabs(x[b + j]);
-      if (ax > amax) amax = ax, max = x[b + j];
-    }
-    if (amax == 0.0f) {
-      for (int j = 0; j < 256; ++j) x[b + j] = 0.0f;
-      continue;
-    }
-    const float iscale = -127.0f / max;
-    const float d = 1 / iscale;
-    for (int j = 0; j < 256; ++j) x[b + j] = static_cast<float>(std::min(127, NearestInt(iscale * x[b + j]))) * d;
-  }
+// Quantizes x to the activation blocks llama.cpp's CPU backend uses (dot.h), then decodes.
+void RoundThroughBlocks(ActivationBlocks blocks, float* x, int64_t n) {
+  std::vector<uint8_t> q(ActivationRowBytes(blocks, n));
+  (blocks == ActivationBlocks::kQ8_K ? ref::QuantizeActivationsQ8_K : ref::QuantizeActivationsQ8_0)(x, q.data(), n);
+  DequantizeActivations(blocks, q.data(), x, n);
 }
 
 }  // namespace
@@ -74,9 +50,9 @@ void RoundActivations(ActivationRounding r, float* x, int64_t n) {
       return;
     case ActivationRounding::kQ8_0:
     case ActivationRounding::kQ8_1:  // same codes and scale; Q8_1 adds a sum the dot product uses exactly
-      RoundQ8_0(x, n);
+      RoundThroughBlocks(ActivationBlocks::kQ8_0, x, n);
       return;
-    case ActivationRounding::kQ8_K: RoundQ8_K(x, n); return;
+    case ActivationRounding::kQ8_K: RoundThroughBlocks(ActivationBlocks::kQ8_K, x, n); return;
   }
 }
 

@@ -18,8 +18,9 @@ enum class ActivationRounding : uint8_t { kNone, kF16, kBF16, kQ8_0, kQ8_1, kQ8_
 // The rounding llama.cpp's CPU matmul applies to activations multiplied by a `weight` matrix.
 ActivationRounding ActivationRoundingFor(DType weight);
 
-// Rounds x[0..n) in place as `r` does: quantize (ggml's quantize_row_q8_*_ref arithmetic), then
-// decode. n must be a multiple of the block (32, or 256 for Q8_K).
+// Rounds x[0..n) in place as `r` does: quantize as the x86 CPU backend does (dot.h: Q8_0/Q8_1 by
+// its AVX2 path, Q8_K by quantize_row_q8_K_ref), then decode. n must be a multiple of the block
+// (32, or 256 for Q8_K). MatMul uses this only for types without integer kernels (dot.h).
 void RoundActivations(ActivationRounding r, float* x, int64_t n);
 
 }  // namespace quantc::kernels::ggml_quants

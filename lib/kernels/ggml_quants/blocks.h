@@ -105,6 +105,15 @@ struct BlockMXFP4 {          // x = E2M1(q) * 2^(e - 127)
 };                           // 17 bytes = 4.25 bits per weight
 static_assert(sizeof(BlockMXFP4) == 1 + kQK / 2);
 
+// Activations of the K-quant dot products (ggml block_q8_K: never stored in a GGUF, only made by
+// the CPU backend from a matmul's FP32 input).
+struct BlockQ8_K {           // x = d * q
+  float d;                   // FP32 scale
+  int8_t qs[kQKK];           // codes in -127..127
+  int16_t bsums[kQKK / 16];  // sums of each 16 codes (the K-quant mins multiply these)
+};                           // 292 bytes
+static_assert(sizeof(BlockQ8_K) == 4 + kQKK + kQKK / 8);
+
 // IQ4_NL / IQ4_XS's 16 non-uniform levels (ggml kvalues_iq4nl).
 inline constexpr int8_t kIQ4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                           1,    13,   25,  38,  53,  69,  89,  113};

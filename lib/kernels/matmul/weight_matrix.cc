@@ -41,6 +41,9 @@ class DenseWeight final : public WeightMatrix {
       default: break;  // rejected by MakeDenseWeight
     }
   }
+  const float* f32_rows() const override {
+    return dtype_ == DType::kF32 ? reinterpret_cast<const float*>(bytes_.data()) : nullptr;
+  }
 
  private:
   DType dtype_;
@@ -66,15 +69,20 @@ class Fp8BlockWeight final : public WeightMatrix {
 
 class BlockQuantWeight final : public WeightMatrix {
  public:
-  BlockQuantWeight(ggml_quants::DequantizeRowFn dequantize, std::span<const uint8_t> bytes, uint64_t row_bytes,
-                   int64_t rows, int64_t cols)
-      : WeightMatrix(rows, cols), dequantize_(dequantize), bytes_(bytes), row_bytes_(row_bytes) {}
+  BlockQuantWeight(DType dtype, std::span<const uint8_t> bytes, uint64_t row_bytes, int64_t rows, int64_t cols)
+      : WeightMatrix(rows, cols),
+        dequantize_(ggml_quants::Fast(dtype).dequantize),
+        dot_(ggml_quants::FastDot(dtype)),
+        bytes_(bytes),
+        row_bytes_(row_bytes) {}
   void DequantRows(int64_t r0, int64_t r1, float* out) const override {
     for (int64_t r = r0; r < r1; ++r) dequantize_(bytes_.data() + r * row_bytes_, out + (r - r0) * cols(), cols());
   }
+  QuantizedRows quantized_rows() const override { return {dot_, bytes_.data(), row_bytes_}; }
 
  private:
   ggml_quants::DequantizeRowFn dequantize_;
+  const ggml_quants::DotKernels* dot_;
   std::span<const uint8_t> bytes_;
   uint64_t row_bytes_;
 };
@@ -136,35 +144,77 @@ absl::StatusOr<std::unique_ptr<WeightMatrix>> MakeBlockQuantWeight(DType dtype, 
                                              ", ", cols, "]"));
   }
   return std::unique_ptr<WeightMatrix>(
-      new BlockQuantWeight(ggml_quants::Fast(dtype).dequantize, bytes, row_bytes, rows, cols));
+      new BlockQuantWeight(dtype, bytes, row_bytes, rows, cols));
 }
+
+namespace {
+
+// The tile scheme both paths share: tiles of kTileRows output rows, one tile per iteration of a
+// static loop; matrices too small to pay for waking threads stay on one.
+constexpr int64_t kTileRows = 16;
+
+int64_t MatMulThreads(int64_t rows, int64_t cols, int64_t n) {
+  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+  const int64_t min_tiles = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, kTileRows * cols * n));
+  return std::max<int64_t>(1, std::min<int64_t>(NumThreads(), tiles / min_tiles));
+}
+
+// llama.cpp's path for block types: quantize each input row once, then integer dot products.
+void MatMulQuantized(const WeightMatrix& w, const WeightMatrix::QuantizedRows& q, const float* x, int64_t n,
+                     float* y, const float* bias) {
+  const int64_t rows = w.rows(), cols = w.cols();
+  const uint64_t act_bytes = ggml_quants::ActivationRowBytes(q.kernels->activations, cols);
+  std::vector<uint8_t> acts(act_bytes * static_cast<uint64_t>(n));
+#pragma omp parallel for num_threads(std::min<int64_t>(NumThreads(), n)) if (n > 1)
+  for (int64_t i = 0; i < n; ++i) q.kernels->quantize(x + i * cols, acts.data() + i * act_bytes, cols);
+  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+#pragma omp parallel for schedule(static) num_threads(MatMulThreads(rows, cols, n))
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t r0 = t * kTileRows, r1 = std::min(rows, r0 + kTileRows);
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = q.base + static_cast<uint64_t>(r) * q.row_bytes;
+      const float b = bias != nullptr ? bias[r] : 0.0f;
+      for (int64_t i = 0; i < n; i += ggml_quants::kMaxDotRows) {  // each weight block decoded once per group
+        const int count = static_cast<int>(std::min<int64_t>(ggml_quants::kMaxDotRows, n - i));
+        float dots[ggml_quants::kMaxDotRows];
+        q.kernels->dot(row, acts.data() + i * act_bytes, act_bytes, count, cols, dots);
+        for (int j = 0; j < count; ++j) y[(i + j) * rows + r] = dots[j] + b;
+      }
+    }
+  }
+}
+
+}  // namespace
 
 void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, const float* bias) {
   const int64_t rows = w.rows(), cols = w.cols();
   if (w.input_observer()) w.input_observer()(x, n);
+  if (const WeightMatrix::QuantizedRows q = w.quantized_rows();
+      q.kernels != nullptr && w.input_rounding() != ggml_quants::ActivationRounding::kNone) {
+    return MatMulQuantized(w, q, x, n, y, bias);
+  }
   std::vector<float> rounded;
   if (w.input_rounding() != ggml_quants::ActivationRounding::kNone) {
     rounded.assign(x, x + n * cols);
     for (int64_t i = 0; i < n; ++i) ggml_quants::RoundActivations(w.input_rounding(), rounded.data() + i * cols, cols);
     x = rounded.data();
   }
-  constexpr int64_t kTileRows = 16;
   const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
-  // Each tile costs kTileRows * cols * (n + dequant) flops; small matrices stay on one thread.
-  const int64_t min_tiles = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, kTileRows * cols * n));
-#pragma omp parallel num_threads(std::max<int64_t>(1, std::min<int64_t>(NumThreads(), tiles / min_tiles)))
+  const float* f32 = w.f32_rows();
+#pragma omp parallel num_threads(MatMulThreads(rows, cols, n))
   {
-    std::vector<float> tile(static_cast<size_t>(kTileRows * cols));
+    std::vector<float> tile(f32 != nullptr ? 0 : static_cast<size_t>(kTileRows * cols));
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tiles; ++t) {
       const int64_t r0 = t * kTileRows, r1 = std::min(rows, r0 + kTileRows);
-      w.DequantRows(r0, r1, tile.data());
+      const float* rows_r0 = f32 != nullptr ? f32 + r0 * cols : tile.data();
+      if (f32 == nullptr) w.DequantRows(r0, r1, tile.data());
       for (int64_t i = 0; i < n; ++i) {
         const float* xi = x + i * cols;
         float* yi = y + i * rows;
         int64_t r = r0;
-        for (; r + 4 <= r1; r += 4) Dot4(xi, tile.data() + (r - r0) * cols, cols, yi + r);
-        for (; r < r1; ++r) yi[r] = Dot(xi, tile.data() + (r - r0) * cols, cols);
+        for (; r + 4 <= r1; r += 4) Dot4(xi, rows_r0 + (r - r0) * cols, cols, yi + r);
+        for (; r < r1; ++r) yi[r] = Dot(xi, rows_r0 + (r - r0) * cols, cols);
         if (bias != nullptr) {
           for (int64_t b = r0; b < r1; ++b) yi[b] += bias[b];
         }

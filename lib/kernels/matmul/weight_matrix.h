@@ -2,7 +2,9 @@
 // its stored format (dense float, block-scaled FP8, ggml block types). Each kernel family
 // implements DequantRows for its format; MatMul tiles the rows, dequantizes one tile at a time into
 // FP32 (cache-sized, per thread) and multiplies, so a model runs from its stored bytes and is never
-// copied whole into FP32. Compute is FP32.
+// copied whole into FP32. Compute is FP32, except where a ggml block type's inputs are rounded as
+// llama.cpp rounds them: then MatMul quantizes the inputs once and runs llama.cpp's integer dot
+// products on the stored blocks (ggml_quants/dot.h), which is the same arithmetic and much faster.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include "lib/dtypes/dtype.h"
 #include "lib/kernels/fp8/block_dequant.h"
 #include "lib/kernels/ggml_quants/activations.h"
+#include "lib/kernels/ggml_quants/dot.h"
 
 namespace quantc::kernels {
 
@@ -26,6 +29,15 @@ class WeightMatrix {
   int64_t cols() const { return cols_; }
   // Writes rows [r0, r1) as FP32 into out[(r - r0) * cols + c]. Thread-safe (const, no state).
   virtual void DequantRows(int64_t r0, int64_t r1, float* out) const = 0;
+  // F32 storage: row r at f32_rows() + r * cols, multiplied in place (no tile copy). Else null.
+  virtual const float* f32_rows() const { return nullptr; }
+  // Block storage with integer dot products (row r at base + r * row_bytes). Else kernels == null.
+  struct QuantizedRows {
+    const ggml_quants::DotKernels* kernels = nullptr;
+    const uint8_t* base = nullptr;
+    uint64_t row_bytes = 0;
+  };
+  virtual QuantizedRows quantized_rows() const { return {}; }
 
   // How MatMul treats this matrix's inputs (set once by whoever builds the model's weights):
   // rounded first as llama.cpp's CPU backend rounds them (ggml_quants/activations.h), and/or shown
