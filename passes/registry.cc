@@ -3,6 +3,7 @@
 #include "passes/fp8_to_bf16.h"
 #include "passes/gguf_layout.h"
 #include "passes/quantize.h"
+#include "passes/shard.h"
 
 namespace quantc::passes {
 
@@ -14,6 +15,8 @@ std::span<const PassInfo> Registry() {
        [] { return CreateGgufLayoutPass(); }},
       {"quantize", "give weights ggml block types by a llama-quantize mix (Q4_K_M, ...) and quantize them, imatrix-weighted",
        [] { return CreateQuantizePass(); }},
+      {"shard", "lay DeepSeek-V2/V3 out for N-way model parallelism as DeepSeek-Infer's convert.py does (n=N)",
+       [] { return CreateShardPass(); }},
   };
   return kPasses;
 }

@@ -19,11 +19,23 @@
 
 namespace quantc {
 
+// Where a tensor lives in an N-way model-parallel layout (set by the shard pass, honoured by the
+// mp writer, ignored by every other writer). kReplicated: every rank holds it whole; kSplit: rank r
+// holds the r-th of N equal contiguous slices along `dim`; kOneRank: only `rank` holds it (a
+// routed expert, whole).
+struct Placement {
+  enum class Kind : uint8_t { kReplicated, kSplit, kOneRank };
+  Kind kind = Kind::kReplicated;
+  int dim = 0;
+  int64_t rank = 0;
+};
+
 struct TensorEntry {
   std::string name;
   TensorInfo info;
   std::shared_ptr<const TensorSource> source;
   std::string origin;  // file the tensor was read from (for messages and `inspect`)
+  Placement placement;
 };
 
 // Tensors in a stable order (the input order, which writers keep), with lookup by name.
@@ -62,9 +74,13 @@ struct Model {
   // Typed key/values for formats that carry them (GGUF). Set by passes (gguf-layout) or readers;
   // writers serialize them as they are. Empty for plain safetensors checkpoints.
   Metadata metadata;
-  // How tensors are named and laid out: "hf" (Hugging Face names, [out, in] matrices) or "gguf"
-  // (llama.cpp names and transformations, after gguf-layout or when read from a .gguf file).
+  // How tensors are named and laid out: "hf" (Hugging Face names, [out, in] matrices), "gguf"
+  // (llama.cpp names and transformations, after gguf-layout or when read from a .gguf file) or "mp"
+  // (DeepSeek-Infer's model-parallel names and placements, after shard).
   std::string layout = "hf";
+  // Ranks of a model-parallel layout ("mp", after the shard pass: DeepSeek-Infer names, each
+  // tensor's Placement); 0 otherwise.
+  int64_t mp_ranks = 0;
 
   // "qwen2", "llama", "deepseek_v3", ... from config.model_type ("" if absent).
   std::string model_type() const;

@@ -361,6 +361,31 @@ TEST_F(CliTest, GgufBadInputsAreOneLineErrorsWithoutOutput) {
   ExpectNoOutput(out);
 }
 
+TEST_F(CliTest, ModelParallelShards) {
+  // N = 2 of the BF16 fixture: two rank files and the tokenizer, FP8 kept as convert.py keeps it.
+  const fs::path out = dir_ / "mp2";
+  Result r = Convert(kData / "tiny-deepseek-v3-bf16", out, "--format mp --mp 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(out / "model0-mp2.safetensors"));
+  EXPECT_TRUE(fs::exists(out / "model1-mp2.safetensors"));
+  EXPECT_TRUE(fs::exists(out / "tokenizer.json"));
+  EXPECT_THAT(r.output, HasSubstr("shard(n=2)"));
+  // N = 2 of the FP8 fixture: its 640-wide MLP has 5 scale blocks; refused, naming tensor and dim.
+  const fs::path bad = dir_ / "mpf2";
+  Result f = Convert(kData / "tiny-deepseek-v3-fp8", bad, "--format mp --mp 2");
+  ExpectOneErrorLine(f);
+  EXPECT_THAT(f.output, HasSubstr("weight_scale_inv"));
+  EXPECT_THAT(f.output, HasSubstr("is not divisible by n=2"));
+  ExpectNoOutput(bad);
+  // Architectures engines shard themselves have no mp layout.
+  Result q = Convert(kData / "tiny-qwen2-bf16", bad, "--format mp --mp 2");
+  ExpectOneErrorLine(q);
+  EXPECT_THAT(q.output, HasSubstr("DeepSeek-V2/V3 only"));
+  ExpectNoOutput(bad);
+  // --mp without --format mp.
+  ExpectOneErrorLine(Convert(kData / "tiny-deepseek-v3-bf16", bad, "--mp 2"));
+}
+
 TEST_F(CliTest, GgufSplitOutputLoadsBack) {
   Result r = Convert(kData / "tiny-qwen2-bf16", dir_ / "m.gguf", "--type Q8_0 --split-max-size 4MB");
   ASSERT_EQ(r.exit_code, 0) << r.output;

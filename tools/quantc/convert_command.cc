@@ -1,4 +1,6 @@
-// `quantc convert IN -o OUT [--format safetensors|gguf] [--type Q4_K_M] [--imatrix F] [--passes PIPELINE]`
+// `quantc convert IN -o OUT [--format safetensors|gguf|mp] [--type Q4_K_M] [--imatrix F] [--mp N]
+//  [--passes PIPELINE]`
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -9,6 +11,7 @@
 #include "formats/gguf/imatrix.h"
 #include "formats/gguf/writer.h"
 #include "formats/hf/hf_folder.h"
+#include "formats/mp/writer.h"
 #include "lib/pass/pass_manager.h"
 #include "lib/pass/pipeline.h"
 #include "lib/support/file_util.h"
@@ -19,6 +22,7 @@
 #include "passes/gguf_layout.h"
 #include "passes/quantize.h"
 #include "passes/registry.h"
+#include "passes/shard.h"
 #include "tools/quantc/commands.h"
 #include "tools/quantc/loaded_model.h"
 
@@ -29,6 +33,7 @@ namespace fs = std::filesystem;
 struct ConvertOptions {
   std::string input, output, format, passes, max_shard_size = "5GB", split_max_size, type, imatrix;
   std::vector<std::string> overrides;
+  int64_t mp = 0;
   bool passes_given = false, force = false, pure = false, leave_output = false;
 };
 
@@ -36,6 +41,17 @@ bool EndsInGguf(const fs::path& p) { return p.extension() == ".gguf"; }
 
 // The pipeline the user named, or the default one for this input and format.
 absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOptions& o, const Model& model) {
+  if (o.format == "mp") {
+    // convert.py keeps dtypes (FP8 shards stay FP8): cast only when the pipeline says so. The
+    // shard pass comes last, added here unless the pipeline already has one.
+    std::vector<std::unique_ptr<Pass>> pipeline;
+    if (o.passes_given) {
+      QC_ASSIGN_OR_RETURN(pipeline, ParsePipeline(o.passes, passes::Registry()));
+    }
+    const bool has_shard = std::any_of(pipeline.begin(), pipeline.end(), [](const auto& p) { return p->Name() == "shard"; });
+    if (!has_shard) pipeline.push_back(passes::CreateShardPass({.n = o.mp}));
+    return pipeline;
+  }
   if (o.passes_given) return ParsePipeline(o.passes, passes::Registry());
   std::vector<std::unique_ptr<Pass>> pipeline;
   // Both outputs start from BF16 when the input is FP8: engines that load safetensors want BF16,
@@ -78,7 +94,8 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
     QC_ASSIGN_OR_RETURN(split_max, ParseByteSize(o.split_max_size));
     if (split_max == 0) return absl::InvalidArgumentError("--split-max-size must be positive");
   }
-  const bool gguf = o.format == "gguf";
+  const bool gguf = o.format == "gguf", mp = o.format == "mp";
+  if (mp != (o.mp > 0)) return absl::InvalidArgumentError("--format mp and --mp N go together");
   if (!gguf && (!o.type.empty() || !o.imatrix.empty() || !o.overrides.empty() || split_max != 0)) {
     return absl::InvalidArgumentError("--type, --imatrix, --override and --split-max-size apply to --format gguf");
   }
@@ -113,7 +130,12 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
   const uint64_t bytes_out = model.tensors.TotalBytes();
   {
     Progress progress("convert", bytes_out, model.tensors.size(), !global.quiet && Progress::StderrIsTerminal());
-    if (gguf) {
+    if (mp) {
+      if (model.mp_ranks != o.mp) {
+        return absl::InvalidArgumentError(StrCat("--mp ", o.mp, " but the pipeline's shard pass made ", model.mp_ranks, " ranks"));
+      }
+      QC_RETURN_IF_ERROR(formats::mp::WriteMpShards(model, out->staging(), &progress));
+    } else if (gguf) {
       if (model.layout != "gguf") return absl::InvalidArgumentError("--format gguf needs the gguf-layout pass in --passes");
       model.metadata.Set("quantc.version", MetaValue::String(QUANTC_VERSION));
       model.metadata.Set("quantc.pipeline", MetaValue::String(model.PipelineText()));
@@ -168,7 +190,9 @@ CommandRunner AddConvertCommand(CLI::App& app, const GlobalOptions& global) {
       ->required();
   app.add_option("-o,--output", o->output, "output folder, or .gguf file (written atomically)")->required();
   app.add_option("--format", o->format, "output format (default: gguf when the output ends in .gguf, else safetensors)")
-      ->check(CLI::IsMember({"safetensors", "gguf"}));
+      ->check(CLI::IsMember({"safetensors", "gguf", "mp"}));
+  app.add_option("--mp", o->mp, "mp: model-parallel ranks N (DeepSeek-Infer's model{r}-mp{N}.safetensors)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--type", o->type,
                  "GGUF: llama-quantize mix or type (Q4_K_M, Q5_K_M, Q8_0, Q6_K, Q4_0, IQ4_XS, F16, BF16, ...; "
                  "default: keep the checkpoint's F32/F16/BF16)");
