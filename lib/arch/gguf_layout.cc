@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 
+#include "lib/arch/mp_layout.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 
@@ -134,6 +135,12 @@ const ArchAdapter& GgufLayoutAdapter(const ArchAdapter& base) {
 absl::StatusOr<const ArchAdapter*> AdapterForModel(const Model& model) {
   QC_ASSIGN_OR_RETURN(const ArchAdapter* base, AdapterFor(model.model_type()));
   if (model.layout == "gguf") return &GgufLayoutAdapter(*base);
+  if (model.layout == "mp") {
+    if (base->model_type() != "deepseek_v3") {
+      return absl::UnimplementedError(StrCat("model_type '", base->model_type(), "' has no model-parallel layout"));
+    }
+    return &DeepSeekInferAdapter();
+  }
   return base;
 }
 

@@ -81,6 +81,8 @@ struct Model {
   // Ranks of a model-parallel layout ("mp", after the shard pass: DeepSeek-Infer names, each
   // tensor's Placement); 0 otherwise.
   int64_t mp_ranks = 0;
+  int64_t mp_rank = -1;  // the rank this model holds, when read from one rank's file
+
 
   // "qwen2", "llama", "deepseek_v3", ... from config.model_type ("" if absent).
   std::string model_type() const;

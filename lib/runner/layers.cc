@@ -163,7 +163,7 @@ void Moe(const arch::MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
   std::vector<float> xe, ye;
   for (int64_t e = 0; e < e_count; ++e) {
     const auto& tokens = routed[e];
-    if (tokens.empty()) continue;
+    if (tokens.empty() || w.experts[e].gate == nullptr) continue;  // null: held by another rank
     const int64_t m = static_cast<int64_t>(tokens.size());
     xe.resize(static_cast<size_t>(m * hidden));
     ye.resize(xe.size());

@@ -42,7 +42,7 @@ void SwiGlu(const FfnWeights& w, const float* x, int64_t n, float* out);
 struct MoeWeights {
   const kernels::WeightMatrix* router = nullptr;
   const std::vector<float>* router_bias = nullptr;  // e_score_correction_bias (may be null)
-  std::vector<FfnWeights> experts;
+  std::vector<FfnWeights> experts;  // gate == nullptr: held by another rank (mp layout)
   FfnWeights shared;  // gate == nullptr when the model has no shared experts
 };
 // DeepSeek-V3 routing: sigmoid (or softmax) scores; groups ranked by the sum of their top-2

@@ -41,6 +41,10 @@ struct Runner::Impl {
   const WeightMatrix* lm_head = nullptr;
   const std::vector<float>* final_norm = nullptr;
   std::vector<LayerWeights> layers;
+  // An mp rank: its slice of the vocabulary starts at vocab_offset; absent routed experts are
+  // another rank's.
+  bool mp_rank = false;
+  int64_t vocab_offset = 0;
 
 
   absl::Status LoadLayer(int64_t l, LayerWeights& lw);
@@ -116,6 +120,10 @@ absl::Status Runner::Impl::LoadLayer(int64_t l, LayerWeights& lw) {
   QC_RETURN_IF_ERROR(Optional(w.Vector(Role::kRouterBias, l), &m.router_bias));
   for (int64_t e = 0; e < spec.moe.n_routed_experts; ++e) {
     FfnWeights f;
+    if (mp_rank && !w.Has(Role::kExpertGate, l, e)) {  // another rank's expert
+      m.experts.push_back(f);
+      continue;
+    }
     QC_ASSIGN_OR_RETURN(f.gate, w.Matrix(Role::kExpertGate, l, e));
     QC_ASSIGN_OR_RETURN(f.up, w.Matrix(Role::kExpertUp, l, e));
     QC_ASSIGN_OR_RETURN(f.down, w.Matrix(Role::kExpertDown, l, e));
@@ -224,6 +232,15 @@ absl::StatusOr<std::unique_ptr<Runner>> Runner::Create(const Model& model, Runne
   impl->adapter = adapter;
   QC_ASSIGN_OR_RETURN(impl->spec, arch::ParseModelSpec(model.config));
   QC_RETURN_IF_ERROR(adapter->Validate(impl->spec));
+  if (model.layout == "mp") {
+    // One rank of N: its heads are num_heads / N (the MLA projections are column/row splits).
+    if (model.mp_rank < 0 || model.mp_ranks < 1 || impl->spec.num_heads % model.mp_ranks != 0) {
+      return absl::InvalidArgumentError(StrCat("an mp model runs as one rank (rank ", model.mp_rank, " of ",
+                                               model.mp_ranks, ", ", impl->spec.num_heads, " heads)"));
+    }
+    impl->mp_rank = true;
+    impl->spec.num_heads /= model.mp_ranks;
+  }
   QC_ASSIGN_OR_RETURN(impl->weights, Weights::Load(model, *adapter, std::move(options)));
   Weights& w = *impl->weights;
   if (w.Has(Role::kRopeFreqs)) {
@@ -252,6 +269,10 @@ absl::StatusOr<std::unique_ptr<Runner>> Runner::Create(const Model& model, Runne
   } else {
     QC_ASSIGN_OR_RETURN(impl->lm_head, w.Matrix(Role::kLmHead));
   }
+  if (impl->mp_rank) {
+    impl->vocab_offset = model.mp_rank * impl->embedding->rows();
+    impl->spec.vocab_size = impl->lm_head->rows();
+  }
   impl->layers.resize(impl->spec.num_layers);
   for (int64_t l = 0; l < impl->spec.num_layers; ++l) QC_RETURN_IF_ERROR(impl->LoadLayer(l, impl->layers[l]));
   if (impl->embedding->cols() != impl->spec.hidden_size) {
@@ -261,37 +282,70 @@ absl::StatusOr<std::unique_ptr<Runner>> Runner::Create(const Model& model, Runne
   return std::unique_ptr<Runner>(new Runner(std::move(impl)));
 }
 
+absl::Status Runner::Embed(std::span<const int32_t> tokens, float* x) const {
+  const Impl& m = *impl_;
+  const int64_t hidden = m.spec.hidden_size, rows = m.embedding->rows();
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    const int64_t id = tokens[t] - m.vocab_offset;
+    if (m.mp_rank && tokens[t] >= 0 && (id < 0 || id >= rows)) {  // another rank's slice
+      std::fill_n(x + t * hidden, hidden, 0.0f);
+      continue;
+    }
+    if (id < 0 || id >= rows) {
+      return absl::OutOfRangeError(StrCat("token id ", tokens[t], " is outside the vocabulary of ", rows));
+    }
+    m.embedding->DequantRows(id, id + 1, x + t * hidden);
+  }
+  return absl::OkStatus();
+}
+
+void Runner::AttentionDelta(int64_t layer, const float* x, int64_t n, KvCache& cache, float* delta) const {
+  const Impl& m = *impl_;
+  const LayerWeights& lw = m.layers[layer];
+  std::vector<float> xn(static_cast<size_t>(n * m.spec.hidden_size));
+  RmsNorm(x, n, m.spec.hidden_size, *lw.attn_norm, m.spec.rms_norm_eps, xn.data());
+  if (m.spec.mla.enabled()) m.MlaAttention(lw, xn.data(), n, cache.length_, cache.layers_[layer], delta);
+  else m.Attention(lw, xn.data(), n, cache.length_, cache.layers_[layer], delta);
+}
+
+void Runner::FfnDelta(int64_t layer, const float* x, int64_t n, float* delta) const {
+  const Impl& m = *impl_;
+  const LayerWeights& lw = m.layers[layer];
+  const int64_t hidden = m.spec.hidden_size;
+  std::vector<float> xn(static_cast<size_t>(n * hidden));
+  RmsNorm(x, n, hidden, *lw.ffn_norm, m.spec.rms_norm_eps, xn.data());
+  if (lw.moe) Moe(m.spec.moe, lw.moe_weights, xn.data(), n, hidden, delta);
+  else SwiGlu(lw.ffn, xn.data(), n, delta);
+}
+
+void Runner::FinalNorm(const float* x, int64_t n, float* xn) const {
+  const Impl& m = *impl_;
+  RmsNorm(x, n, m.spec.hidden_size, *m.final_norm, m.spec.rms_norm_eps, xn);
+}
+
+void Runner::Head(const float* xn, int64_t n, float* logits) const { MatMul(*impl_->lm_head, xn, n, logits); }
+
 absl::Status Runner::Forward(std::span<const int32_t> tokens, KvCache& cache, std::span<float> logits,
                              const HiddenObserver& observer) const {
   const Impl& m = *impl_;
-  const int64_t n = static_cast<int64_t>(tokens.size()), hidden = m.spec.hidden_size, pos0 = cache.length_;
+  const int64_t n = static_cast<int64_t>(tokens.size()), hidden = m.spec.hidden_size;
   if (n == 0) return absl::OkStatus();
   if (!logits.empty() && static_cast<int64_t>(logits.size()) != n * m.lm_head->rows()) {
     return absl::InvalidArgumentError(StrCat("logits buffer holds ", logits.size(), " floats, need ", n * m.lm_head->rows()));
   }
-  std::vector<float> x(static_cast<size_t>(n * hidden)), xn(x.size()), delta(x.size());
-  for (int64_t t = 0; t < n; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= m.embedding->rows()) {
-      return absl::OutOfRangeError(StrCat("token id ", tokens[t], " is outside the vocabulary of ", m.embedding->rows()));
-    }
-    m.embedding->DequantRows(tokens[t], tokens[t] + 1, x.data() + t * hidden);
-  }
+  std::vector<float> x(static_cast<size_t>(n * hidden)), delta(x.size());
+  QC_RETURN_IF_ERROR(Embed(tokens, x.data()));
   for (int64_t l = 0; l < m.spec.num_layers; ++l) {
-    const LayerWeights& lw = m.layers[l];
     if (observer) observer(l, x);
-    RmsNorm(x.data(), n, hidden, *lw.attn_norm, m.spec.rms_norm_eps, xn.data());
-    if (m.spec.mla.enabled()) m.MlaAttention(lw, xn.data(), n, pos0, cache.layers_[l], delta.data());
-    else m.Attention(lw, xn.data(), n, pos0, cache.layers_[l], delta.data());
+    AttentionDelta(l, x.data(), n, cache, delta.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += delta[i];
-    RmsNorm(x.data(), n, hidden, *lw.ffn_norm, m.spec.rms_norm_eps, xn.data());
-    if (lw.moe) Moe(m.spec.moe, lw.moe_weights, xn.data(), n, hidden, delta.data());
-    else SwiGlu(lw.ffn, xn.data(), n, delta.data());
+    FfnDelta(l, x.data(), n, delta.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += delta[i];
   }
-  RmsNorm(x.data(), n, hidden, *m.final_norm, m.spec.rms_norm_eps, xn.data());
-  if (observer) observer(m.spec.num_layers, xn);
-  cache.length_ += n;
-  if (!logits.empty()) MatMul(*m.lm_head, xn.data(), n, logits.data());
+  FinalNorm(x.data(), n, delta.data());
+  if (observer) observer(m.spec.num_layers, delta);
+  Advance(cache, n);
+  if (!logits.empty()) Head(delta.data(), n, logits.data());
   return absl::OkStatus();
 }
 

@@ -52,6 +52,22 @@ class Runner {
   absl::Status Forward(std::span<const int32_t> tokens, KvCache& cache, std::span<float> logits,
                        const HiddenObserver& observer = nullptr) const;
 
+  // Forward's steps, also driven by the tensor-parallel simulator (tensor_parallel.h): every rank
+  // runs them on the same replicated activations x [n, hidden] and the driver sums the partial
+  // results, as DeepSeek's engine all-reduces them. On an mp rank (layout "mp") the embedding
+  // rows of tokens outside the rank's vocabulary slice are zero, the heads, MLP width and vocabulary
+  // are the rank's slices, and routed experts held by other ranks contribute nothing.
+  absl::Status Embed(std::span<const int32_t> tokens, float* x) const;
+  // delta = attention(attn_norm(x)) for positions cache.length() .. +n; appends to the cache.
+  void AttentionDelta(int64_t layer, const float* x, int64_t n, KvCache& cache, float* delta) const;
+  // delta = ffn(ffn_norm(x)) (dense MLP or MoE).
+  void FfnDelta(int64_t layer, const float* x, int64_t n, float* delta) const;
+  void FinalNorm(const float* x, int64_t n, float* xn) const;
+  // logits [n, rows of the head] of normalized states.
+  void Head(const float* xn, int64_t n, float* logits) const;
+  // Marks n more positions as cached (after every layer's AttentionDelta).
+  static void Advance(KvCache& cache, int64_t n) { cache.length_ += n; }
+
  private:
   struct Impl;
   explicit Runner(std::unique_ptr<Impl> impl);

@@ -17,7 +17,9 @@ const TensorEntry* Weights::Find(const arch::TensorRole& role) const {
   return model_.tensors.Find(adapter_.TensorName(role));
 }
 
-bool Weights::Has(arch::Role role, int64_t layer) const { return Find({role, layer}) != nullptr; }
+bool Weights::Has(arch::Role role, int64_t layer, int64_t expert) const {
+  return Find({role, layer, expert}) != nullptr;
+}
 
 absl::StatusOr<std::span<const uint8_t>> Weights::Bytes(const TensorEntry& e) {
   if (auto mapped = e.source->MappedBytes()) return *mapped;

@@ -29,7 +29,7 @@ class Weights {
   // NOT_FOUND names the tensor the checkpoint lacks.
   absl::StatusOr<const kernels::WeightMatrix*> Matrix(arch::Role role, int64_t layer = -1, int64_t expert = -1);
   absl::StatusOr<const std::vector<float>*> Vector(arch::Role role, int64_t layer = -1);
-  bool Has(arch::Role role, int64_t layer = -1) const;
+  bool Has(arch::Role role, int64_t layer = -1, int64_t expert = -1) const;
 
  private:
   Weights(const Model& model, const arch::ArchAdapter& adapter, RunnerOptions options)
