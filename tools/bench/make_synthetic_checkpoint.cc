@@ -30,7 +30,24 @@ struct Shapes {
   int64_t hidden = 7168, intermediate = 18432, moe_intermediate = 2048, vocab = 129280;
   int64_t heads = 128, q_lora = 1536, kv_lora = 512, nope = 128, rope = 64, v_head = 128;
   int64_t layers = 5, dense_layers = 3, experts = 64, shared_experts = 1, top_k = 8;
+  // Weight-like values (FP8 codes |q| <= 1.875, scales ~2^-6) and a complete config (routing,
+  // rope, norms) so transformers and the runner compute the same meaningful model: the
+  // model-parallel proof's checkpoint (--mp-proof).
+  bool weight_like = false;
 };
+
+// --mp-proof: every split dimension a multiple of 128 * 8, so N = 8 holds with FP8 scales split
+// too: hidden 1024, 16 heads (nope 128, rope 64, v 128), q_lora 256, kv_lora 128, dense and
+// shared-expert MLP 1024, 8 routed experts of 1024 (one per rank at N = 8), 2 layers (1 dense),
+// vocab 1024. ~40 MB.
+Shapes MpProofShapes() {
+  Shapes s;
+  s.hidden = 1024, s.intermediate = 1024, s.moe_intermediate = 1024, s.vocab = 1024;
+  s.heads = 16, s.q_lora = 256, s.kv_lora = 128, s.nope = 128, s.rope = 64, s.v_head = 128;
+  s.layers = 2, s.dense_layers = 1, s.experts = 8, s.shared_experts = 1, s.top_k = 2;
+  s.weight_like = true;
+  return s;
+}
 
 // DeepSeek-R1-Distill-Qwen-1.5B (Qwen2ForCausalLM).
 struct Qwen2Shapes {
@@ -38,7 +55,7 @@ struct Qwen2Shapes {
   int64_t vocab = 151936;
 };
 
-enum class Fill { kFp8Codes, kBf16Small, kF32Scale, kF32Bias, kBf16Ones };
+enum class Fill { kFp8Codes, kFp8Small, kBf16Small, kF32Scale, kF32SmallScale, kF32Bias, kBf16Ones };
 
 // Deterministic pseudo-random bytes generated per chunk (splitmix64 of the byte index), so any
 // chunk can be produced independently and the file is identical run to run.
@@ -72,9 +89,11 @@ class SyntheticSource final : public TensorSource {
         uint64_t abs = pos + at;
         switch (fill_) {
           case Fill::kFp8Codes: buf[at] = (b & 0x7F) == 0x7F ? b ^ 1 : b; break;  // no NaN codes
+          case Fill::kFp8Small: buf[at] = b & 0xBF; break;  // exponent <= 7: |q| <= 1.875
           case Fill::kBf16Small: buf[at] = abs % 2 ? (0x3C | (b & 0x80)) : b; break;  // |x| ~ 2^-7..2^-6
           case Fill::kBf16Ones: buf[at] = abs % 2 ? 0x3F : 0x80; break;              // 1.0
           case Fill::kF32Scale: buf[at] = (abs % 4 == 3) ? 0x3B : (abs % 4 == 2 ? 0x80 | (b & 0x7F) : b); break;
+          case Fill::kF32SmallScale: buf[at] = (abs % 4 == 3) ? 0x3C : (abs % 4 == 2 ? 0x80 | (b & 0x7F) : b); break;  // ~2^-6
           case Fill::kF32Bias: buf[at] = 0; break;
         }
       }
@@ -94,9 +113,11 @@ class Builder {
   }
   // An FP8 linear [out, in] with its 128x128 F32 scale grid.
   absl::Status Linear(const std::string& name, int64_t out, int64_t in) {
-    QC_RETURN_IF_ERROR(Add(name, DType::kF8E4M3, {out, in}, Fill::kFp8Codes));
-    return Add(name + "_scale_inv", DType::kF32, {(out + 127) / 128, (in + 127) / 128}, Fill::kF32Scale);
+    QC_RETURN_IF_ERROR(Add(name, DType::kF8E4M3, {out, in}, weight_like_ ? Fill::kFp8Small : Fill::kFp8Codes));
+    return Add(name + "_scale_inv", DType::kF32, {(out + 127) / 128, (in + 127) / 128},
+               weight_like_ ? Fill::kF32SmallScale : Fill::kF32Scale);
   }
+  bool weight_like_ = false;
 
  private:
   Model& m_;
@@ -105,6 +126,7 @@ class Builder {
 
 absl::Status BuildDeepseekV3(const Shapes& s, Model& m) {
   Builder b(m);
+  b.weight_like_ = s.weight_like;
   const int64_t h = s.hidden;
   QC_RETURN_IF_ERROR(b.Add("model.embed_tokens.weight", DType::kBF16, {s.vocab, h}, Fill::kBf16Small));
   for (int64_t l = 0; l < s.layers; ++l) {
@@ -162,6 +184,21 @@ absl::Status BuildDeepseekV3(const Shapes& s, Model& m) {
               {"quantization_config",
                {{"activation_scheme", "dynamic"}, {"fmt", "e4m3"}, {"quant_method", "fp8"},
                 {"weight_block_size", {128, 128}}}}};
+  if (s.weight_like) {  // transformers' defaults differ from the runner's here; spell them out
+    m.config["n_group"] = 1;
+    m.config["topk_group"] = 1;
+    m.config["routed_scaling_factor"] = 2.5;
+    m.config["norm_topk_prob"] = true;
+    m.config["scoring_func"] = "sigmoid";
+    m.config["rms_norm_eps"] = 1e-6;
+    m.config["rope_parameters"] = {{"rope_theta", 10000.0}, {"rope_type", "default"}};
+    m.config["rope_interleave"] = true;
+    m.config["max_position_embeddings"] = 4096;
+    m.config["hidden_act"] = "silu";
+    m.config["tie_word_embeddings"] = false;
+    m.config["attention_bias"] = false;
+    m.config["num_nextn_predict_layers"] = 0;
+  }
   return absl::OkStatus();
 }
 
@@ -237,6 +274,10 @@ int main(int argc, char** argv) {
       app.add_option("--kv-heads", qw.kv_heads, "qwen2: key/value heads")->capture_default_str(),
       app.add_option("--head-dim", qw.head_dim, "qwen2: head dimension")->capture_default_str()};
   app.add_option("--max-shard-size", max_shard, "shard size")->capture_default_str();
+  bool mp_proof = false;
+  app.add_flag("--mp-proof", mp_proof,
+               "deepseek_v3: the model-parallel proof's checkpoint (every split dim a multiple of 1024, "
+               "weight-like values, complete config; ~40 MB); other shape options are ignored");
   app.add_flag("--force", force, "replace an existing folder");
   CLI11_PARSE(app, argc, argv);
 
@@ -255,6 +296,7 @@ int main(int argc, char** argv) {
   pick(intermediate, ds.intermediate, qw.intermediate);
   pick(vocab, ds.vocab, qw.vocab);
   pick(heads, ds.heads, qw.heads);
+  if (mp_proof) ds = quantc::MpProofShapes();
 
   auto run = [&]() -> absl::Status {
     quantc::Model model;
