@@ -115,6 +115,41 @@ TEST_P(ShardTest, RankFilesHoldConvertPySlices) {
 
 INSTANTIATE_TEST_SUITE_P(N, ShardTest, ::testing::Values(1, 2, 4));
 
+TEST(ShardPass, DropsMtpLayersAndRenamesAsConvertPy) {
+  auto model = formats::ReadHfFolder(kBf16);
+  ASSERT_TRUE(model.ok());
+  // An MTP layer (index num_hidden_layers = 3), as DeepSeek-V3 ships layer 61.
+  const TensorEntry* norm = model->tensors.Find("model.layers.0.input_layernorm.weight");
+  ASSERT_NE(norm, nullptr);
+  TensorEntry mtp = *norm;
+  mtp.name = "model.layers.3.input_layernorm.weight";
+  ASSERT_TRUE(model->tensors.Add(mtp).ok());
+  PassManager pm;
+  pm.Add(CreateShardPass({.n = 2}));
+  ASSERT_TRUE(pm.Run(*model).ok());
+  EXPECT_EQ(model->tensors.Find("layers.3.attn_norm.weight"), nullptr);
+  EXPECT_EQ(model->layout, "mp");
+  EXPECT_EQ(model->mp_ranks, 2);
+  // convert.py's names for a few kinds, and their placements.
+  const TensorEntry* router_bias = model->tensors.Find("layers.1.ffn.gate.bias");
+  ASSERT_NE(router_bias, nullptr);
+  EXPECT_EQ(router_bias->placement.kind, Placement::Kind::kReplicated);
+  const TensorEntry* wo = model->tensors.Find("layers.0.attn.wo.weight");
+  ASSERT_NE(wo, nullptr);
+  EXPECT_EQ(wo->placement.kind, Placement::Kind::kSplit);
+  EXPECT_EQ(wo->placement.dim, 1);
+  const TensorEntry* expert = model->tensors.Find("layers.1.ffn.experts.5.w3.weight");
+  ASSERT_NE(expert, nullptr);
+  EXPECT_EQ(expert->placement.kind, Placement::Kind::kOneRank);
+  EXPECT_EQ(expert->placement.rank, 1);  // 8 experts / 2 ranks: 4..7 on rank 1
+  const TensorEntry* shared = model->tensors.Find("layers.1.ffn.shared_experts.w2.weight");
+  ASSERT_NE(shared, nullptr);
+  EXPECT_EQ(shared->placement.dim, 1);
+  EXPECT_NE(model->tensors.Find("embed.weight"), nullptr);
+  EXPECT_NE(model->tensors.Find("head.weight"), nullptr);
+  EXPECT_NE(model->tensors.Find("layers.0.attn.kv_norm.weight"), nullptr);
+}
+
 TEST(ShardPass, RefusesNTheShapesDoNotAllow) {
   const fs::path out = fs::path(::testing::TempDir()) / "shard-bad";
   fs::remove_all(out);
