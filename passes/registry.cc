@@ -1,6 +1,7 @@
 #include "passes/registry.h"
 
 #include "passes/fp8_to_bf16.h"
+#include "passes/fuse_norms.h"
 #include "passes/gguf_layout.h"
 #include "passes/quantize.h"
 #include "passes/shard.h"
@@ -11,6 +12,8 @@ std::span<const PassInfo> Registry() {
   static constexpr PassInfo kPasses[] = {
       {"fp8-to-bf16", "dequantize block-scaled F8_E4M3 weights to BF16 (DeepSeek fp8_cast_bf16.py, byte-exact)",
        [] { return CreateFp8ToBf16Pass(); }},
+      {"fuse-norms", "fold every RMSNorm scale into the linears that read it (norms become ones; unties a tied head)",
+       [] { return CreateFuseNormsPass(); }},
       {"gguf-layout", "rename and reshape tensors to llama.cpp's GGUF layout and set its metadata (convert_hf_to_gguf.py)",
        [] { return CreateGgufLayoutPass(); }},
       {"quantize", "give weights ggml block types by a llama-quantize mix (Q4_K_M, ...) and quantize them, imatrix-weighted",

@@ -17,42 +17,68 @@ absl::StatusOr<std::span<const uint8_t>> WholeTensor(const TensorSource& src, co
   return std::span<const uint8_t>(owned);
 }
 
+// One FP32 value in a float dtype, round-to-nearest-even.
+void StoreFloat(DType to, float v, uint8_t* p) {
+  uint16_t h;
+  switch (to) {
+    case DType::kF32: std::memcpy(p, &v, 4); return;
+    case DType::kF16: h = F32ToF16(v); std::memcpy(p, &h, 2); return;
+    case DType::kBF16: h = F32ToBF16(v); std::memcpy(p, &h, 2); return;
+    default: return;
+  }
+}
+
+// Element-wise cast, optionally multiplying element (r, c) by column_scale[c] first.
 class CastSource final : public TensorSource {
  public:
-  CastSource(std::shared_ptr<const TensorSource> input, TensorInfo info, DType to)
-      : input_(std::move(input)), info_(std::move(info)), to_(to) {}
+  CastSource(std::shared_ptr<const TensorSource> input, TensorInfo info, DType to, std::vector<float> column_scale)
+      : input_(std::move(input)), info_(std::move(info)), to_(to), column_scale_(std::move(column_scale)) {}
 
   absl::Status Stream(ByteSink sink) const override {
     const size_t in_size = Traits(info_.dtype).block_bytes, out_size = Traits(to_).block_bytes;
+    const uint64_t cols = column_scale_.empty() ? 1 : column_scale_.size();
     std::vector<uint8_t> pending, out;
     std::vector<float> f32;
+    uint64_t index = 0;  // elements produced so far
     return input_->Stream([&](std::span<const uint8_t> chunk) -> absl::Status {
       pending.insert(pending.end(), chunk.begin(), chunk.end());
       const size_t n = pending.size() / in_size;
       f32.resize(n);
       QC_RETURN_IF_ERROR(DecodeToF32(info_.dtype, pending.data(), n, f32.data()));
       out.resize(n * out_size);
-      for (size_t i = 0; i < n; ++i) Store(f32[i], out.data() + i * out_size);
+      for (size_t i = 0; i < n; ++i, ++index) {
+        const float v = column_scale_.empty() ? f32[i] : f32[i] * column_scale_[index % cols];
+        StoreFloat(to_, v, out.data() + i * out_size);
+      }
       pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n * in_size));
       return sink(out);
     });
   }
-  std::string Describe() const override { return StrCat("cast-", Name(to_), "(", input_->Describe(), ")"); }
-
- private:
-  void Store(float v, uint8_t* p) const {
-    uint16_t h;
-    switch (to_) {
-      case DType::kF32: std::memcpy(p, &v, 4); return;
-      case DType::kF16: h = F32ToF16(v); std::memcpy(p, &h, 2); return;
-      case DType::kBF16: h = F32ToBF16(v); std::memcpy(p, &h, 2); return;
-      default: return;
-    }
+  std::string Describe() const override {
+    return StrCat(column_scale_.empty() ? "cast-" : "column-scale-", Name(to_), "(", input_->Describe(), ")");
   }
 
+ private:
   std::shared_ptr<const TensorSource> input_;
   TensorInfo info_;
   DType to_;
+  std::vector<float> column_scale_;
+};
+
+class FillSource final : public TensorSource {
+ public:
+  FillSource(TensorInfo info, float value) : info_(std::move(info)), value_(value) {}
+  absl::Status Stream(ByteSink sink) const override {
+    const size_t es = Traits(info_.dtype).block_bytes;
+    std::vector<uint8_t> out(static_cast<size_t>(info_.num_elements()) * es);
+    for (size_t i = 0; i * es < out.size(); ++i) StoreFloat(info_.dtype, value_, out.data() + i * es);
+    return sink(out);
+  }
+  std::string Describe() const override { return StrCat("fill(", value_, ")"); }
+
+ private:
+  TensorInfo info_;
+  float value_;
 };
 
 class RowPermutationSource final : public TensorSource {
@@ -142,7 +168,17 @@ class ConcatSource final : public TensorSource {
 
 std::shared_ptr<const TensorSource> MakeCastSource(std::shared_ptr<const TensorSource> input, TensorInfo input_info,
                                                    DType to) {
-  return std::make_shared<CastSource>(std::move(input), std::move(input_info), to);
+  return std::make_shared<CastSource>(std::move(input), std::move(input_info), to, std::vector<float>());
+}
+
+std::shared_ptr<const TensorSource> MakeColumnScaleSource(std::shared_ptr<const TensorSource> input,
+                                                          TensorInfo input_info, DType to,
+                                                          std::vector<float> column_scale) {
+  return std::make_shared<CastSource>(std::move(input), std::move(input_info), to, std::move(column_scale));
+}
+
+std::shared_ptr<const TensorSource> MakeFillSource(TensorInfo info, float value) {
+  return std::make_shared<FillSource>(std::move(info), value);
 }
 
 std::shared_ptr<const TensorSource> MakeRowPermutationSource(std::shared_ptr<const TensorSource> input,

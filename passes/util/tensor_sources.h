@@ -16,6 +16,13 @@ namespace quantc::passes {
 // round-to-nearest-even. Streams chunk by chunk.
 std::shared_ptr<const TensorSource> MakeCastSource(std::shared_ptr<const TensorSource> input, TensorInfo input_info,
                                                    DType to);
+// The same with every row multiplied element-wise by `column_scale` (cols() entries) in FP32
+// before rounding: a matrix [out, in] times diag(column_scale) (a norm folded into a linear).
+std::shared_ptr<const TensorSource> MakeColumnScaleSource(std::shared_ptr<const TensorSource> input,
+                                                          TensorInfo input_info, DType to,
+                                                          std::vector<float> column_scale);
+// `info.num_elements()` copies of `value` in `info.dtype` (F32 / F16 / BF16).
+std::shared_ptr<const TensorSource> MakeFillSource(TensorInfo info, float value);
 
 // The rows of a row-major tensor in a new order: output row r is input row order[r]. Any dtype
 // whose rows are whole storage blocks.
