@@ -4,6 +4,7 @@
 #include "passes/fuse_norms.h"
 #include "passes/gguf_layout.h"
 #include "passes/quantize.h"
+#include "passes/rotate.h"
 #include "passes/shard.h"
 
 namespace quantc::passes {
@@ -18,6 +19,8 @@ std::span<const PassInfo> Registry() {
        [] { return CreateGgufLayoutPass(); }},
       {"quantize", "give weights ggml block types by a llama-quantize mix (Q4_K_M, ...) and quantize them, imatrix-weighted",
        [] { return CreateQuantizePass(); }},
+      {"rotate", "rotate the residual stream by a seeded Hadamard matrix (QuaRot R1; run fuse-norms first)",
+       [] { return CreateRotatePass(); }},
       {"shard", "lay DeepSeek-V2/V3 out for N-way model parallelism as DeepSeek-Infer's convert.py does (n=N)",
        [] { return CreateShardPass(); }},
   };

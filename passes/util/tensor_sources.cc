@@ -164,7 +164,69 @@ class ConcatSource final : public TensorSource {
   std::string description_;
 };
 
+class VectorTransformSource final : public TensorSource {
+ public:
+  VectorTransformSource(std::shared_ptr<const TensorSource> input, TensorInfo info, DType to, VectorTransform f,
+                        bool columns, std::string description)
+      : input_(std::move(input)), info_(std::move(info)), to_(to), f_(std::move(f)), columns_(columns),
+        description_(std::move(description)) {}
+
+  absl::Status Stream(ByteSink sink) const override {
+    const int64_t rows = info_.shape[0], cols = info_.shape[1];
+    const size_t out_es = Traits(to_).block_bytes;
+    auto emit = [&](const float* v, int64_t n) -> absl::Status {
+      std::vector<uint8_t> out(static_cast<size_t>(n) * out_es);
+      for (int64_t i = 0; i < n; ++i) StoreFloat(to_, v[i], out.data() + i * out_es);
+      return sink(out);
+    };
+    if (columns_) {
+      QC_ASSIGN_OR_RETURN(std::vector<float> w, ReadAllAsF32(*input_, info_));
+      std::vector<float> t(w.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c) t[c * rows + r] = w[r * cols + c];
+      }
+      f_(t.data(), cols, rows);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c) w[r * cols + c] = t[c * rows + r];
+      }
+      return emit(w.data(), rows * cols);
+    }
+    const size_t in_row = static_cast<size_t>(cols) * Traits(info_.dtype).block_bytes;
+    std::vector<uint8_t> pending;
+    std::vector<float> f32;
+    QC_RETURN_IF_ERROR(input_->Stream([&](std::span<const uint8_t> chunk) -> absl::Status {
+      pending.insert(pending.end(), chunk.begin(), chunk.end());
+      const int64_t whole = static_cast<int64_t>(pending.size() / in_row);
+      if (whole == 0) return absl::OkStatus();
+      f32.resize(static_cast<size_t>(whole * cols));
+      QC_RETURN_IF_ERROR(DecodeToF32(info_.dtype, pending.data(), f32.size(), f32.data()));
+      f_(f32.data(), whole, cols);
+      pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(whole * in_row));
+      return emit(f32.data(), whole * cols);
+    }));
+    if (!pending.empty()) return absl::DataLossError(StrCat(input_->Describe(), ": ends inside a row"));
+    return absl::OkStatus();
+  }
+  std::string Describe() const override { return StrCat(description_, "(", input_->Describe(), ")"); }
+
+ private:
+  std::shared_ptr<const TensorSource> input_;
+  TensorInfo info_;
+  DType to_;
+  VectorTransform f_;
+  bool columns_;
+  std::string description_;
+};
+
 }  // namespace
+
+std::shared_ptr<const TensorSource> MakeVectorTransformSource(std::shared_ptr<const TensorSource> input,
+                                                              TensorInfo input_info, DType to,
+                                                              VectorTransform transform, bool columns,
+                                                              std::string description) {
+  return std::make_shared<VectorTransformSource>(std::move(input), std::move(input_info), to, std::move(transform),
+                                                 columns, std::move(description));
+}
 
 std::shared_ptr<const TensorSource> MakeCastSource(std::shared_ptr<const TensorSource> input, TensorInfo input_info,
                                                    DType to) {

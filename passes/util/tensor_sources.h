@@ -4,6 +4,7 @@
 // hundred MB for the largest matrices of a 671B model), never the checkpoint.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,15 @@ std::shared_ptr<const TensorSource> MakeCastSource(std::shared_ptr<const TensorS
 std::shared_ptr<const TensorSource> MakeColumnScaleSource(std::shared_ptr<const TensorSource> input,
                                                           TensorInfo input_info, DType to,
                                                           std::vector<float> column_scale);
+// A 2-D [rows, cols] tensor with every row (or, with `columns`, every column) replaced by
+// transform(vector) computed in FP32, stored as `to` (F32 / F16 / BF16). `transform` works in
+// place on `count` contiguous vectors of `length` floats. Rows stream in batches; columns need
+// the whole tensor in FP32 at once.
+using VectorTransform = std::function<void(float* vectors, int64_t count, int64_t length)>;
+std::shared_ptr<const TensorSource> MakeVectorTransformSource(std::shared_ptr<const TensorSource> input,
+                                                              TensorInfo input_info, DType to,
+                                                              VectorTransform transform, bool columns,
+                                                              std::string description);
 // `info.num_elements()` copies of `value` in `info.dtype` (F32 / F16 / BF16).
 std::shared_ptr<const TensorSource> MakeFillSource(TensorInfo info, float value);
 

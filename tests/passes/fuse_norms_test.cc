@@ -1,6 +1,8 @@
-// fuse-norms keeps the function: on every BF16 fixture (and tiny-llama with a tied head) the
-// runner's logits after the pass (folded linears in F32) equal the original's within 1e-4 of the
-// largest logit; every norm is ones; a tied head is untied and the pass says so; FP8 is refused.
+// fuse-norms and rotate keep the function: on every BF16 fixture (and tiny-llama with a tied head)
+// the runner's logits after fuse-norms, and after fuse-norms + rotate (QuaRot R1, seeded ±1
+// diagonal), both stored in F32, equal the original's within 1e-4 of the largest logit; every
+// norm is ones; a tied head is untied and the pass says so; FP8 is refused; rotate refuses norms
+// that are not ones.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -12,6 +14,7 @@
 #include "lib/pass/pass_manager.h"
 #include "lib/runner/runner.h"
 #include "passes/fuse_norms.h"
+#include "passes/rotate.h"
 #include "tests/testing/raw_safetensors.h"
 
 namespace quantc::passes {
@@ -44,10 +47,11 @@ double RelativeDiff(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 void ExpectFunctionKept(Model original, const std::vector<int32_t>& prompt, const std::string& label,
-                        bool expect_untie_note) {
+                        bool expect_untie_note, bool rotate = false) {
   const std::vector<float> want = Logits(original, prompt);
   PassManager pm;
   pm.Add(CreateFuseNormsPass({.f32 = true}));
+  if (rotate) pm.Add(CreateRotatePass({.seed = 7, .f32 = true}));
   ASSERT_TRUE(pm.Run(original).ok()) << label;
   const std::vector<float> got = Logits(original, prompt);
   ASSERT_EQ(got.size(), want.size());
@@ -72,6 +76,13 @@ TEST_P(FuseNormsTest, LogitsUnchanged) {
   ExpectFunctionKept(std::move(*model), GoldenPrompt(dir), GetParam(), false);
 }
 
+TEST_P(FuseNormsTest, RotatedLogitsUnchanged) {
+  const fs::path dir = fs::path(QUANTC_TESTDATA_DIR) / GetParam();
+  auto model = formats::ReadHfFolder(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ExpectFunctionKept(std::move(*model), GoldenPrompt(dir), GetParam() + " rotated", false, /*rotate=*/true);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, FuseNormsTest,
                          ::testing::Values("tiny-qwen2-bf16", "tiny-llama-bf16", "tiny-deepseek-v3-bf16"),
                          [](const auto& info) {
@@ -87,6 +98,16 @@ TEST(FuseNorms, UntiesATiedHead) {
   model->tensors.RemoveIf([](const TensorEntry& e) { return e.name == "lm_head.weight"; });
   model->config["tie_word_embeddings"] = true;
   ExpectFunctionKept(std::move(*model), GoldenPrompt(dir), "tied tiny-llama", true);
+}
+
+TEST(Rotate, NeedsScaleFreeNorms) {
+  auto model = formats::ReadHfFolder(fs::path(QUANTC_TESTDATA_DIR) / "tiny-llama-bf16");
+  ASSERT_TRUE(model.ok());
+  PassManager pm;
+  pm.Add(CreateRotatePass());
+  absl::Status s = pm.Run(*model);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(s.message()).find("fuse-norms"), std::string::npos) << s;
 }
 
 TEST(FuseNorms, RefusesFp8) {
