@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "lib/kernels/ggml_quants/dot_impl.h"
 #include "lib/kernels/ggml_quants/scale_search.h"
@@ -55,39 +56,24 @@ float DotIQ4_NL(const void* w, const void* a, int64_t n) {
   return acc;
 }
 
-float DotQ4_K(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ4_K*>(w);
+// Q4_K and Q5_K: sub-block j is nibble half j % 2 of the 32 bytes of chunk j / 2; Q5_K adds bit j
+// of qh[l] as the fifth bit.
+template <typename Block>
+float DotKMin(const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   float acc = 0.0f;
   for (int64_t b = 0; b < n / kQKK; ++b) {
     uint8_t scales[8], mins[8];
     UnpackScalesMins(x[b].scales, scales, mins);
     int32_t isum = 0;
-    for (int j = 0; j < 8; ++j) {  // sub-block j: nibble half j % 2 of the 32 bytes of chunk j / 2
-      const uint8_t* q = x[b].qs + 32 * (j / 2);
-      int32_t s = 0;
-      for (int l = 0; l < 32; ++l) s += ((j % 2 == 0 ? q[l] & 0xF : q[l] >> 4)) * y[b].qs[32 * j + l];
-      isum += scales[j] * s;
-    }
-    acc = AddKMinBlock(acc, isum, MinSum(mins, y[b]), GgmlF16ToF32(x[b].d), GgmlF16ToF32(x[b].dmin), y[b].d);
-  }
-  return acc;
-}
-
-float DotQ5_K(const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const BlockQ5_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  float acc = 0.0f;
-  for (int64_t b = 0; b < n / kQKK; ++b) {
-    uint8_t scales[8], mins[8];
-    UnpackScalesMins(x[b].scales, scales, mins);
-    int32_t isum = 0;
-    for (int j = 0; j < 8; ++j) {  // as Q4_K, plus bit j of qh[l] as the fifth bit
+    for (int j = 0; j < 8; ++j) {
       const uint8_t* q = x[b].qs + 32 * (j / 2);
       int32_t s = 0;
       for (int l = 0; l < 32; ++l) {
-        const int low = j % 2 == 0 ? q[l] & 0xF : q[l] >> 4;
-        s += (low | (((x[b].qh[l] >> j) & 1) << 4)) * y[b].qs[32 * j + l];
+        int code = j % 2 == 0 ? q[l] & 0xF : q[l] >> 4;
+        if constexpr (std::is_same_v<Block, BlockQ5_K>) code |= ((x[b].qh[l] >> j) & 1) << 4;
+        s += code * y[b].qs[32 * j + l];
       }
       isum += scales[j] * s;
     }
@@ -95,6 +81,8 @@ float DotQ5_K(const void* w, const void* a, int64_t n) {
   }
   return acc;
 }
+float DotQ4_K(const void* w, const void* a, int64_t n) { return DotKMin<BlockQ4_K>(w, a, n); }
+float DotQ5_K(const void* w, const void* a, int64_t n) { return DotKMin<BlockQ5_K>(w, a, n); }
 
 float DotQ6_K(const void* w, const void* a, int64_t n) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
