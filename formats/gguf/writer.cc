@@ -306,30 +306,12 @@ absl::Status WriteZeros(OutputFile& out, uint64_t n) {
 // Streams one tensor, checking that its source yields exactly its byte size, then pads it.
 absl::Status StreamTensor(const PlannedTensor& t, OutputFile& out, Progress* progress) {
   const TensorEntry& e = *t.entry;
-  const std::string where = out.path().string();
-  uint64_t written = 0;
-  bool overrun = false;
-  absl::Status s = e.source->Stream([&](std::span<const uint8_t> chunk) -> absl::Status {
-    if (chunk.size() > t.bytes - written) {
-      overrun = true;
-      return absl::InternalError("overrun");  // replaced below by a message naming the tensor
-    }
-    QC_RETURN_IF_ERROR(out.Write(chunk));
-    written += chunk.size();
-    if (progress != nullptr) progress->Advance(chunk.size());
-    return absl::OkStatus();
-  });
-  if (overrun || (s.ok() && written != t.bytes)) {
-    return absl::InternalError(StrCat(where, ": tensor ", Quote(e.name), ": source ", e.source->Describe(),
-                                      " produced ", overrun ? "more than " : "", overrun ? t.bytes : written,
-                                      " bytes, expected ", t.bytes, " for ", Name(e.info.dtype), " ",
-                                      ShapeToString(e.info.shape)));
-  }
-  if (!s.ok()) {
-    const std::string_view msg(s.message().data(), s.message().size());
-    if (msg.starts_with(where)) return s;
-    return absl::Status(s.code(), StrCat(where, ": tensor ", Quote(e.name), ": ", msg));
-  }
+  QC_RETURN_IF_ERROR(StreamExactly(e, t.bytes, out.path().string(), Quote(e.name),
+                                   [&](std::span<const uint8_t> chunk) -> absl::Status {
+                                     QC_RETURN_IF_ERROR(out.Write(chunk));
+                                     if (progress != nullptr) progress->Advance(chunk.size());
+                                     return absl::OkStatus();
+                                   }));
   QC_RETURN_IF_ERROR(WriteZeros(out, t.padded - t.bytes));
   if (progress != nullptr) progress->Advance(0, 1);
   return absl::OkStatus();

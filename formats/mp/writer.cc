@@ -103,15 +103,11 @@ absl::Status WriteAll(const Model& model, const fs::path& folder, std::vector<fs
   for (const TensorEntry* e : ordered) {
     QC_ASSIGN_OR_RETURN(const uint64_t expected, CheckedByteSize(e->info));
     Router router(*e, ranks, files);
-    uint64_t seen = 0;
-    absl::Status s = e->source->Stream([&](std::span<const uint8_t> chunk) -> absl::Status {
-      if (chunk.size() > expected - seen) return absl::InternalError("source overrun");
-      seen += chunk.size();
-      if (progress != nullptr) progress->Advance(chunk.size());
-      return router.Write(chunk);
-    });
-    if (s.ok() && seen != expected) s = absl::InternalError(StrCat("source produced ", seen, " bytes, expected ", expected));
-    if (!s.ok()) return absl::Status(s.code(), StrCat("tensor '", e->name, "': ", s.message()));
+    QC_RETURN_IF_ERROR(StreamExactly(*e, expected, folder.string(), safetensors::QuoteName(e->name),
+                                     [&](std::span<const uint8_t> chunk) -> absl::Status {
+                                       if (progress != nullptr) progress->Advance(chunk.size());
+                                       return router.Write(chunk);
+                                     }));
     if (progress != nullptr) progress->Advance(0, 1);
   }
   for (auto& f : files) QC_RETURN_IF_ERROR(f->Close());

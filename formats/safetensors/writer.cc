@@ -33,39 +33,18 @@ absl::StatusOr<uint64_t> CheckedEntrySize(const TensorEntry& e, std::string_view
   return *size;
 }
 
-// The same code with "<file>: tensor '<name>': " in front (unless the message already names the file).
-absl::Status Annotate(const absl::Status& s, std::string_view where, std::string_view tensor) {
-  std::string prefix = StrCat("tensor ", QuoteName(tensor), ": ");
-  if (!std::string_view(s.message().data(), s.message().size()).starts_with(where)) prefix = StrCat(where, ": ", prefix);
-  return absl::Status(s.code(), StrCat(prefix, s.message()));
-}
-
 void EncodeLittleEndian64(uint64_t v, uint8_t* out) {
   for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(v >> (8 * i));
 }
 
 // Streams one tensor into `out`, checking that its source yields exactly `expected` bytes.
 absl::Status StreamTensor(const TensorEntry& e, uint64_t expected, OutputFile& out, Progress* progress) {
-  const std::string where = out.path().string();
-  uint64_t written = 0;
-  bool overrun = false;
-  absl::Status s = e.source->Stream([&](std::span<const uint8_t> chunk) -> absl::Status {
-    if (chunk.size() > expected - written) {
-      overrun = true;
-      return absl::InternalError("overrun");  // replaced below by a message naming the tensor
-    }
-    QC_RETURN_IF_ERROR(out.Write(chunk));
-    written += chunk.size();
-    if (progress != nullptr) progress->Advance(chunk.size());
-    return absl::OkStatus();
-  });
-  if (overrun || (s.ok() && written != expected)) {
-    return absl::InternalError(StrCat(where, ": tensor ", QuoteName(e.name), ": source ",
-                                            e.source->Describe(), " produced ", overrun ? "more than " : "",
-                                            overrun ? expected : written, " bytes, expected ", expected, " for ",
-                                            Name(e.info.dtype), " ", ShapeToString(e.info.shape)));
-  }
-  if (!s.ok()) return Annotate(s, where, e.name);
+  QC_RETURN_IF_ERROR(StreamExactly(e, expected, out.path().string(), QuoteName(e.name),
+                                   [&](std::span<const uint8_t> chunk) -> absl::Status {
+                                     QC_RETURN_IF_ERROR(out.Write(chunk));
+                                     if (progress != nullptr) progress->Advance(chunk.size());
+                                     return absl::OkStatus();
+                                   }));
   if (progress != nullptr) progress->Advance(0, 1);
   return absl::OkStatus();
 }

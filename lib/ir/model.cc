@@ -47,4 +47,27 @@ std::string Model::model_type() const {
 
 std::string Model::PipelineText() const { return absl::StrJoin(pipeline, ","); }
 
+absl::Status StreamExactly(const TensorEntry& e, uint64_t expected, std::string_view where,
+                           std::string_view quoted_name, ByteSink sink) {
+  uint64_t written = 0;
+  bool overrun = false;
+  absl::Status s = e.source->Stream([&](std::span<const uint8_t> chunk) -> absl::Status {
+    if (chunk.size() > expected - written) {
+      overrun = true;
+      return absl::InternalError("overrun");  // replaced below by a message naming the tensor
+    }
+    written += chunk.size();
+    return sink(chunk);
+  });
+  if (overrun || (s.ok() && written != expected)) {
+    return absl::InternalError(StrCat(where, ": tensor ", quoted_name, ": source ", e.source->Describe(), " produced ",
+                                      overrun ? "more than " : "", overrun ? expected : written, " bytes, expected ",
+                                      expected, " for ", Name(e.info.dtype), " ", ShapeToString(e.info.shape)));
+  }
+  if (s.ok()) return s;
+  const std::string_view msg(s.message().data(), s.message().size());
+  if (msg.starts_with(where)) return absl::Status(s.code(), StrCat("tensor ", quoted_name, ": ", msg));
+  return absl::Status(s.code(), StrCat(where, ": tensor ", quoted_name, ": ", msg));
+}
+
 }  // namespace quantc

@@ -38,6 +38,14 @@ struct TensorEntry {
   Placement placement;
 };
 
+// Streams e's bytes into `sink`, checking that its source yields exactly `expected` bytes: every
+// writer's guard against a source that lies. More or fewer bytes is INTERNAL, "<where>: tensor
+// <quoted_name>: source <source> produced [more than ]N bytes, expected M for <dtype> <shape>"; an
+// error of the source or the sink gets the prefix "<where>: tensor <quoted_name>: " (without
+// `where` when its message already starts with it). Each writer quotes names its own way.
+absl::Status StreamExactly(const TensorEntry& e, uint64_t expected, std::string_view where,
+                           std::string_view quoted_name, ByteSink sink);
+
 // Tensors in a stable order (the input order, which writers keep), with lookup by name.
 class TensorTable {
  public:

@@ -16,6 +16,7 @@
 #include "formats/gguf/writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/pattern_tensor.h"
 #include "lib/support/output_dir.h"
 #include "lib/support/strings.h"
 #include "tests/status_matchers.h"
@@ -37,16 +38,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::string_literals;
 
-// A tensor whose bytes are a pattern seeded by its name.
-TensorEntry MakeTensor(std::string name, DType dtype, Shape shape) {
-  TensorInfo info{dtype, std::move(shape)};
-  std::vector<uint8_t> bytes(info.byte_size());
-  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 31 + name.size() * 7 + name[0]);
-  return TensorEntry{.name = std::move(name),
-                     .info = std::move(info),
-                     .source = std::make_shared<OwnedTensorSource>(std::move(bytes)),
-                     .origin = "test"};
-}
+using testing::MakeTensor;
 
 std::string SourceBytes(const TensorEntry& e) {
   auto span = *e.source->MappedBytes();
