@@ -89,6 +89,10 @@ class GgufLayoutPass final : public Pass {
     QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterFor(model.model_type()));
     QC_ASSIGN_OR_RETURN(arch::ModelSpec spec, arch::ParseModelSpec(model.config));
     QC_RETURN_IF_ERROR(adapter->Validate(spec));
+    if (spec.online_hadamard.any()) {  // no GGUF key or llama.cpp op for it
+      return absl::FailedPreconditionError("the model has an online Hadamard before down_proj (rotate r4, config.json "
+                                           "quantc.online_hadamard), which llama.cpp cannot run; rotate without r4 for GGUF");
+    }
     auto arch_name = arch::GgufArchName(spec.model_type);
     if (!arch_name) return absl::UnimplementedError(StrCat("model_type '", spec.model_type, "' has no GGUF layout"));
 

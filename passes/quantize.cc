@@ -92,6 +92,42 @@ absl::StatusOr<std::optional<DType>> OptionalType(const std::string& text, std::
   return t;
 }
 
+absl::StatusOr<QuantMix> MixFor(const QuantizeOptions& options) {
+  std::optional<QuantMix> mix = FindQuantMix(options.type);
+  if (!mix) {
+    return absl::InvalidArgumentError(StrCat("unknown type '", options.type, "' (one of: ", StrJoin(QuantMixNames(), ", "), ")"));
+  }
+  return *mix;
+}
+
+// Each tensor's type under the mix and the options, in model.tensors order.
+absl::StatusOr<std::vector<TypeChoice>> PlanTypes(const Model& model, const QuantizeOptions& options, bool has_importance) {
+  QC_ASSIGN_OR_RETURN(const QuantMix mix, MixFor(options));
+  const MetaValue* arch_value = model.metadata.Find("general.architecture");
+  const std::string arch = arch_value ? arch_value->Get<std::string>().value_or("") : "";
+  MixModel mm;
+  mm.n_layer = MetaInt(model.metadata, arch + ".block_count").value_or(0);
+  mm.n_expert = MetaInt(model.metadata, arch + ".expert_count").value_or(0);
+  mm.n_head = MetaInt(model.metadata, arch + ".attention.head_count").value_or(1);
+  mm.n_head_kv = MetaInt(model.metadata, arch + ".attention.head_count_kv").value_or(mm.n_head);
+
+  MixOptions mo;
+  mo.has_imatrix = has_importance;
+  mo.pure = options.pure;
+  mo.leave_output = options.leave_output;
+  for (std::string_view item : SplitOn(options.overrides, ';')) {
+    if (StripWhitespace(item).empty()) continue;
+    QC_ASSIGN_OR_RETURN(TypeOverride o, ParseTypeOverride(StripWhitespace(item)));
+    mo.overrides.push_back(std::move(o));
+  }
+  QC_ASSIGN_OR_RETURN(mo.output_type, OptionalType(options.output_type, "output-type"));
+  QC_ASSIGN_OR_RETURN(mo.token_embedding_type, OptionalType(options.token_embedding_type, "token-embedding-type"));
+
+  std::vector<TensorToType> tensors;
+  for (const TensorEntry& e : model.tensors.entries()) tensors.push_back({e.name, e.info});
+  return ChooseTypes(mix, mm, mo, tensors);
+}
+
 class QuantizePass final : public Pass {
  public:
   explicit QuantizePass(QuantizeOptions options) : options_(std::move(options)) {}
@@ -100,36 +136,11 @@ class QuantizePass final : public Pass {
 
   absl::Status Run(Model& model, PassContext& ctx) override {
     if (model.layout != "gguf") return absl::FailedPreconditionError("quantize needs the GGUF layout (run gguf-layout first)");
-    std::optional<QuantMix> mix = FindQuantMix(options_.type);
-    if (!mix) {
-      return absl::InvalidArgumentError(StrCat("unknown type '", options_.type, "' (one of: ", StrJoin(QuantMixNames(), ", "), ")"));
-    }
     if (!options_.imatrix.empty() && ctx.importance == nullptr) {
       return absl::FailedPreconditionError(StrCat("importance matrix '", options_.imatrix, "' was named but not loaded"));
     }
-    const MetaValue* arch_value = model.metadata.Find("general.architecture");
-    const std::string arch = arch_value ? arch_value->Get<std::string>().value_or("") : "";
-    MixModel mm;
-    mm.n_layer = MetaInt(model.metadata, arch + ".block_count").value_or(0);
-    mm.n_expert = MetaInt(model.metadata, arch + ".expert_count").value_or(0);
-    mm.n_head = MetaInt(model.metadata, arch + ".attention.head_count").value_or(1);
-    mm.n_head_kv = MetaInt(model.metadata, arch + ".attention.head_count_kv").value_or(mm.n_head);
-
-    MixOptions mo;
-    mo.has_imatrix = ctx.importance != nullptr;
-    mo.pure = options_.pure;
-    mo.leave_output = options_.leave_output;
-    for (std::string_view item : SplitOn(options_.overrides, ';')) {
-      if (StripWhitespace(item).empty()) continue;
-      QC_ASSIGN_OR_RETURN(TypeOverride o, ParseTypeOverride(StripWhitespace(item)));
-      mo.overrides.push_back(std::move(o));
-    }
-    QC_ASSIGN_OR_RETURN(mo.output_type, OptionalType(options_.output_type, "output-type"));
-    QC_ASSIGN_OR_RETURN(mo.token_embedding_type, OptionalType(options_.token_embedding_type, "token-embedding-type"));
-
-    std::vector<TensorToType> tensors;
-    for (const TensorEntry& e : model.tensors.entries()) tensors.push_back({e.name, e.info});
-    QC_ASSIGN_OR_RETURN(std::vector<TypeChoice> choices, ChooseTypes(*mix, mm, mo, tensors));
+    QC_ASSIGN_OR_RETURN(const QuantMix mix, MixFor(options_));
+    QC_ASSIGN_OR_RETURN(std::vector<TypeChoice> choices, PlanTypes(model, options_, ctx.importance != nullptr));
 
     int64_t quantized = 0, fallbacks = 0, without_importance = 0, with_importance = 0;
     auto& entries = model.tensors.mutable_entries();
@@ -156,7 +167,7 @@ class QuantizePass final : public Pass {
       e.info.dtype = c.type;
       ++quantized;
     }
-    model.metadata.Set("general.file_type", MetaValue::U32(mix->file_type));
+    model.metadata.Set("general.file_type", MetaValue::U32(mix.file_type));
     model.metadata.Set("general.quantization_version", MetaValue::U32(2));
     if (ctx.importance != nullptr) {
       const ImportanceMatrix& im = *ctx.importance;
@@ -203,5 +214,13 @@ class QuantizePass final : public Pass {
 }  // namespace
 
 std::unique_ptr<Pass> CreateQuantizePass(QuantizeOptions options) { return std::make_unique<QuantizePass>(std::move(options)); }
+
+absl::StatusOr<std::vector<DType>> PlanQuantTypes(const Model& model, const QuantizeOptions& options, bool has_importance) {
+  QC_ASSIGN_OR_RETURN(std::vector<TypeChoice> choices, PlanTypes(model, options, has_importance));
+  std::vector<DType> types;
+  types.reserve(choices.size());
+  for (const TypeChoice& c : choices) types.push_back(c.type);
+  return types;
+}
 
 }  // namespace quantc::passes

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "lib/pass/pass.h"
 
@@ -31,5 +32,10 @@ struct QuantizeOptions {
 };
 
 std::unique_ptr<Pass> CreateQuantizePass(QuantizeOptions options = {});
+
+// The type quantize gives each tensor of a GGUF-layout model (model.tensors order; a tensor it
+// leaves alone keeps its dtype): what a pass that quantizes ahead of it (gptq) must produce, so
+// that quantize keeps those tensors as they are.
+absl::StatusOr<std::vector<DType>> PlanQuantTypes(const Model& model, const QuantizeOptions& options, bool has_importance);
 
 }  // namespace quantc::passes

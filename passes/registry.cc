@@ -3,6 +3,9 @@
 #include "passes/fp8_to_bf16.h"
 #include "passes/fuse_norms.h"
 #include "passes/gguf_layout.h"
+#include "passes/gptq.h"
+#include "passes/inject_outliers.h"
+#include "passes/int_quant.h"
 #include "passes/quantize.h"
 #include "passes/rotate.h"
 #include "passes/shard.h"
@@ -17,9 +20,16 @@ std::span<const PassInfo> Registry() {
        [] { return CreateFuseNormsPass(); }},
       {"gguf-layout", "rename and reshape tensors to llama.cpp's GGUF layout and set its metadata (convert_hf_to_gguf.py)",
        [] { return CreateGgufLayoutPass(); }},
+      {"gptq", "GPTQ: quantize weights column by column, compensating each rounding error through the calibration Hessian",
+       [] { return CreateGptqPass(); }},
+      {"inject-outliers", "test/demo: make residual channels outliers (norm entries ×factor, reading columns ÷factor; same function)",
+       [] { return CreateInjectOutliersPass(); }},
+      {"int-quant", "round weights to int4/int8 per channel or group (GPTQ's quantizer, RTN) as compressed-tensors pack-quantized (vLLM)",
+       [] { return CreateIntQuantPass(); }},
       {"quantize", "give weights ggml block types by a llama-quantize mix (Q4_K_M, ...) and quantize them, imatrix-weighted",
        [] { return CreateQuantizePass(); }},
-      {"rotate", "rotate the residual stream by a seeded Hadamard matrix (QuaRot R1; run fuse-norms first)",
+      {"rotate", "QuaRot rotations folded into weights: R1 on the residual stream (block=B for I ⊗ H_B), r2 per "
+       "attention head, r4 before down_proj (recorded as an online Hadamard); run fuse-norms first",
        [] { return CreateRotatePass(); }},
       {"shard", "lay DeepSeek-V2/V3 out for N-way model parallelism as DeepSeek-Infer's convert.py does (n=N)",
        [] { return CreateShardPass(); }},

@@ -45,6 +45,10 @@ class ShardPass final : public Pass {
                                                "' has no model-parallel layout (DeepSeek-V2/V3 only; engines shard "
                                                "Qwen2/Llama folders themselves)"));
     }
+    if (auto q = model.config.find("quantc"); q != model.config.end() && q->is_object() && q->contains("online_hadamard")) {
+      return absl::FailedPreconditionError("shard: the model has an online Hadamard before down_proj (rotate r4, "
+                                           "config.json quantc.online_hadamard), which DeepSeek-Infer cannot run");
+    }
     QC_ASSIGN_OR_RETURN(const int64_t layers, ConfigInt(model, "num_hidden_layers"));
     QC_ASSIGN_OR_RETURN(const int64_t heads, ConfigInt(model, "num_attention_heads"));
     QC_ASSIGN_OR_RETURN(const int64_t experts, ConfigInt(model, "n_routed_experts"));

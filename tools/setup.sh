@@ -10,7 +10,7 @@ PACKAGES=(cmake ninja-build g++ make pkg-config time
   libabsl-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libomp-dev
   libprotobuf-dev protobuf-compiler libonnx-dev
-  libpcre2-dev libutf8proc-dev)
+  libpcre2-dev libutf8proc-dev libeigen3-dev)
 
 missing=()
 command -v python3 >/dev/null || PACKAGES+=(python3)

@@ -73,6 +73,11 @@ std::string HfTensorName(const TensorRole& r) {
 }
 
 std::optional<TensorRole> HfRoleOf(std::string_view name) {
+  // compressed-tensors pack-quantized: "X.weight_packed" holds X.weight's codes (lib/ir/packed_int.h).
+  constexpr std::string_view kPacked = ".weight_packed";
+  if (name.ends_with(kPacked)) {
+    return HfRoleOf(StrCat(name.substr(0, name.size() - kPacked.size()), ".weight"));
+  }
   for (const Suffix& g : kGlobal) {
     if (g.text == name) return TensorRole{g.role};
   }

@@ -44,6 +44,7 @@ class ArchAdapter {
   // The checkpoint name of a role ("model.layers.3.self_attn.q_proj.weight").
   virtual std::string TensorName(const TensorRole& role) const = 0;
   // The role of a checkpoint name; nullopt for names the architecture does not run (scales, MTP).
+  // A compressed-tensors "X.weight_packed" has the role of "X.weight" (HF layout).
   virtual std::optional<TensorRole> RoleOf(std::string_view name) const = 0;
   // Architecture-specific checks and defaults on a parsed spec.
   virtual absl::Status Validate(ModelSpec& spec) const = 0;

@@ -1,5 +1,8 @@
 #include "lib/arch/model_spec.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 
@@ -66,6 +69,39 @@ absl::Status ReadRope(const Json& config, RopeSpec& rope) {
   return absl::OkStatus();
 }
 
+// "quantc": {"online_hadamard": {"down_proj": {...}}} (model_spec.h). Other keys under "quantc"
+// are metadata and ignored; an unknown online transform or field is refused.
+absl::Status ReadOnlineHadamard(const Json& config, OnlineHadamardSpec& h) {
+  auto q = config.find("quantc");
+  if (q == config.end() || q->is_null()) return absl::OkStatus();
+  if (!q->is_object()) return KeyError("quantc", "must be an object");
+  auto oh = q->find("online_hadamard");
+  if (oh == q->end()) return absl::OkStatus();
+  if (!oh->is_object()) return KeyError("quantc.online_hadamard", "must be an object");
+  for (const auto& [target, fields] : oh->items()) {
+    const std::string key = StrCat("quantc.online_hadamard.", target);
+    if (target != "down_proj") {
+      return absl::UnimplementedError(StrCat("config.json: '", key, "': online Hadamard before ", target,
+                                             " is not supported (down_proj only)"));
+    }
+    if (!fields.is_object()) return KeyError(key, "must be an object");
+    const std::pair<const char*, int64_t*> known[] = {
+        {"size", &h.down_proj}, {"expert_size", &h.expert_down_proj}, {"shared_expert_size", &h.shared_down_proj}};
+    for (const auto& [field, value] : fields.items()) {
+      auto it = std::find_if(std::begin(known), std::end(known), [&](const auto& k) { return field == k.first; });
+      if (it == std::end(known)) {
+        return absl::UnimplementedError(StrCat("config.json: '", key, ".", field,
+                                               "' is not supported (size, expert_size, shared_expert_size)"));
+      }
+      if (!value.is_number_integer() || value.get<int64_t>() <= 0) {
+        return KeyError(StrCat(key, ".", field), StrCat("must be a positive integer, got ", value.dump()));
+      }
+      *it->second = value.get<int64_t>();
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ModelSpec> ParseModelSpec(const Json& config) {
@@ -127,6 +163,7 @@ absl::StatusOr<ModelSpec> ParseModelSpec(const Json& config) {
                                         m.n_routed_experts, " experts"));
     }
   }
+  QC_RETURN_IF_ERROR(ReadOnlineHadamard(config, s.online_hadamard));
   return s;
 }
 

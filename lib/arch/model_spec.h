@@ -50,6 +50,17 @@ struct MoeSpec {
   bool IsMoeLayer(int64_t layer) const { return enabled() && layer >= first_k_dense_replace; }
 };
 
+// quantc's own block in config.json, for what a pass could not fold into weights and every consumer
+// must do at run time (docs/passes.md, "The quantc config key"):
+//   "quantc": {"online_hadamard": {"down_proj": {"size": N, "expert_size": E, "shared_expert_size": S}}}
+// (rotate r4): multiply each down projection's input by the orthonormal Hadamard matrix of
+// lib/kernels/hadamard (MakePlan, no signs) of that width before the matmul: N for dense MLPs,
+// E for routed experts, S for shared experts. A key is present only for the kinds the model has.
+struct OnlineHadamardSpec {
+  int64_t down_proj = 0, expert_down_proj = 0, shared_down_proj = 0;  // widths; 0 = no transform
+  bool any() const { return down_proj > 0 || expert_down_proj > 0 || shared_down_proj > 0; }
+};
+
 struct ModelSpec {
   std::string model_type;
   int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0;
@@ -61,10 +72,12 @@ struct ModelSpec {
   RopeSpec rope;
   MlaSpec mla;
   MoeSpec moe;
+  OnlineHadamardSpec online_hadamard;
 };
 
-// Reads the fields every architecture shares plus the rope, MLA and MoE blocks when present.
-// Errors name config.json and the key.
+// Reads the fields every architecture shares plus the rope, MLA, MoE and quantc blocks when
+// present. Errors name config.json and the key; an online transform this version does not know
+// is UNIMPLEMENTED (skipping it would compute another function).
 absl::StatusOr<ModelSpec> ParseModelSpec(const nlohmann::ordered_json& config);
 
 }  // namespace quantc::arch

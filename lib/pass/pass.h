@@ -47,6 +47,11 @@ struct PassContext {
   std::vector<std::string>* notes = nullptr;
   // Calibration statistics (an imatrix) for passes that weight their error by them; null if none.
   const ImportanceMatrix* importance = nullptr;
+  // Calibration text as token ids (--calib, tokenized by the caller) for passes that run the model
+  // on it (gptq); null if none.
+  const std::vector<int32_t>* calibration = nullptr;
+  // Whether long passes may draw a progress line on stderr.
+  bool show_progress = false;
 };
 
 class Pass {

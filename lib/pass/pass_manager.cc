@@ -18,7 +18,7 @@ absl::Status PassManager::Run(Model& model) {
   for (auto& pass : passes_) {
     std::string text = PrintPass(*pass);
     PassStatistics stats;
-    PassContext ctx{&stats, &notes_, importance_};
+    PassContext ctx{&stats, &notes_, importance_, calibration_, show_progress_};
     absl::Status s = pass->Run(model, ctx);
     if (!s.ok()) return absl::Status(s.code(), StrCat("in pass '", pass->Name(), "': ", s.message()));
     // The verifier runs after every pass: a broken invariant is the pass's bug, caught here.

@@ -19,6 +19,9 @@ class PassManager {
   bool empty() const { return passes_.empty(); }
   // Calibration statistics handed to every pass (PassContext::importance); must outlive Run.
   void set_importance(const ImportanceMatrix* importance) { importance_ = importance; }
+  // Calibration token ids handed to every pass (PassContext::calibration); must outlive Run.
+  void set_calibration(const std::vector<int32_t>* tokens) { calibration_ = tokens; }
+  void set_show_progress(bool show) { show_progress_ = show; }
 
   // Stops at the first failure, returning it prefixed with "in pass 'NAME': ".
   absl::Status Run(Model& model);
@@ -34,6 +37,8 @@ class PassManager {
   std::vector<std::pair<std::string, PassStatistics>> stats_;
   std::vector<std::string> notes_;
   const ImportanceMatrix* importance_ = nullptr;
+  const std::vector<int32_t>* calibration_ = nullptr;
+  bool show_progress_ = false;
 };
 
 }  // namespace quantc

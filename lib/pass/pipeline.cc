@@ -107,7 +107,8 @@ class ParsingBinder final : public OptionBinder {
 }  // namespace
 
 absl::StatusOr<std::vector<std::unique_ptr<Pass>>> ParsePipeline(std::string_view text,
-                                                                  std::span<const PassInfo> registry) {
+                                                                  std::span<const PassInfo> registry,
+                                                                  const PassOptionDefaults& defaults) {
   std::vector<std::unique_ptr<Pass>> passes;
   if (StripWhitespace(text).empty()) return passes;
   std::string where = StrCat("pipeline '", text, "'");
@@ -140,6 +141,11 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> ParsePipeline(std::string_vie
       }
     }
     std::unique_ptr<Pass> pass = info->create();
+    if (auto d = defaults.find(name); d != defaults.end()) {
+      ParsingBinder binder(name, d->second);
+      pass->BindOptions(binder);
+      QC_RETURN_IF_ERROR(binder.Finish());
+    }
     ParsingBinder binder(name, std::move(values));
     pass->BindOptions(binder);
     QC_RETURN_IF_ERROR(binder.Finish());

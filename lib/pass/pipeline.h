@@ -4,7 +4,10 @@
 // is what outputs record in their metadata.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -14,7 +17,12 @@
 
 namespace quantc {
 
+// Option values a caller supplies for passes the text names (the CLI's --type and --calib for
+// gptq): applied to each pass of that name before the text's own options, which win.
+using PassOptionDefaults = std::map<std::string, std::vector<std::pair<std::string, std::string>>, std::less<>>;
+
 absl::StatusOr<std::vector<std::unique_ptr<Pass>>> ParsePipeline(std::string_view text,
-                                                                  std::span<const PassInfo> registry);
+                                                                  std::span<const PassInfo> registry,
+                                                                  const PassOptionDefaults& defaults = {});
 
 }  // namespace quantc

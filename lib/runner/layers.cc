@@ -95,6 +95,7 @@ void SwiGlu(const FfnWeights& w, const float* x, int64_t n, float* out) {
   kernels::MatMul(*w.gate, x, n, g.data());
   kernels::MatMul(*w.up, x, n, u.data());
   for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  if (w.down_hadamard != nullptr) kernels::hadamard::Apply(*w.down_hadamard, g.data(), n);
   kernels::MatMul(*w.down, g.data(), n, out);
 }
 

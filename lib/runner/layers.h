@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lib/arch/model_spec.h"
+#include "lib/kernels/hadamard/hadamard.h"
 #include "lib/kernels/matmul/weight_matrix.h"
 
 namespace quantc::runner {
@@ -35,8 +36,10 @@ struct FfnWeights {
   const kernels::WeightMatrix* gate = nullptr;
   const kernels::WeightMatrix* up = nullptr;
   const kernels::WeightMatrix* down = nullptr;
+  // rotate(r4)'s online Hadamard on down's input (ModelSpec::online_hadamard); null: none.
+  const kernels::hadamard::Plan* down_hadamard = nullptr;
 };
-// out [n, hidden] = down(silu(gate(x)) * up(x)).
+// out [n, hidden] = down(H · (silu(gate(x)) * up(x))), H = down_hadamard or I.
 void SwiGlu(const FfnWeights& w, const float* x, int64_t n, float* out);
 
 struct MoeWeights {

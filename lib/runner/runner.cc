@@ -1,6 +1,7 @@
 #include "lib/runner/runner.h"
 
 #include <cmath>
+#include <map>
 
 #include "lib/arch/gguf_layout.h"
 #include "lib/runner/layers.h"
@@ -45,9 +46,13 @@ struct Runner::Impl {
   // another rank's.
   bool mp_rank = false;
   int64_t vocab_offset = 0;
+  // rotate(r4)'s online Hadamards on the down projections' inputs, by width.
+  std::map<int64_t, kernels::hadamard::Plan> down_hadamard;
 
 
   absl::Status LoadLayer(int64_t l, LayerWeights& lw);
+  // Gives f the online Hadamard of `width` (0: none) after checking its down matrix is that wide.
+  absl::Status AttachDownHadamard(FfnWeights& f, int64_t width, const arch::TensorRole& down) const;
   void Attention(const LayerWeights& lw, const float* x, int64_t n, int64_t pos0, KvCache::Layer& cache, float* out) const;
   void MlaAttention(const LayerWeights& lw, const float* x, int64_t n, int64_t pos0, KvCache::Layer& cache,
                     float* out) const;
@@ -113,7 +118,7 @@ absl::Status Runner::Impl::LoadLayer(int64_t l, LayerWeights& lw) {
     QC_ASSIGN_OR_RETURN(lw.ffn.gate, w.Matrix(Role::kGate, l));
     QC_ASSIGN_OR_RETURN(lw.ffn.up, w.Matrix(Role::kUp, l));
     QC_ASSIGN_OR_RETURN(lw.ffn.down, w.Matrix(Role::kDown, l));
-    return absl::OkStatus();
+    return AttachDownHadamard(lw.ffn, spec.online_hadamard.down_proj, {Role::kDown, l});
   }
   MoeWeights& m = lw.moe_weights;
   QC_ASSIGN_OR_RETURN(m.router, w.Matrix(Role::kRouter, l));
@@ -127,13 +132,25 @@ absl::Status Runner::Impl::LoadLayer(int64_t l, LayerWeights& lw) {
     QC_ASSIGN_OR_RETURN(f.gate, w.Matrix(Role::kExpertGate, l, e));
     QC_ASSIGN_OR_RETURN(f.up, w.Matrix(Role::kExpertUp, l, e));
     QC_ASSIGN_OR_RETURN(f.down, w.Matrix(Role::kExpertDown, l, e));
+    QC_RETURN_IF_ERROR(AttachDownHadamard(f, spec.online_hadamard.expert_down_proj, {Role::kExpertDown, l, e}));
     m.experts.push_back(f);
   }
   if (spec.moe.n_shared_experts > 0) {
     QC_ASSIGN_OR_RETURN(m.shared.gate, w.Matrix(Role::kSharedGate, l));
     QC_ASSIGN_OR_RETURN(m.shared.up, w.Matrix(Role::kSharedUp, l));
     QC_ASSIGN_OR_RETURN(m.shared.down, w.Matrix(Role::kSharedDown, l));
+    QC_RETURN_IF_ERROR(AttachDownHadamard(m.shared, spec.online_hadamard.shared_down_proj, {Role::kSharedDown, l}));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Runner::Impl::AttachDownHadamard(FfnWeights& f, int64_t width, const arch::TensorRole& down) const {
+  if (width == 0) return absl::OkStatus();
+  if (f.down->cols() != width) {
+    return absl::InvalidArgumentError(StrCat("tensor '", adapter->TensorName(down), "' takes ", f.down->cols(),
+                                             " inputs, but config.json's quantc.online_hadamard says ", width));
+  }
+  f.down_hadamard = &down_hadamard.at(width);
   return absl::OkStatus();
 }
 
@@ -241,6 +258,17 @@ absl::StatusOr<std::unique_ptr<Runner>> Runner::Create(const Model& model, Runne
     impl->mp_rank = true;
     impl->spec.num_heads /= model.mp_ranks;
   }
+  const arch::OnlineHadamardSpec& online = impl->spec.online_hadamard;
+  if (online.any() && impl->mp_rank) {
+    return absl::UnimplementedError("an mp rank holds a slice of each down projection's input; the model's online "
+                                    "Hadamard (quantc.online_hadamard, rotate r4) needs all of it");
+  }
+  for (int64_t width : {online.down_proj, online.expert_down_proj, online.shared_down_proj}) {
+    if (width == 0 || impl->down_hadamard.contains(width)) continue;
+    absl::StatusOr<kernels::hadamard::Plan> plan = kernels::hadamard::MakePlan(width);
+    if (!plan.ok()) return absl::InvalidArgumentError(StrCat("config.json: quantc.online_hadamard: ", plan.status().message()));
+    impl->down_hadamard.emplace(width, std::move(*plan));
+  }
   QC_ASSIGN_OR_RETURN(impl->weights, Weights::Load(model, *adapter, std::move(options)));
   Weights& w = *impl->weights;
   if (w.Has(Role::kRopeFreqs)) {
@@ -282,6 +310,13 @@ absl::StatusOr<std::unique_ptr<Runner>> Runner::Create(const Model& model, Runne
   return std::unique_ptr<Runner>(new Runner(std::move(impl)));
 }
 
+absl::Status Runner::ReloadLayer(int64_t layer) {
+  if (layer < 0 || layer >= impl_->spec.num_layers) return absl::OutOfRangeError(StrCat("no layer ", layer));
+  impl_->weights->ForgetLayer(layer);
+  impl_->layers[layer] = LayerWeights();
+  return impl_->LoadLayer(layer, impl_->layers[layer]);
+}
+
 absl::Status Runner::Embed(std::span<const int32_t> tokens, float* x) const {
   const Impl& m = *impl_;
   const int64_t hidden = m.spec.hidden_size, rows = m.embedding->rows();
@@ -299,11 +334,21 @@ absl::Status Runner::Embed(std::span<const int32_t> tokens, float* x) const {
   return absl::OkStatus();
 }
 
+void Runner::AttentionInput(int64_t layer, const float* x, int64_t n, float* xn) const {
+  const Impl& m = *impl_;
+  RmsNorm(x, n, m.spec.hidden_size, *m.layers[layer].attn_norm, m.spec.rms_norm_eps, xn);
+}
+
+void Runner::FfnInput(int64_t layer, const float* x, int64_t n, float* xn) const {
+  const Impl& m = *impl_;
+  RmsNorm(x, n, m.spec.hidden_size, *m.layers[layer].ffn_norm, m.spec.rms_norm_eps, xn);
+}
+
 void Runner::AttentionDelta(int64_t layer, const float* x, int64_t n, KvCache& cache, float* delta) const {
   const Impl& m = *impl_;
   const LayerWeights& lw = m.layers[layer];
   std::vector<float> xn(static_cast<size_t>(n * m.spec.hidden_size));
-  RmsNorm(x, n, m.spec.hidden_size, *lw.attn_norm, m.spec.rms_norm_eps, xn.data());
+  AttentionInput(layer, x, n, xn.data());
   if (m.spec.mla.enabled()) m.MlaAttention(lw, xn.data(), n, cache.length_, cache.layers_[layer], delta);
   else m.Attention(lw, xn.data(), n, cache.length_, cache.layers_[layer], delta);
 }
@@ -313,7 +358,7 @@ void Runner::FfnDelta(int64_t layer, const float* x, int64_t n, float* delta) co
   const LayerWeights& lw = m.layers[layer];
   const int64_t hidden = m.spec.hidden_size;
   std::vector<float> xn(static_cast<size_t>(n * hidden));
-  RmsNorm(x, n, hidden, *lw.ffn_norm, m.spec.rms_norm_eps, xn.data());
+  FfnInput(layer, x, n, xn.data());
   if (lw.moe) Moe(m.spec.moe, lw.moe_weights, xn.data(), n, hidden, delta);
   else SwiGlu(lw.ffn, xn.data(), n, delta);
 }

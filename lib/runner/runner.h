@@ -65,6 +65,13 @@ class Runner {
   void FinalNorm(const float* x, int64_t n, float* xn) const;
   // logits [n, rows of the head] of normalized states.
   void Head(const float* xn, int64_t n, float* logits) const;
+  // The inputs of layer's attention projections (attn_norm(x)) and of its FFN (ffn_norm(x)):
+  // [n, hidden] each, for calibration that needs no more of the layer.
+  void AttentionInput(int64_t layer, const float* x, int64_t n, float* xn) const;
+  void FfnInput(int64_t layer, const float* x, int64_t n, float* xn) const;
+  // Rebuilds `layer`'s weights from the model's current tensor entries (after a pass replaced some
+  // of them: gptq quantizes a layer, then runs it again to calibrate the next step).
+  absl::Status ReloadLayer(int64_t layer);
   // Marks n more positions as cached (after every layer's AttentionDelta).
   static void Advance(KvCache& cache, int64_t n) { cache.length_ += n; }
 

@@ -1,10 +1,39 @@
 #include "lib/runner/weights.h"
 
+#include <cstring>
+
 #include "lib/ir/block_scale.h"
+#include "lib/ir/packed_int.h"
+#include "lib/kernels/int_quant/int_quant.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 
 namespace quantc::runner {
+namespace {
+
+// A pack-quantized weight: codes viewed in place, scales and zero points decoded once.
+absl::StatusOr<std::unique_ptr<kernels::WeightMatrix>> PackedIntMatrix(const Model& model, const std::string& weight_name,
+                                                                       const PackedIntEntries& p,
+                                                                       std::span<const uint8_t> codes) {
+  QC_ASSIGN_OR_RETURN(PackedIntConfig config, PackedIntConfigOf(model));
+  QC_ASSIGN_OR_RETURN(auto dims, CheckPackedInt(weight_name, p, config));
+  const auto [rows, cols] = dims;
+  kernels::PackedIntLayout layout{config.bits, rows, cols, config.group_size > 0 ? config.group_size : cols};
+  QC_ASSIGN_OR_RETURN(std::vector<float> scales, ReadAllAsF32(*p.scale->source, p.scale->info));
+  std::vector<uint8_t> zeros;
+  if (!config.symmetric) {
+    QC_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadAll(*p.zero_point->source, p.zero_point->info.byte_size()));
+    std::vector<int32_t> words(bytes.size() / 4);
+    std::memcpy(words.data(), bytes.data(), words.size() * 4);
+    zeros.resize(scales.size());
+    kernels::int_quant::UnpackBitsDim0(words.data(), rows, cols / layout.group_size, config.bits, zeros.data());
+  }
+  auto m = kernels::MakePackedIntWeight(codes, layout, std::move(scales), std::move(zeros));
+  if (!m.ok()) return absl::Status(m.status().code(), StrCat("tensor '", p.packed->name, "': ", m.status().message()));
+  return std::move(*m);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Weights>> Weights::Load(const Model& model, const arch::ArchAdapter& adapter,
                                                        RunnerOptions options) {
@@ -18,7 +47,17 @@ const TensorEntry* Weights::Find(const arch::TensorRole& role) const {
 }
 
 bool Weights::Has(arch::Role role, int64_t layer, int64_t expert) const {
-  return Find({role, layer, expert}) != nullptr;
+  const arch::TensorRole tr{role, layer, expert};
+  return Find(tr) != nullptr || FindPackedInt(model_.tensors, adapter_.TensorName(tr)).has_value();
+}
+
+void Weights::ForgetLayer(int64_t layer) {
+  std::erase_if(matrices_, [&](const auto& kv) { return std::get<1>(kv.first) == layer; });
+  std::erase_if(vectors_, [&](const auto& kv) { return kv.first.second == layer; });
+  std::erase_if(owned_, [&](const auto& kv) {
+    const std::optional<arch::TensorRole> role = adapter_.RoleOf(kv.first);
+    return role && role->layer == layer;
+  });
 }
 
 absl::StatusOr<std::span<const uint8_t>> Weights::Bytes(const TensorEntry& e) {
@@ -33,6 +72,10 @@ absl::StatusOr<const kernels::WeightMatrix*> Weights::Matrix(arch::Role role, in
   if (auto it = matrices_.find(key); it != matrices_.end()) return it->second.get();
   const arch::TensorRole tr{role, layer, expert};
   const TensorEntry* e = Find(tr);
+  // compressed-tensors pack-quantized (lib/ir/packed_int.h): the role's "X.weight" is stored as
+  // X.weight_packed with its scales (and zero points), and runs as stored.
+  std::optional<PackedIntEntries> packed;
+  if (e == nullptr && (packed = FindPackedInt(model_.tensors, adapter_.TensorName(tr)))) e = packed->packed;
   if (e == nullptr) return absl::NotFoundError(StrCat("checkpoint has no tensor '", adapter_.TensorName(tr), "'"));
   const Shape& shape = e->info.shape;
   const DType dtype = e->info.dtype;
@@ -68,7 +111,11 @@ absl::StatusOr<const kernels::WeightMatrix*> Weights::Matrix(arch::Role role, in
     bytes = bytes.subspan(static_cast<uint64_t>(slice) * size, size);
   }
   std::unique_ptr<kernels::WeightMatrix> m;
-  if (dtype == DType::kF8E4M3) {
+  if (packed) {
+    if (stacked) return absl::UnimplementedError(StrCat("tensor '", e->name, "': stacked pack-quantized experts"));
+    QC_ASSIGN_OR_RETURN(m, PackedIntMatrix(model_, adapter_.TensorName(tr), *packed, bytes));
+    cols = m->cols();
+  } else if (dtype == DType::kF8E4M3) {
     if (stacked) return absl::UnimplementedError(StrCat("tensor '", e->name, "': stacked F8_E4M3 experts"));
     const TensorEntry* scale = FindBlockScale(model_.tensors, e->name);
     if (scale == nullptr) return absl::InvalidArgumentError(StrCat("tensor '", e->name, "' is F8_E4M3 without a scale"));
@@ -83,7 +130,8 @@ absl::StatusOr<const kernels::WeightMatrix*> Weights::Matrix(arch::Role role, in
   }
   if (options_.llama_cpp_activations) m->set_input_rounding(kernels::ggml_quants::ActivationRoundingFor(dtype));
   if (options_.matmul_observer && role != arch::Role::kEmbedding && role != arch::Role::kLmHead) {
-    m->set_input_observer([observer = options_.matmul_observer, name = e->name, expert = stacked ? *stacked : int64_t{-1},
+    m->set_input_observer([observer = options_.matmul_observer, name = packed ? adapter_.TensorName(tr) : e->name,
+                           expert = stacked ? *stacked : int64_t{-1},
                            cols](const float* x, int64_t n) { observer(name, expert, x, n, cols); });
   }
   return (matrices_[key] = std::move(m)).get();

@@ -4,7 +4,8 @@
 // GGUF layout (arch::AdapterForModel): ggml block types run through kernels::MakeBlockQuantWeight,
 // a routed expert is its slice of the layer's stacked [n_expert, out, in] tensor, and MLA's split
 // attn_k_b [heads, kv_lora, nope] / attn_v_b [heads, v, kv_lora] are viewed as 2-D (leading dims
-// flattened into rows).
+// flattened into rows). Hugging Face layout also runs compressed-tensors pack-quantized weights
+// (X.weight_packed + scales, lib/ir/packed_int.h) as stored, through kernels::MakePackedIntWeight.
 #pragma once
 
 #include <map>
@@ -30,6 +31,9 @@ class Weights {
   absl::StatusOr<const kernels::WeightMatrix*> Matrix(arch::Role role, int64_t layer = -1, int64_t expert = -1);
   absl::StatusOr<const std::vector<float>*> Vector(arch::Role role, int64_t layer = -1);
   bool Has(arch::Role role, int64_t layer = -1, int64_t expert = -1) const;
+  // Drops everything built for `layer` (matrices, vectors, bytes read from lazy sources), so the
+  // next requests see the model's current tensor entries (a pass that replaced them, e.g. gptq).
+  void ForgetLayer(int64_t layer);
 
  private:
   Weights(const Model& model, const arch::ArchAdapter& adapter, RunnerOptions options)

@@ -1,5 +1,5 @@
 // Adapters: names <-> roles round-trip, every fixture tensor has a role (scales aside), and
-// config.json errors name the key.
+// config.json errors name the key; quantc's online-Hadamard block is read.
 #include <filesystem>
 
 #include "formats/hf/hf_folder.h"
@@ -25,6 +25,11 @@ TEST(HfNames, RoundTripEveryRole) {
   }
   EXPECT_EQ(HfTensorName({Role::kExpertUp, 3, 7}), "model.layers.3.mlp.experts.7.up_proj.weight");
   EXPECT_EQ(HfRoleOf("model.layers.3.self_attn.q_proj.weight_scale_inv"), std::nullopt);
+  // compressed-tensors pack-quantized: the packed codes carry the weight's role, companions none.
+  EXPECT_EQ(HfRoleOf("model.layers.3.mlp.experts.7.up_proj.weight_packed"), (TensorRole{Role::kExpertUp, 3, 7}));
+  EXPECT_EQ(HfRoleOf("lm_head.weight_packed"), TensorRole{Role::kLmHead});
+  EXPECT_EQ(HfRoleOf("model.layers.3.self_attn.q_proj.weight_scale"), std::nullopt);
+  EXPECT_EQ(HfRoleOf("model.layers.3.self_attn.q_proj.weight_shape"), std::nullopt);
   EXPECT_EQ(HfRoleOf("model.layers.x.self_attn.q_proj.weight"), std::nullopt);
   EXPECT_EQ(HfRoleOf("model.layers.1.mlp.experts.q.up_proj.weight"), std::nullopt);
 }
@@ -86,6 +91,26 @@ TEST(ModelSpec, ReadsReleasedDeepseekConfig) {
   EXPECT_EQ(s->num_mtp_layers, 1);
   EXPECT_TRUE(s->moe.IsMoeLayer(3));
   EXPECT_FALSE(s->moe.IsMoeLayer(2));
+}
+
+// rotate(r4)'s record: every width read; an unknown transform or field refused (a consumer that
+// skipped it would compute another function); widths must be positive integers.
+TEST(ModelSpec, ReadsTheOnlineHadamard) {
+  nlohmann::ordered_json c = {{"model_type", "llama"}, {"vocab_size", 10}, {"hidden_size", 8}, {"intermediate_size", 16},
+                              {"num_hidden_layers", 1}, {"num_attention_heads", 2}};
+  c["quantc"]["online_hadamard"]["down_proj"] = {{"size", 16}, {"expert_size", 4}, {"shared_expert_size", 8}};
+  auto s = ParseModelSpec(c);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->online_hadamard.down_proj, 16);
+  EXPECT_EQ(s->online_hadamard.expert_down_proj, 4);
+  EXPECT_EQ(s->online_hadamard.shared_down_proj, 8);
+  c["quantc"]["online_hadamard"]["down_proj"]["size"] = -16;
+  EXPECT_THAT(ParseModelSpec(c), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("'quantc.online_hadamard.down_proj.size' must be a positive integer")));
+  c["quantc"]["online_hadamard"]["down_proj"] = {{"sizes", 16}};
+  EXPECT_THAT(ParseModelSpec(c), StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("down_proj.sizes' is not supported")));
+  c["quantc"]["online_hadamard"] = {{"o_proj", {{"size", 8}}}};
+  EXPECT_THAT(ParseModelSpec(c), StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("before o_proj is not supported")));
 }
 
 }  // namespace

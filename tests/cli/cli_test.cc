@@ -401,3 +401,51 @@ TEST_F(CliTest, GgufSplitOutputLoadsBack) {
 
 }  // namespace
 }  // namespace quantc
+
+namespace quantc {
+namespace {
+
+// Safetensors with --type int4-g128: the default pipeline (fp8-to-bf16 for an FP8 input) then
+// int-quant, written as compressed-tensors pack-quantized, which `eval` runs.
+TEST_F(CliTest, IntSchemeTypeWritesPackQuantized) {
+  const fs::path out = dir_ / "int4";
+  Result r = Convert(kData / "tiny-llama-fp8", out, "--type int4-g128");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("pipeline  fp8-to-bf16,int-quant(scheme=int4-g128,ignore=lm_head)"));
+  const auto raw = testing::ReadRawCheckpoint(out);
+  ASSERT_TRUE(raw.contains("model.layers.0.self_attn.q_proj.weight_packed"));
+  EXPECT_EQ(raw.at("model.layers.0.self_attn.q_proj.weight_packed").dtype, "I32");
+  EXPECT_EQ(raw.at("model.layers.0.self_attn.q_proj.weight_scale").dtype, "BF16");
+  EXPECT_FALSE(raw.contains("model.layers.0.self_attn.q_proj.weight"));
+  EXPECT_EQ(raw.at("lm_head.weight").dtype, "BF16");
+  std::ifstream config(out / "config.json");
+  const nlohmann::json qc = nlohmann::json::parse(config)["quantization_config"];
+  EXPECT_EQ(qc["format"], "pack-quantized");
+  EXPECT_EQ(qc["config_groups"]["group_0"]["weights"]["group_size"], 128);
+  Result e = RunShell(Q(kQuantc) + " eval " + Q(out) + " --text " + Q(kData / "valid.txt") + " --max-tokens 1024 --json");
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  const double ppl = nlohmann::json::parse(e.output)["ppl"].get<double>();
+  EXPECT_GT(ppl, 5.0);
+  EXPECT_LT(ppl, 40.0);  // BF16 is ~19 on this text; wrong packing gives thousands
+}
+
+TEST_F(CliTest, BadIntSchemeIsOneLineErrorWithoutOutput) {
+  const fs::path out = dir_ / "out";
+  Result r = Convert(kData / "tiny-llama-bf16", out, "--type int4-g12x");
+  ExpectOneErrorLine(r);
+  EXPECT_THAT(r.output, HasSubstr("--type: integer scheme 'int4-g12x'"));
+  EXPECT_THAT(r.output, HasSubstr("int<bits>[-g<group>][-asym][-mse]"));
+  ExpectNoOutput(out);
+  Result g = Convert(kData / "tiny-llama-bf16", out, "--type Q4_K_M");
+  ExpectOneErrorLine(g);
+  EXPECT_THAT(g.output, HasSubstr("need --format gguf"));
+  ExpectNoOutput(out);
+  // A group that does not divide a weight's width names the tensor (tiny-qwen2's down_proj reads 1120).
+  Result d = Convert(kData / "tiny-qwen2-bf16", out, "--type int4-g128");
+  ExpectOneErrorLine(d);
+  EXPECT_THAT(d.output, HasSubstr("mlp.down_proj.weight"));
+  ExpectNoOutput(out);
+}
+
+}  // namespace
+}  // namespace quantc

@@ -1,4 +1,4 @@
-// `quantc convert IN -o OUT [--format safetensors|gguf|mp] [--type Q4_K_M] [--imatrix F] [--mp N]
+// `quantc convert IN -o OUT [--format safetensors|gguf|mp] [--type Q4_K_M|int4-g128] [--imatrix F] [--mp N]
 //  [--passes PIPELINE]`
 #include <algorithm>
 #include <chrono>
@@ -12,6 +12,7 @@
 #include "formats/gguf/writer.h"
 #include "formats/hf/hf_folder.h"
 #include "formats/mp/writer.h"
+#include "lib/kernels/int_quant/int_quant.h"
 #include "lib/pass/pass_manager.h"
 #include "lib/pass/pipeline.h"
 #include "lib/support/file_util.h"
@@ -20,6 +21,7 @@
 #include "lib/support/status_macros.h"
 #include "passes/fp8_to_bf16.h"
 #include "passes/gguf_layout.h"
+#include "passes/int_quant.h"
 #include "passes/quantize.h"
 #include "passes/registry.h"
 #include "passes/shard.h"
@@ -31,13 +33,23 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ConvertOptions {
-  std::string input, output, format, passes, max_shard_size = "5GB", split_max_size, type, imatrix;
+  std::string input, output, format, passes, max_shard_size = "5GB", split_max_size, type, imatrix, calib;
   std::vector<std::string> overrides;
   int64_t mp = 0;
   bool passes_given = false, force = false, pure = false, leave_output = false;
 };
 
 bool EndsInGguf(const fs::path& p) { return p.extension() == ".gguf"; }
+
+passes::QuantizeOptions QuantizeOptionsFor(const ConvertOptions& o) {
+  passes::QuantizeOptions q;
+  q.type = o.type;
+  q.imatrix = o.imatrix;
+  q.pure = o.pure;
+  q.leave_output = o.leave_output;
+  q.overrides = StrJoin(o.overrides, ";");
+  return q;
+}
 
 // The pipeline the user named, or the default one for this input and format.
 absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOptions& o, const Model& model) {
@@ -52,22 +64,55 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOp
     if (!has_shard) pipeline.push_back(passes::CreateShardPass({.n = o.mp}));
     return pipeline;
   }
-  if (o.passes_given) return ParsePipeline(o.passes, passes::Registry());
+  if (o.format == "safetensors" && !o.type.empty()) {
+    // --type int4-g128: the user's pipeline (or the default one), then int-quant, last: it needs
+    // the final F32/F16/BF16 weights (after fp8-to-bf16, fuse-norms, rotate ...). A gptq pass in
+    // the pipeline quantizes by itself: --type (and --calib) are its defaults, and no int-quant.
+    std::vector<std::unique_ptr<Pass>> pipeline;
+    if (o.passes_given) {
+      PassOptionDefaults defaults;
+      defaults["gptq"] = {{"scheme", o.type}};
+      if (!o.calib.empty()) defaults["gptq"].emplace_back("calib", o.calib);
+      QC_ASSIGN_OR_RETURN(pipeline, ParsePipeline(o.passes, passes::Registry(), defaults));
+    } else if (passes::HasFp8Weights(model)) {
+      pipeline.push_back(passes::CreateFp8ToBf16Pass());
+    }
+    auto has = [&](std::string_view name) {
+      return std::any_of(pipeline.begin(), pipeline.end(), [&](const auto& p) { return p->Name() == name; });
+    };
+    if (has("int-quant")) {
+      return absl::InvalidArgumentError("--type and an int-quant pass in --passes both quantize: give one of them");
+    }
+    if (!has("gptq")) pipeline.push_back(passes::CreateIntQuantPass({.scheme = o.type}));
+    return pipeline;
+  }
+  if (o.passes_given) {
+    // --type and --calib are the defaults of a gptq pass the pipeline names (its own options win).
+    PassOptionDefaults defaults;
+    if (o.format == "gguf" && !o.type.empty()) {
+      defaults["gptq"] = {{"scheme", o.type}, {"override", StrJoin(o.overrides, ";")}, {"pure", o.pure ? "true" : "false"}};
+    }
+    if (!o.calib.empty()) defaults["gptq"].emplace_back("calib", o.calib);
+    QC_ASSIGN_OR_RETURN(auto pipeline, ParsePipeline(o.passes, passes::Registry(), defaults));
+    if (o.format != "gguf") return pipeline;
+    // GGUF: the layout pass goes before the first pass that works on GGUF tensors (gptq chooses
+    // values on the mix's block types), else last; quantize(--type) closes the pipeline.
+    auto named = [&](std::string_view name) {
+      return std::find_if(pipeline.begin(), pipeline.end(), [&](const auto& p) { return p->Name() == name; });
+    };
+    if (model.layout == "hf" && named("gguf-layout") == pipeline.end()) {
+      pipeline.insert(named("gptq"), passes::CreateGgufLayoutPass());
+    }
+    if (!o.type.empty() && named("quantize") == pipeline.end()) pipeline.push_back(passes::CreateQuantizePass(QuantizeOptionsFor(o)));
+    return pipeline;
+  }
   std::vector<std::unique_ptr<Pass>> pipeline;
   // Both outputs start from BF16 when the input is FP8: engines that load safetensors want BF16,
   // and llama.cpp's own route (DeepSeek's cast, then the converter) goes through it too.
   if (passes::HasFp8Weights(model)) pipeline.push_back(passes::CreateFp8ToBf16Pass());
   if (o.format != "gguf") return pipeline;
   if (model.layout == "hf") pipeline.push_back(passes::CreateGgufLayoutPass());
-  if (!o.type.empty()) {
-    passes::QuantizeOptions q;
-    q.type = o.type;
-    q.imatrix = o.imatrix;
-    q.pure = o.pure;
-    q.leave_output = o.leave_output;
-    q.overrides = StrJoin(o.overrides, ";");
-    pipeline.push_back(passes::CreateQuantizePass(q));
-  }
+  if (!o.type.empty()) pipeline.push_back(passes::CreateQuantizePass(QuantizeOptionsFor(o)));
   return pipeline;
 }
 
@@ -96,8 +141,17 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
   }
   const bool gguf = o.format == "gguf", mp = o.format == "mp";
   if (mp != (o.mp > 0)) return absl::InvalidArgumentError("--format mp and --mp N go together");
-  if (!gguf && (!o.type.empty() || !o.imatrix.empty() || !o.overrides.empty() || split_max != 0)) {
-    return absl::InvalidArgumentError("--type, --imatrix, --override and --split-max-size apply to --format gguf");
+  if (!gguf && (!o.imatrix.empty() || !o.overrides.empty() || split_max != 0)) {
+    return absl::InvalidArgumentError("--imatrix, --override and --split-max-size apply to --format gguf");
+  }
+  if (mp && !o.type.empty()) return absl::InvalidArgumentError("--type applies to --format gguf and safetensors");
+  if (o.format == "safetensors" && !o.type.empty()) {
+    // Checked before any work; the int-quant pass parses it again with the same function.
+    absl::StatusOr<kernels::int_quant::IntScheme> scheme = kernels::int_quant::ParseIntScheme(o.type);
+    if (!scheme.ok()) {
+      return absl::InvalidArgumentError(StrCat("--type: ", scheme.status().message(),
+                                               "; GGUF types such as Q4_K_M need --format gguf"));
+    }
   }
   if (gguf && !o.imatrix.empty() && o.type.empty()) return absl::InvalidArgumentError("--imatrix needs --type");
   std::error_code ec;
@@ -121,8 +175,17 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
   const uint64_t bytes_in = model.tensors.TotalBytes();
   const size_t tensors_in = model.tensors.size();
 
+  // Calibration text for passes that run the model (gptq), tokenized as the model tokenizes.
+  std::vector<int32_t> calibration;
+  if (!o.calib.empty()) {
+    QC_ASSIGN_OR_RETURN(auto tok, LoadTokenizer(o.input, model, EndsInGguf(o.input), ""));
+    QC_ASSIGN_OR_RETURN(calibration, TokenizeFile(*tok, o.calib));
+  }
+
   PassManager pm;
   if (importance) pm.set_importance(&*importance);
+  if (!o.calib.empty()) pm.set_calibration(&calibration);
+  pm.set_show_progress(!global.quiet && Progress::StderrIsTerminal());
   QC_ASSIGN_OR_RETURN(auto pipeline, BuildPipeline(o, model));
   pm.AddAll(std::move(pipeline));
   QC_RETURN_IF_ERROR(pm.Run(model));
@@ -194,13 +257,16 @@ CommandRunner AddConvertCommand(CLI::App& app, const GlobalOptions& global) {
   app.add_option("--mp", o->mp, "mp: model-parallel ranks N (DeepSeek-Infer's model{r}-mp{N}.safetensors)")
       ->check(CLI::PositiveNumber);
   app.add_option("--type", o->type,
-                 "GGUF: llama-quantize mix or type (Q4_K_M, Q5_K_M, Q8_0, Q6_K, Q4_0, IQ4_XS, F16, BF16, ...; "
-                 "default: keep the checkpoint's F32/F16/BF16)");
+                 "GGUF: llama-quantize mix or type (Q4_K_M, Q5_K_M, Q8_0, Q6_K, Q4_0, IQ4_XS, F16, BF16, ...); "
+                 "safetensors: integer scheme for vLLM's compressed-tensors pack-quantized (int4, int4-g128, int8, "
+                 "int4-g128-asym; runs int-quant after --passes). Default: keep the checkpoint's F32/F16/BF16");
   app.add_option("--imatrix", o->imatrix, "GGUF: importance matrix (llama.cpp imatrix GGUF, from `quantc imatrix` or llama-imatrix)");
   app.add_option("--override", o->overrides, "GGUF: per-tensor type, 'REGEX=TYPE' (repeatable; first match wins)");
   app.add_flag("--pure", o->pure, "GGUF: no mix rules, every quantizable tensor gets --type");
   app.add_flag("--leave-output", o->leave_output, "GGUF: keep output.weight unquantized");
   app.add_option("--split-max-size", o->split_max_size, "GGUF: split into <name>-0000N-of-0000M.gguf shards of at most this size");
+  app.add_option("--calib", o->calib, "calibration text for passes that run the model (gptq); never the text you evaluate on")
+      ->check(CLI::ExistingFile);
   app.add_option("--passes", o->passes,
                  "pass pipeline, e.g. 'fp8-to-bf16' (default: fp8-to-bf16 when the input has FP8 weights; "
                  "'' for none; see `quantc passes`)");

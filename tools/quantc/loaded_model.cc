@@ -9,10 +9,7 @@
 
 namespace quantc::tools {
 namespace fs = std::filesystem;
-namespace {
 
-// The tokenizer of `path`: `--tokenizer` when given (a tokenizer.json or its folder); a folder's
-// tokenizer.json; for a GGUF file its own tokenizer.* keys, else a tokenizer.json beside it.
 absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const fs::path& path, const Model& model, bool gguf,
                                                                     const fs::path& tokenizer) {
   std::error_code ec;
@@ -30,7 +27,6 @@ absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const fs::pa
                                     "tokenizer.json (or its folder)"));
 }
 
-}  // namespace
 
 absl::StatusOr<LoadedModel> LoadModel(const fs::path& path, bool with_tokenizer, const fs::path& tokenizer,
                                       runner::RunnerOptions options) {

@@ -29,6 +29,11 @@ absl::StatusOr<LoadedModel> LoadModel(const std::filesystem::path& path, bool wi
                                       runner::RunnerOptions options = {});
 
 
+// The tokenizer of `path`: `tokenizer` when given (a tokenizer.json or its folder); a folder's
+// tokenizer.json; for a GGUF file its own tokenizer.* keys, else a tokenizer.json beside it.
+absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const std::filesystem::path& path, const Model& model,
+                                                                    bool gguf, const std::filesystem::path& tokenizer = {});
+
 // Reads a text file and tokenizes it (no special tokens added: evaluation text is raw text).
 absl::StatusOr<std::vector<int32_t>> TokenizeFile(const tokenizer::Tokenizer& tok, const std::filesystem::path& file);
 

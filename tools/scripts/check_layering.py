@@ -23,7 +23,7 @@ ALLOWED = {
     "lib/pass": BASE + ["lib/dtypes", "lib/tensor", "lib/ir"],
     "lib/tokenizer": BASE,
     "lib/runner": BASE + ["lib/dtypes", "lib/tensor", "lib/ir", "lib/arch", "lib/kernels", "lib/tokenizer"],
-    "passes": BASE + ["lib/dtypes", "lib/tensor", "lib/ir", "lib/arch", "lib/kernels", "lib/pass"],
+    "passes": BASE + ["lib/dtypes", "lib/tensor", "lib/ir", "lib/arch", "lib/kernels", "lib/pass", "lib/runner"],
     "formats": BASE + ["lib/dtypes", "lib/tensor", "lib/ir"],
     "tools": None,  # everything
     "tests": None,

@@ -173,6 +173,12 @@ void FastWalshHadamard(float* x, int64_t n, int64_t stride) {
 void Apply(const Plan& plan, float* x, int64_t rows, const int8_t* signs) {
   const int64_t n = plan.n, m = plan.m;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(n)));
+  // H_mᵀ in FP32, so the base product runs as column updates over contiguous memory: each
+  // block[i] still sums its terms j = 0, 1, ... in order, as the plain dot product would.
+  std::vector<float> base_t(static_cast<size_t>(m * m));
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < m; ++j) base_t[j * m + i] = plan.base[i * m + j];
+  }
   ParallelFor(0, rows, /*min_per_thread=*/1, [&](int64_t r) {
     float* row = x + r * n;
     if (signs != nullptr) {
@@ -183,10 +189,13 @@ void Apply(const Plan& plan, float* x, int64_t rows, const int8_t* signs) {
       std::vector<float> block(m);
       for (int64_t a = 0; a < plan.pow2; ++a) {
         float* v = row + a * m;
-        for (int64_t i = 0; i < m; ++i) {
-          float s = 0;
-          for (int64_t j = 0; j < m; ++j) s += plan.base[i * m + j] * v[j];
-          block[i] = s;
+        std::fill(block.begin(), block.end(), 0.0f);
+        for (int64_t j = 0; j < m; ++j) {
+          const float vj = v[j];
+          const float* h = base_t.data() + j * m;
+          float* b = block.data();
+#pragma omp simd
+          for (int64_t i = 0; i < m; ++i) b[i] += h[i] * vj;  // lanes are different i: same sums
         }
         std::copy(block.begin(), block.end(), v);
       }

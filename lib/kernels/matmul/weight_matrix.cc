@@ -5,6 +5,7 @@
 
 #include "lib/dtypes/float_convert.h"
 #include "lib/kernels/ggml_quants/quants.h"
+#include "lib/kernels/int_quant/int_quant.h"
 #include "lib/support/parallel.h"
 #include "lib/support/strings.h"
 
@@ -87,6 +88,42 @@ class BlockQuantWeight final : public WeightMatrix {
   uint64_t row_bytes_;
 };
 
+class PackedIntWeight final : public WeightMatrix {
+ public:
+  PackedIntWeight(std::span<const uint8_t> packed, PackedIntLayout layout, std::vector<float> scales,
+                  std::vector<uint8_t> zeros)
+      : WeightMatrix(layout.rows, layout.cols),
+        packed_(packed),
+        layout_(layout),
+        groups_(layout.cols / layout.group_size),
+        row_words_(int_quant::PackedWords(layout.cols, layout.bits)),
+        scales_(std::move(scales)),
+        zeros_(std::move(zeros)) {}
+  void DequantRows(int64_t r0, int64_t r1, float* out) const override {
+    const int64_t cols = layout_.cols, g = layout_.group_size;
+    const int32_t symmetric_zero = 1 << (layout_.bits - 1);
+    std::vector<uint8_t> q(static_cast<size_t>(cols));
+    std::vector<int32_t> words(static_cast<size_t>(row_words_));  // aligned copy: files need not align them
+    for (int64_t r = r0; r < r1; ++r) {
+      std::memcpy(words.data(), packed_.data() + r * row_words_ * 4, words.size() * 4);
+      int_quant::UnpackBits(words.data(), cols, layout_.bits, q.data());
+      float* o = out + (r - r0) * cols;
+      for (int64_t k = 0; k < groups_; ++k) {
+        const float scale = scales_[r * groups_ + k];
+        const int32_t zero = zeros_.empty() ? symmetric_zero : zeros_[r * groups_ + k];
+        for (int64_t c = k * g; c < (k + 1) * g; ++c) o[c] = scale * static_cast<float>(q[c] - zero);
+      }
+    }
+  }
+
+ private:
+  std::span<const uint8_t> packed_;
+  PackedIntLayout layout_;
+  int64_t groups_, row_words_;
+  std::vector<float> scales_;
+  std::vector<uint8_t> zeros_;
+};
+
 float Dot(const float* a, const float* b, int64_t n) {
   float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
@@ -145,6 +182,26 @@ absl::StatusOr<std::unique_ptr<WeightMatrix>> MakeBlockQuantWeight(DType dtype, 
   }
   return std::unique_ptr<WeightMatrix>(
       new BlockQuantWeight(dtype, bytes, row_bytes, rows, cols));
+}
+
+absl::StatusOr<std::unique_ptr<WeightMatrix>> MakePackedIntWeight(std::span<const uint8_t> packed, PackedIntLayout layout,
+                                                                  std::vector<float> scales, std::vector<uint8_t> zeros) {
+  const std::string what = StrCat("int", layout.bits, " weight [", layout.rows, ", ", layout.cols, "]");
+  if (layout.bits < 1 || layout.bits > 8 || layout.rows < 0 || layout.cols <= 0 || layout.group_size <= 0 ||
+      layout.cols % layout.group_size != 0) {
+    return absl::InvalidArgumentError(StrCat(what, " with groups of ", layout.group_size,
+                                             ": bits must be 1..8 and the group size must divide the columns"));
+  }
+  const uint64_t groups = static_cast<uint64_t>(layout.rows) * static_cast<uint64_t>(layout.cols / layout.group_size);
+  const uint64_t need = static_cast<uint64_t>(layout.rows) * int_quant::PackedWords(layout.cols, layout.bits) * 4;
+  if (packed.size() != need) {
+    return absl::InvalidArgumentError(StrCat(what, ": packed bytes ", packed.size(), ", expected ", need));
+  }
+  if (scales.size() != groups || (!zeros.empty() && zeros.size() != groups)) {
+    return absl::InvalidArgumentError(StrCat(what, ": ", scales.size(), " scales and ", zeros.size(),
+                                             " zero points, expected ", groups));
+  }
+  return std::unique_ptr<WeightMatrix>(new PackedIntWeight(packed, layout, std::move(scales), std::move(zeros)));
 }
 
 namespace {

@@ -67,6 +67,19 @@ std::unique_ptr<WeightMatrix> MakeFp8BlockWeight(std::span<const uint8_t> codes,
 absl::StatusOr<std::unique_ptr<WeightMatrix>> MakeBlockQuantWeight(DType dtype, std::span<const uint8_t> bytes,
                                                                    int64_t rows, int64_t cols);
 
+// compressed-tensors pack-quantized integers (lib/kernels/int_quant): row r's codes are
+// PackedWords(cols, bits) little-endian int32 words at packed + r * row_words * 4; weight (r, c) is
+// scales[r * groups + g] * (q - zero), g = c / group_size, zero = zeros[r * groups + g] (unpacked,
+// unsigned) or 2^(bits-1) when `zeros` is empty (symmetric). cols % group_size must be 0.
+// `packed` must outlive the matrix.
+struct PackedIntLayout {
+  int bits = 4;
+  int64_t rows = 0, cols = 0;
+  int64_t group_size = 0;  // columns per scale (cols for one scale per output channel)
+};
+absl::StatusOr<std::unique_ptr<WeightMatrix>> MakePackedIntWeight(std::span<const uint8_t> packed, PackedIntLayout layout,
+                                                                  std::vector<float> scales, std::vector<uint8_t> zeros);
+
 // y[t * w.rows() + r] = sum_c x[t * w.cols() + c] * W[r, c] (+ bias[r]), for t < n. Parallel over
 // row tiles; x and y must not overlap.
 void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, const float* bias = nullptr);

@@ -1,0 +1,142 @@
+#include "lib/kernels/gptq/gptq.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "Eigen/Cholesky"
+#include "Eigen/Core"
+#include "lib/support/strings.h"
+
+namespace quantc::kernels::gptq {
+namespace {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ColMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+
+// The upper Cholesky factor U of H^-1 (H^-1 = U^T U), which GPTQ computes as
+// cholesky(cholesky_inverse(cholesky(H)), upper). With J the exchange matrix, J H J = L L^T gives
+// H = R R^T for the upper triangular R = J L J, so H^-1 = R^-T R^-1 and U = R^-1 = J L^-1 J:
+// one Cholesky and one triangular inverse instead of two factorizations and an inverse.
+absl::StatusOr<RowMatrix> InverseUpperFactor(const RowMatrix& h) {
+  const int64_t n = h.rows();
+  const ColMatrix reversed = h.reverse();  // J H J
+  Eigen::LLT<ColMatrix> llt(reversed);
+  if (llt.info() != Eigen::Success) {
+    return absl::FailedPreconditionError("the damped Hessian is not positive definite (raise damp)");
+  }
+  ColMatrix l_inv = ColMatrix::Identity(n, n);
+  llt.matrixL().solveInPlace(l_inv);
+  return RowMatrix(l_inv.reverse());  // J L^-1 J
+}
+
+}  // namespace
+
+// Built for AVX2+FMA when the build machine has them (lib/CMakeLists.txt).
+bool CpuRunsThisBuild() {
+#if defined(__AVX2__) && defined(__FMA__)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return true;
+#endif
+}
+
+absl::StatusOr<Result> Quantize(float* w, int64_t rows, int64_t cols, const float* hessian, RowQuantizer& quantizer,
+                                const Options& options) {
+  if (!CpuRunsThisBuild()) return absl::FailedPreconditionError("GPTQ was built for AVX2+FMA, which this CPU lacks");
+  if (rows <= 0 || cols <= 0) return Result{};
+  Eigen::Map<RowMatrix> weights(w, rows, cols);
+  RowMatrix h = Eigen::Map<const RowMatrix>(hessian, cols, cols);
+  Result result;
+  // Inputs that never fired carry no information: GPTQ zeroes their weights and gives them a unit
+  // diagonal so the factorization exists.
+  std::vector<float> importance(static_cast<size_t>(cols));
+  for (int64_t c = 0; c < cols; ++c) {
+    importance[c] = h(c, c);
+    if (h(c, c) == 0) {
+      h(c, c) = 1;
+      weights.col(c).setZero();
+      ++result.dead_columns;
+    }
+  }
+  const int64_t group = std::clamp<int64_t>(quantizer.group_size(), 1, cols);
+  const int64_t groups = (cols + group - 1) / group;
+  const bool static_fit = group == cols || options.act_order || options.static_groups;
+  if (static_fit) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t c0 = g * group;
+        quantizer.FitGroup(r, g, &weights(r, c0), importance.data() + c0, std::min(group, cols - c0));
+      }
+    }
+  }
+
+  // Column order: act-order takes the inputs with the largest second moment first.
+  std::vector<int64_t> order(static_cast<size_t>(cols));
+  std::iota(order.begin(), order.end(), 0);
+  if (options.act_order) {
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return h(a, a) > h(b, b); });
+  }
+  RowMatrix work(rows, cols);
+  RowMatrix hp(cols, cols);
+  for (int64_t i = 0; i < cols; ++i) {
+    work.col(i) = weights.col(order[i]);
+    for (int64_t j = 0; j < cols; ++j) hp(i, j) = h(order[i], order[j]);
+  }
+  const float damp = static_cast<float>(options.damp * hp.diagonal().mean());
+  hp.diagonal().array() += damp;
+  absl::StatusOr<RowMatrix> u_or = InverseUpperFactor(hp);
+  if (!u_or.ok()) return u_or.status();
+  const RowMatrix& u = *u_or;
+  hp.resize(0, 0);
+
+  // Groups fitted during the solve start at block boundaries, so their weights are up to date.
+  int64_t block = std::max<int64_t>(1, options.block);
+  if (!static_fit && block % group != 0) block = (block + group - 1) / group * group;
+  RowMatrix errors(rows, block);
+  std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
+  for (int64_t i1 = 0; i1 < cols; i1 += block) {
+    const int64_t i2 = std::min(cols, i1 + block), width = i2 - i1;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = &work(r, 0);
+      double loss = 0;
+      for (int64_t i = i1; i < i2; ++i) {
+        if (!static_fit && i % group == 0) {
+          quantizer.FitGroup(r, i / group, row + i, importance.data() + i, std::min(group, cols - i));
+        }
+        const float x = row[i];
+        const float q = quantizer.Quantize(r, order[i], x);
+        const float d = u(i, i);
+        const float e = (x - q) / d;
+        loss += static_cast<double>(x - q) * (x - q) / (static_cast<double>(d) * d) / 2;
+        row[i] = q;
+        const float* u_row = &u(i, 0);
+        for (int64_t j = i + 1; j < i2; ++j) row[j] -= e * u_row[j];
+        errors(r, i - i1) = e;
+      }
+      row_loss[r] += loss;
+    }
+    if (i2 < cols) {
+      work.rightCols(cols - i2).noalias() -= errors.leftCols(width) * u.block(i1, i2, width, cols - i2);
+    }
+  }
+  for (int64_t i = 0; i < cols; ++i) weights.col(order[i]) = work.col(i);
+  result.loss = std::accumulate(row_loss.begin(), row_loss.end(), 0.0);
+  return result;
+}
+
+HessianAccumulator::HessianAccumulator(int64_t cols) : cols_(cols), h_(static_cast<size_t>(cols * cols), 0.0f) {}
+
+void HessianAccumulator::Add(const float* x, int64_t n) {
+  if (n <= 0 || !CpuRunsThisBuild()) return;  // Quantize reports the CPU
+  Eigen::Map<RowMatrix> h(h_.data(), cols_, cols_);
+  Eigen::Map<const RowMatrix> batch(x, n, cols_);
+  // The running mean of GPTQ's add_batch: H <- H * old/new + (2/new) X^T X.
+  const int64_t total = samples_ + n;
+  h *= static_cast<float>(static_cast<double>(samples_) / static_cast<double>(total));
+  h.noalias() += (2.0f / static_cast<float>(total)) * (batch.transpose() * batch);
+  samples_ = total;
+}
+
+}  // namespace quantc::kernels::gptq

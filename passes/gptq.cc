@@ -1,0 +1,291 @@
+#include "passes/gptq.h"
+
+#include <chrono>
+#include <set>
+#include <vector>
+
+#include "lib/arch/adapter.h"
+#include "lib/arch/gguf_layout.h"
+#include "lib/kernels/ggml_quants/grid.h"
+#include "lib/kernels/gptq/ggml_quantizer.h"
+#include "lib/kernels/gptq/int_quantizer.h"
+#include "lib/kernels/ggml_quants/quants.h"
+#include "lib/runner/runner.h"
+#include "lib/support/progress.h"
+#include "lib/support/status_macros.h"
+#include "lib/support/strings.h"
+#include "passes/quantize.h"
+#include "passes/util/hessian_collector.h"
+#include "passes/util/pack_quantized.h"
+
+namespace quantc::passes {
+namespace {
+
+using arch::Role;
+namespace gptq = kernels::gptq;
+
+// GPTQ's true-sequential steps inside a layer; -1 for matrices the runner does not multiply by an
+// input of their own (router logits stay unquantized, MLA's kv_b / k_b / v_b are absorbed).
+int StepOf(Role role) {
+  switch (role) {
+    case Role::kQ: case Role::kK: case Role::kV: case Role::kQA: case Role::kKVA: return 0;
+    case Role::kQB: return 1;
+    case Role::kO: return 2;
+    case Role::kGate: case Role::kUp: case Role::kExpertGate: case Role::kExpertUp: case Role::kSharedGate:
+    case Role::kSharedUp: return 3;
+    case Role::kDown: case Role::kExpertDown: case Role::kSharedDown: return 4;
+    default: return -1;
+  }
+}
+constexpr int kSteps = 5, kFirstFfnStep = 3;
+
+struct Target {
+  std::string name;
+  int64_t layer;
+  int step;
+  bool routed;   // a routed expert: sees only the tokens the router sends it
+  DType type;    // GGUF: the ggml block type to quantize to (HF layout: the int scheme)
+};
+
+bool IsDense(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+class GptqPass final : public Pass {
+ public:
+  explicit GptqPass(GptqOptions options) : options_(std::move(options)) {}
+  std::string_view Name() const override { return "gptq"; }
+  void BindOptions(OptionBinder& b) override { GptqOptions::Bind(b, options_); }
+
+  absl::Status Run(Model& model, PassContext& ctx) override {
+    if (ctx.calibration == nullptr || ctx.calibration->empty()) {
+      return absl::FailedPreconditionError("gptq needs calibration text (--calib FILE)");
+    }
+    if (options_.ctx < 2 || options_.samples < 1) return absl::InvalidArgumentError("gptq: ctx must be >= 2 and samples >= 1");
+    const int64_t windows = std::min<int64_t>(options_.samples, static_cast<int64_t>(ctx.calibration->size()) / options_.ctx);
+    if (windows < 1) {
+      return absl::InvalidArgumentError(StrCat("gptq: the calibration text has ", ctx.calibration->size(),
+                                               " tokens, fewer than one window of ctx=", options_.ctx));
+    }
+    QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterForModel(model));
+    QC_ASSIGN_OR_RETURN(std::vector<Target> targets, FindTargets(model, *adapter, ctx));
+    if (targets.empty()) return absl::OkStatus();
+    if (int_scheme_) {
+      // Described before the first weight is packed: the runner reads packed weights through it.
+      std::vector<std::string> ignored;  // Linear layers left unquantized
+      const std::string head = adapter->TensorName({Role::kLmHead});
+      if (model.tensors.Find(head) != nullptr) ignored.push_back(head.substr(0, head.size() - std::string_view(".weight").size()));
+      SetPackedIntQuantizationConfig(model, *int_scheme_, ignored,
+                                     options_.act_order && int_scheme_->group > 0 ? "weight" : "");
+    }
+
+    HessianCollector collector;
+    runner::RunnerOptions ro;
+    ro.matmul_observer = [&collector](const std::string& tensor, int64_t expert, const float* x, int64_t n, int64_t cols) {
+      collector.Observe(tensor, expert, x, n, cols);
+    };
+    QC_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> runner, runner::Runner::Create(model, ro));
+    const arch::ModelSpec& spec = runner->spec();
+    const int64_t n = options_.ctx, hidden = spec.hidden_size;
+
+    // The residual stream of every window at the current layer's input.
+    std::vector<std::vector<float>> x(static_cast<size_t>(windows));
+    for (int64_t s = 0; s < windows; ++s) {
+      x[s].resize(static_cast<size_t>(n * hidden));
+      QC_RETURN_IF_ERROR(runner->Embed(std::span(ctx.calibration->data() + s * n, static_cast<size_t>(n)), x[s].data()));
+    }
+    std::vector<float> delta(static_cast<size_t>(n * hidden));
+    // Steps whose matrices read the normalized stream itself need only the norm, not the layer.
+    auto observe_norm = [&](int64_t l, bool ffn, const std::set<std::string>& names) {
+      for (int64_t s = 0; s < windows; ++s) {
+        collector.NextCall();
+        if (ffn) runner->FfnInput(l, x[s].data(), n, delta.data());
+        else runner->AttentionInput(l, x[s].data(), n, delta.data());
+        for (const std::string& name : names) collector.Observe(name, -1, delta.data(), n, hidden);
+      }
+    };
+    // Runs every window through layer l's attention (step < kFirstFfnStep) or FFN, adding the
+    // result to the stream when `advance`.
+    auto run_windows = [&](int64_t l, bool ffn, bool advance) {
+      for (int64_t s = 0; s < windows; ++s) {
+        collector.NextCall();
+        if (ffn) {
+          runner->FfnDelta(l, x[s].data(), n, delta.data());
+        } else {
+          std::unique_ptr<runner::KvCache> cache = runner->NewCache();
+          runner->AttentionDelta(l, x[s].data(), n, *cache, delta.data());
+        }
+        if (advance) {
+          for (size_t i = 0; i < delta.size(); ++i) x[s][i] += delta[i];
+        }
+      }
+    };
+
+    Progress progress("gptq", static_cast<uint64_t>(spec.num_layers), targets.size(), ctx.show_progress, "layers");
+    double forward_s = 0, solve_s = 0;
+    int64_t quantized = 0, uncalibrated = 0, dead = 0;
+    for (int64_t l = 0; l < spec.num_layers; ++l) {
+      for (int step = 0; step < kSteps; ++step) {
+        std::set<std::string> names;
+        bool routed = false;
+        for (const Target& t : targets) {
+          if (t.layer != l || t.step != step) continue;
+          names.insert(t.name);
+          routed |= t.routed;
+        }
+        if (!names.empty()) {
+          collector.Start(names);
+          const double hessian_before = collector.seconds();
+          auto start = std::chrono::steady_clock::now();
+          if ((step == 0 || step == kFirstFfnStep) && !routed) observe_norm(l, step == kFirstFfnStep, names);
+          else run_windows(l, step >= kFirstFfnStep, false);
+          forward_s += Seconds(start) - (collector.seconds() - hessian_before);
+          start = std::chrono::steady_clock::now();
+          for (const Target& t : targets) {
+            if (t.layer != l || t.step != step) continue;
+            QC_RETURN_IF_ERROR(QuantizeTarget(model, t, collector, uncalibrated, dead));
+            ++quantized;
+            progress.Advance(0, 1);
+          }
+          solve_s += Seconds(start);
+          QC_RETURN_IF_ERROR(runner->ReloadLayer(l));
+        }
+        // The stream moves on past attention, then past the FFN, through the quantized matrices.
+        if (step == kFirstFfnStep - 1 || step == kSteps - 1) {
+          const auto start = std::chrono::steady_clock::now();
+          collector.Start({});
+          run_windows(l, step == kSteps - 1, true);
+          forward_s += Seconds(start);
+        }
+      }
+      progress.Advance(1);
+    }
+    progress.Finish();
+    ctx.stats->Add("tensors-gptq", quantized);
+    ctx.stats->Add("calibration-tokens", windows * n);
+    ctx.stats->Add("time-forward-ms", static_cast<int64_t>(forward_s * 1000));
+    ctx.stats->Add("time-hessian-ms", static_cast<int64_t>(collector.seconds() * 1000));
+    ctx.stats->Add("time-solve-ms", static_cast<int64_t>(solve_s * 1000));
+    if (dead > 0) ctx.stats->Add("dead-inputs", dead);
+    if (uncalibrated > 0) {
+      ctx.notes->push_back(StrCat("gptq: ", uncalibrated, " matrices had no calibration input (experts no token was routed "
+                                  "to, MLA's kv_b) and were rounded without a Hessian"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // The matrices GPTQ quantizes, with their types: on GGUF, those the quantize mix gives a block
+  // type; on HF layout every Linear of the layers (MLA's kv_b too, rounded without a Hessian: the
+  // runner absorbs it instead of multiplying inputs by it).
+  absl::StatusOr<std::vector<Target>> FindTargets(const Model& model, const arch::ArchAdapter& adapter,
+                                                  const PassContext& ctx) {
+    std::vector<DType> types;
+    if (model.layout == "gguf") {
+      QuantizeOptions q;
+      q.type = options_.scheme;
+      q.overrides = options_.overrides;
+      q.pure = options_.pure;
+      QC_ASSIGN_OR_RETURN(types, PlanQuantTypes(model, q, ctx.importance != nullptr));
+    } else if (model.layout == "hf") {
+      absl::StatusOr<kernels::int_quant::IntScheme> scheme = kernels::int_quant::ParseIntScheme(options_.scheme);
+      if (!scheme.ok()) {
+        return absl::InvalidArgumentError(StrCat("gptq: scheme '", options_.scheme, "' on a Hugging Face layout model must be "
+                                                 "an integer scheme (int4, int4-g128, int8, ...); GGUF types need gguf-layout first"));
+      }
+      int_scheme_ = *scheme;
+      scale_dtype_ = PackedIntScaleDType(model);
+    } else {
+      return absl::FailedPreconditionError(StrCat("gptq quantizes GGUF or Hugging Face layouts, not '", model.layout, "'"));
+    }
+    std::vector<Target> targets;
+    const auto& entries = model.tensors.entries();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const TensorEntry& e = entries[i];
+      const std::optional<arch::TensorRole> role = adapter.RoleOf(e.name);
+      if (!role || role->layer < 0) continue;
+      const int step = role->role == Role::kKVB && int_scheme_ ? 1 : StepOf(role->role);
+      if (step < 0) continue;
+      DType type = e.info.dtype;
+      if (!int_scheme_) {
+        type = types[i];
+        if (type == e.info.dtype || !Traits(type).is_block_quant) continue;
+        if (!kernels::ggml_quants::HasGrid(type)) {
+          return absl::UnimplementedError(StrCat("gptq: no grid for ", quantc::Name(type), " (tensor '", e.name, "')"));
+        }
+      } else {
+        QC_RETURN_IF_ERROR(CheckPackable(e, *int_scheme_));
+      }
+      if (!IsDense(e.info.dtype)) {
+        return absl::InvalidArgumentError(StrCat("gptq: tensor '", e.name, "' is ", quantc::Name(e.info.dtype),
+                                                 "; GPTQ starts from F32/F16/BF16 weights"));
+      }
+      const bool routed = role->role == Role::kExpertGate || role->role == Role::kExpertUp || role->role == Role::kExpertDown;
+      targets.push_back({e.name, role->layer, step, routed, type});
+    }
+    return targets;
+  }
+
+  absl::Status QuantizeTarget(Model& model, const Target& t, const HessianCollector& collector, int64_t& uncalibrated,
+                              int64_t& dead) const {
+    TensorEntry* entry = model.tensors.FindMutable(t.name);
+    if (entry == nullptr) return absl::InternalError(StrCat("gptq: tensor '", t.name, "' vanished"));
+    TensorEntry& e = *entry;
+    const Shape& shape = e.info.shape;
+    const int64_t mats = shape.size() == 3 ? shape[0] : 1, rows = shape[shape.size() - 2], cols = shape.back();
+    QC_ASSIGN_OR_RETURN(std::vector<float> w, ReadAllAsF32(*e.source, e.info));
+    gptq::Options o;
+    o.damp = options_.damp;
+    o.block = options_.block;
+    o.act_order = options_.act_order;
+    o.static_groups = options_.static_groups;
+    std::vector<float> identity;
+    // The Hessian of matrix m (an expert of a stacked tensor), or the identity (plain rounding) for
+    // a matrix no calibration input reached.
+    auto hessian_of = [&](int64_t m) -> const float* {
+      if (const gptq::HessianAccumulator* h = collector.Find(e.name, mats > 1 ? m : -1)) return h->data();
+      if (identity.empty()) {
+        identity.assign(static_cast<size_t>(cols * cols), 0.0f);
+        for (int64_t c = 0; c < cols; ++c) identity[c * cols + c] = 1;
+      }
+      ++uncalibrated;
+      return identity.data();
+    };
+    auto solve = [&](float* weights, const float* hessian, gptq::RowQuantizer& q) -> absl::Status {
+      absl::StatusOr<gptq::Result> r = gptq::Quantize(weights, rows, cols, hessian, q, o);
+      if (!r.ok()) return absl::Status(r.status().code(), StrCat("gptq: tensor '", e.name, "': ", r.status().message()));
+      dead += r->dead_columns;
+      return absl::OkStatus();
+    };
+    if (int_scheme_) {
+      gptq::IntRowQuantizer quantizer(*int_scheme_, scale_dtype_, rows, cols);
+      QC_RETURN_IF_ERROR(solve(w.data(), hessian_of(0), quantizer));
+      QC_ASSIGN_OR_RETURN(PackedIntTensors packed,
+                          PackInt(e, *int_scheme_, scale_dtype_, quantizer.codes(), quantizer.params()));
+      std::vector<PackedIntTensors> batch;
+      batch.push_back(std::move(packed));
+      return ReplaceWithPacked(model, std::move(batch));
+    }
+    const uint64_t row_bytes = kernels::ggml_quants::RowBytes(t.type, cols);
+    std::vector<uint8_t> out(static_cast<size_t>(mats * rows) * row_bytes);
+    for (int64_t m = 0; m < mats; ++m) {
+      gptq::GgmlRowQuantizer quantizer(t.type, cols, out.data() + static_cast<size_t>(m * rows) * row_bytes);
+      QC_RETURN_IF_ERROR(solve(w.data() + m * rows * cols, hessian_of(m), quantizer));
+    }
+    e.source = std::make_shared<OwnedTensorSource>(std::move(out), StrCat("gptq-", quantc::Name(t.type)));
+    e.info.dtype = t.type;
+    return absl::OkStatus();
+  }
+
+  GptqOptions options_;
+  std::optional<kernels::int_quant::IntScheme> int_scheme_;  // HF layout: the integer scheme
+  DType scale_dtype_ = DType::kBF16;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> CreateGptqPass(GptqOptions options) { return std::make_unique<GptqPass>(std::move(options)); }
+
+}  // namespace quantc::passes

@@ -1,0 +1,48 @@
+// gptq: GPTQ weight quantization (lib/kernels/gptq) calibrated by running the model on the
+// calibration text (PassContext::calibration, from --calib) through the reference runner, layer by
+// layer in true-sequential order: within layer l, [q, k, v | MLA q_a, kv_a] -> [q_b] -> [o] ->
+// [gate, up, experts' gate/up, shared gate/up] -> [down, experts' and shared down]; each step's
+// Hessians come from inputs that the already quantized steps (and layers) produced, as in
+// IST-DASLab/gptq's llama.py --true-sequential.
+// Quantizers: on a GGUF-layout model, `scheme` is a llama-quantize mix or type (Q4_K_M, Q4_0, ...):
+// every matrix that mix quantizes and the runner multiplies by its own input gets GPTQ on the
+// mix's block type for it (ggml_quants grids), so the quantize pass that follows keeps it; the
+// rest (token_embd, output, MLA's attn_k_b/attn_v_b) is left to quantize.
+// Contract: layout "gguf" or "hf"; weights to quantize F32/F16/BF16; calibration tokens present.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "lib/pass/pass.h"
+
+namespace quantc::passes {
+
+struct GptqOptions {
+  std::string scheme = "Q4_K_M";
+  std::string overrides;  // GGUF: quantize's 'regex=TYPE;...' (must equal quantize's)
+  bool pure = false;      // GGUF: quantize's --pure (must equal quantize's)
+  std::string calib;      // the calibration text the caller tokenized into PassContext (provenance)
+  int64_t samples = 128;  // calibration windows ...
+  int64_t ctx = 512;      // ... of ctx tokens, consecutive from the start of the text
+  double damp = 0.01;
+  int64_t block = 128;
+  bool act_order = true;
+  bool static_groups = false;
+  static void Bind(OptionBinder& b, GptqOptions& o) {
+    b.String("scheme", &o.scheme, "GGUF: llama-quantize mix or type (Q4_K_M, Q4_0, ...)");
+    b.String("override", &o.overrides, "GGUF: per-tensor types, 'regex=type;...' as given to quantize");
+    b.Bool("pure", &o.pure, "GGUF: every quantizable tensor gets the scheme's type (as quantize's pure)");
+    b.String("calib", &o.calib, "calibration text file (tokenized by the caller)");
+    b.Int("samples", &o.samples, "calibration windows");
+    b.Int("ctx", &o.ctx, "tokens per calibration window");
+    b.Double("damp", &o.damp, "dampening: fraction of the mean Hessian diagonal added to it");
+    b.Int("block", &o.block, "lazy-update block (columns)");
+    b.Bool("act-order", &o.act_order, "quantize columns by descending Hessian diagonal (static groups)");
+    b.Bool("static-groups", &o.static_groups, "fit every group's scales from the original weights up front");
+  }
+};
+
+std::unique_ptr<Pass> CreateGptqPass(GptqOptions options = {});
+
+}  // namespace quantc::passes

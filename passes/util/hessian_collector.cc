@@ -1,0 +1,46 @@
+#include "passes/util/hessian_collector.h"
+
+#include <chrono>
+
+namespace quantc::passes {
+
+void HessianCollector::Start(std::set<std::string> tensors) {
+  tensors_ = std::move(tensors);
+  slot_of_.clear();
+  slots_.clear();
+  last_ = Last();
+}
+
+void HessianCollector::Observe(const std::string& tensor, int64_t expert, const float* x, int64_t n, int64_t cols) {
+  if (!tensors_.contains(tensor) || n <= 0) return;
+  const auto start = std::chrono::steady_clock::now();
+  const auto key = std::make_pair(tensor, expert);
+  auto it = slot_of_.find(key);
+  if (it == slot_of_.end()) {
+    const bool same_input = last_.call == call_ && last_.x == x && last_.n == n && last_.expert == expert &&
+                            slots_[last_.slot]->hessian.cols() == cols;
+    size_t slot = last_.slot;
+    if (!same_input) {
+      slot = slots_.size();
+      slots_.push_back(std::make_unique<Slot>(Slot{kernels::gptq::HessianAccumulator(cols)}));
+    }
+    it = slot_of_.emplace(key, slot).first;
+  }
+  Slot& s = *slots_[it->second];
+  if (s.last_call != call_ || s.last_x != x) {
+    s.hessian.Add(x, n);
+    s.last_call = call_;
+    s.last_x = x;
+  }
+  last_ = Last{call_, x, n, expert, it->second};
+  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+const kernels::gptq::HessianAccumulator* HessianCollector::Find(const std::string& tensor, int64_t expert) const {
+  auto it = slot_of_.find(std::make_pair(tensor, expert));
+  if (it == slot_of_.end()) return nullptr;
+  const kernels::gptq::HessianAccumulator& h = slots_[it->second]->hessian;
+  return h.samples() > 0 ? &h : nullptr;
+}
+
+}  // namespace quantc::passes

@@ -1,0 +1,52 @@
+// Collects GPTQ Hessians from the runner's matmul inputs (RunnerOptions::matmul_observer) for the
+// matrices being calibrated, one accumulator per (tensor, expert). Matrices that read the very same
+// input in one forward call (q/k/v, gate/up) share one accumulator, so each input's X^T X is
+// computed once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lib/kernels/gptq/gptq.h"
+
+namespace quantc::passes {
+
+class HessianCollector {
+ public:
+  // The tensors observed from now on (the others are ignored); clears the accumulators.
+  void Start(std::set<std::string> tensors);
+  // Call before every forward call: inputs seen in different calls are different data even when
+  // they sit at the same address.
+  void NextCall() { ++call_; }
+  // The observer body: x [n, cols] read by `tensor` (expert: index in a stacked tensor, or -1).
+  void Observe(const std::string& tensor, int64_t expert, const float* x, int64_t n, int64_t cols);
+  // The Hessian [cols, cols] of (tensor, expert), or null when it saw no input.
+  const kernels::gptq::HessianAccumulator* Find(const std::string& tensor, int64_t expert) const;
+  double seconds() const { return seconds_; }  // spent accumulating, since construction
+
+ private:
+  struct Slot {
+    kernels::gptq::HessianAccumulator hessian;
+    uint64_t last_call = 0;
+    const float* last_x = nullptr;
+  };
+  std::set<std::string> tensors_;
+  std::map<std::pair<std::string, int64_t>, size_t> slot_of_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  uint64_t call_ = 1;
+  // The previous observation, to share a slot with the matrix that read the same input.
+  struct Last {
+    uint64_t call = 0;
+    const float* x = nullptr;
+    int64_t n = 0, expert = 0;
+    size_t slot = 0;
+  } last_;
+  double seconds_ = 0;
+};
+
+}  // namespace quantc::passes

@@ -1,0 +1,138 @@
+// The gptq pass end to end on tiny-llama (every row a whole number of K-quant super-blocks): GPTQ
+// on the Q4_K_M mix's grids, calibrated on calib.txt, must leave the model closer to BF16 (mean
+// KLD on valid.txt) than llama-quantize's round-to-nearest with the same types, and the quantize
+// pass that follows must keep every matrix GPTQ chose.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "formats/hf/hf_folder.h"
+#include "gtest/gtest.h"
+#include "lib/pass/pass_manager.h"
+#include "lib/runner/eval.h"
+#include "lib/runner/runner.h"
+#include "lib/support/file_util.h"
+#include "lib/tokenizer/tokenizer.h"
+#include "passes/gguf_layout.h"
+#include "passes/gptq.h"
+#include "passes/int_quant.h"
+#include "passes/quantize.h"
+
+namespace quantc::passes {
+namespace {
+namespace fs = std::filesystem;
+
+const fs::path kTestdata = QUANTC_TESTDATA_DIR;
+
+// The tokens of the first `bytes` of a text (enough for what the tests run; tokenizing all of
+// calib.txt would cost more than the test).
+std::vector<int32_t> Tokens(const fs::path& model_dir, const fs::path& text_file, size_t bytes) {
+  auto tok = tokenizer::Tokenizer::FromFile(model_dir / "tokenizer.json");
+  EXPECT_TRUE(tok.ok()) << tok.status();
+  auto text = ReadFileToString(text_file);
+  EXPECT_TRUE(text.ok()) << text.status();
+  auto ids = (*tok)->Encode(std::string_view(*text).substr(0, bytes), false);
+  EXPECT_TRUE(ids.ok()) << ids.status();
+  return std::move(*ids);
+}
+
+Model Read(const std::string& fixture) {
+  auto model = formats::ReadHfFolder(kTestdata / fixture);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return std::move(*model);
+}
+
+// Mean KLD against `ref` over the first 4096 tokens of valid.txt (ctx 512).
+double Kld(const Model& model, const runner::Runner& ref, const std::vector<int32_t>& valid) {
+  auto r = runner::Runner::Create(model);
+  EXPECT_TRUE(r.ok()) << r.status();
+  auto result = runner::Evaluate(**r, &ref, valid, {.ctx = 512, .max_tokens = 4096});
+  EXPECT_TRUE(result.ok()) << result.status();
+  return result->ref->kld_mean;
+}
+
+TEST(GptqPass, Q4KMixBeatsRoundToNearest) {
+  const std::string fixture = "tiny-llama-bf16";
+  const std::vector<int32_t> calib = Tokens(kTestdata / fixture, kTestdata / "calib.txt", 40000);
+  const std::vector<int32_t> valid = Tokens(kTestdata / fixture, kTestdata / "valid.txt", 20000);
+  const Model bf16 = Read(fixture);
+  auto ref = runner::Runner::Create(bf16);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+
+  Model rtn = Read(fixture);
+  {
+    PassManager pm;
+    pm.Add(CreateGgufLayoutPass());
+    pm.Add(CreateQuantizePass({.type = "Q4_K_M"}));
+    ASSERT_TRUE(pm.Run(rtn).ok());
+  }
+  Model gptq = Read(fixture);
+  PassManager pm;
+  pm.set_calibration(&calib);
+  pm.Add(CreateGgufLayoutPass());
+  pm.Add(CreateGptqPass({.scheme = "Q4_K_M", .samples = 32, .ctx = 256}));
+  pm.Add(CreateQuantizePass({.type = "Q4_K_M"}));
+  const absl::Status s = pm.Run(gptq);
+  ASSERT_TRUE(s.ok()) << s;
+
+  // Same types tensor by tensor: GPTQ chose what quantize would have, and quantize kept it.
+  ASSERT_EQ(rtn.tensors.size(), gptq.tensors.size());
+  for (size_t i = 0; i < rtn.tensors.size(); ++i) {
+    EXPECT_EQ(rtn.tensors.entries()[i].info.dtype, gptq.tensors.entries()[i].info.dtype) << rtn.tensors.entries()[i].name;
+  }
+  EXPECT_EQ(pm.statistics().at(1).second.counts().at("tensors-gptq"), 4 * 7);
+
+  const double kld_rtn = Kld(rtn, **ref, valid), kld_gptq = Kld(gptq, **ref, valid);
+  std::printf("tiny-llama Q4_K_M mean KLD: round-to-nearest %.5f, gptq %.5f\n", kld_rtn, kld_gptq);
+  EXPECT_LT(kld_gptq, 0.85 * kld_rtn);
+}
+
+// HF layout: int4 per channel stored as compressed-tensors pack-quantized, which the runner runs.
+TEST(GptqPass, Int4PerChannelBeatsRoundToNearest) {
+  const std::string fixture = "tiny-llama-bf16";
+  const std::vector<int32_t> calib = Tokens(kTestdata / fixture, kTestdata / "calib.txt", 40000);
+  const std::vector<int32_t> valid = Tokens(kTestdata / fixture, kTestdata / "valid.txt", 20000);
+  const Model bf16 = Read(fixture);
+  auto ref = runner::Runner::Create(bf16);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+
+  Model rtn = Read(fixture);
+  {
+    PassManager pm;
+    pm.Add(CreateIntQuantPass({.scheme = "int4"}));
+    ASSERT_TRUE(pm.Run(rtn).ok());
+  }
+  Model gptq = Read(fixture);
+  PassManager pm;
+  pm.set_calibration(&calib);
+  pm.Add(CreateGptqPass({.scheme = "int4", .samples = 32, .ctx = 256}));
+  const absl::Status s = pm.Run(gptq);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(pm.statistics().at(0).second.counts().at("tensors-gptq"), 4 * 7);
+  // The same tensors as int-quant writes, and the same quantization_config.
+  ASSERT_EQ(rtn.tensors.size(), gptq.tensors.size());
+  for (size_t i = 0; i < rtn.tensors.size(); ++i) {
+    const TensorEntry &a = rtn.tensors.entries()[i], &b = gptq.tensors.entries()[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.info.dtype, b.info.dtype) << a.name;
+    EXPECT_EQ(a.info.shape, b.info.shape) << a.name;
+  }
+  EXPECT_EQ(rtn.config["quantization_config"]["config_groups"], gptq.config["quantization_config"]["config_groups"]);
+
+  const double kld_rtn = Kld(rtn, **ref, valid), kld_gptq = Kld(gptq, **ref, valid);
+  std::printf("tiny-llama int4 per-channel mean KLD: round-to-nearest %.5f, gptq %.5f\n", kld_rtn, kld_gptq);
+  EXPECT_LT(kld_gptq, 0.8 * kld_rtn);
+}
+
+TEST(GptqPass, NeedsCalibration) {
+  Model m = Read("tiny-llama-bf16");
+  PassManager pm;
+  pm.Add(CreateGgufLayoutPass());
+  pm.Add(CreateGptqPass());
+  const absl::Status s = pm.Run(m);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("--calib"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace quantc::passes
