@@ -38,6 +38,7 @@ int StepOf(Role role) {
   }
 }
 constexpr int kSteps = 5, kFirstFfnStep = 3;
+constexpr int kHeadStep = kSteps;  // after every layer: the output projection
 
 struct Target {
   std::string name;
@@ -162,7 +163,23 @@ class GptqPass final : public Pass {
       }
       progress.Advance(1);
     }
+    for (const Target& t : targets) {
+      if (t.step != kHeadStep) continue;
+      collector.Start({t.name});
+      auto start = std::chrono::steady_clock::now();
+      for (int64_t s = 0; s < windows; ++s) {
+        collector.NextCall();
+        runner->FinalNorm(x[s].data(), n, delta.data());
+        collector.Observe(t.name, -1, delta.data(), n, hidden);
+      }
+      forward_s += Seconds(start);
+      start = std::chrono::steady_clock::now();
+      QC_RETURN_IF_ERROR(QuantizeTarget(model, t, collector, uncalibrated, dead));
+      solve_s += Seconds(start);
+      ++quantized;
+    }
     progress.Finish();
+    if (ragged_ > 0) ctx.notes->push_back(RaggedGroupsNote("gptq", ragged_, *int_scheme_));
     ctx.stats->Add("tensors-gptq", quantized);
     ctx.stats->Add("calibration-tokens", windows * n);
     ctx.stats->Add("time-forward-ms", static_cast<int64_t>(forward_s * 1000));
@@ -195,6 +212,7 @@ class GptqPass final : public Pass {
         return absl::InvalidArgumentError(StrCat("gptq: scheme '", options_.scheme, "' on a Hugging Face layout model must be "
                                                  "an integer scheme (int4, int4-g128, int8, ...); GGUF types need gguf-layout first"));
       }
+      QC_RETURN_IF_ERROR(CheckPackableModel(model, "gptq"));
       int_scheme_ = *scheme;
       scale_dtype_ = PackedIntScaleDType(model);
     } else {
@@ -205,8 +223,12 @@ class GptqPass final : public Pass {
     for (size_t i = 0; i < entries.size(); ++i) {
       const TensorEntry& e = entries[i];
       const std::optional<arch::TensorRole> role = adapter.RoleOf(e.name);
-      if (!role || role->layer < 0) continue;
-      const int step = role->role == Role::kKVB && int_scheme_ ? 1 : StepOf(role->role);
+      if (!role) continue;
+      // The output projection (GGUF only; pack-quantized leaves lm_head out, as GPTQ's llama.py
+      // does) is calibrated on the final norm's output after the last layer.
+      const bool head = role->role == Role::kLmHead && !int_scheme_ && options_.head;
+      if (role->layer < 0 && !head) continue;
+      const int step = head ? kHeadStep : role->role == Role::kKVB && int_scheme_ ? 1 : StepOf(role->role);
       if (step < 0) continue;
       DType type = e.info.dtype;
       if (!int_scheme_) {
@@ -217,6 +239,7 @@ class GptqPass final : public Pass {
         }
       } else {
         QC_RETURN_IF_ERROR(CheckPackable(e, *int_scheme_));
+        ragged_ += HasRaggedLastGroup(e, *int_scheme_) ? 1 : 0;
       }
       if (!IsDense(e.info.dtype)) {
         return absl::InvalidArgumentError(StrCat("gptq: tensor '", e.name, "' is ", quantc::Name(e.info.dtype),
@@ -282,6 +305,7 @@ class GptqPass final : public Pass {
   GptqOptions options_;
   std::optional<kernels::int_quant::IntScheme> int_scheme_;  // HF layout: the integer scheme
   DType scale_dtype_ = DType::kBF16;
+  int64_t ragged_ = 0;  // weights whose last group is shorter (pack-quantized, noted)
 };
 
 }  // namespace

@@ -6,8 +6,11 @@
 // IST-DASLab/gptq's llama.py --true-sequential.
 // Quantizers: on a GGUF-layout model, `scheme` is a llama-quantize mix or type (Q4_K_M, Q4_0, ...):
 // every matrix that mix quantizes and the runner multiplies by its own input gets GPTQ on the
-// mix's block type for it (ggml_quants grids), so the quantize pass that follows keeps it; the
-// rest (token_embd, output, MLA's attn_k_b/attn_v_b) is left to quantize.
+// mix's block type for it (ggml_quants grids), so the quantize pass that follows keeps it; so does
+// output.weight (calibrated on the final norm's output); token_embd (a lookup) and MLA's
+// attn_k_b/attn_v_b (absorbed) are left to quantize. On a Hugging Face layout model, `scheme` is
+// an integer scheme (int4, int4-g128, int8; lib/kernels/int_quant) stored as compressed-tensors
+// pack-quantized, lm_head left out as int-quant leaves it.
 // Contract: layout "gguf" or "hf"; weights to quantize F32/F16/BF16; calibration tokens present.
 #pragma once
 
@@ -29,6 +32,7 @@ struct GptqOptions {
   int64_t block = 128;
   bool act_order = true;
   bool static_groups = false;
+  bool head = true;       // GGUF: GPTQ on the output projection too (calibrated on the final norm)
   static void Bind(OptionBinder& b, GptqOptions& o) {
     b.String("scheme", &o.scheme, "GGUF: llama-quantize mix or type (Q4_K_M, Q4_0, ...)");
     b.String("override", &o.overrides, "GGUF: per-tensor types, 'regex=type;...' as given to quantize");
@@ -40,6 +44,7 @@ struct GptqOptions {
     b.Int("block", &o.block, "lazy-update block (columns)");
     b.Bool("act-order", &o.act_order, "quantize columns by descending Hessian diagonal (static groups)");
     b.Bool("static-groups", &o.static_groups, "fit every group's scales from the original weights up front");
+    b.Bool("head", &o.head, "GGUF: GPTQ on output.weight too, calibrated on the final norm's output");
   }
 };
 

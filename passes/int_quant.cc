@@ -57,7 +57,7 @@ class RtnProducer final : public IntRowsProducer {
 
   absl::Status ForEachRows(bool want_codes, RowsFn f) const override {
     const int64_t rows = info_.rows(), cols = info_.cols();
-    const int64_t group = iq::GroupSize(scheme_, cols), groups = cols / group;
+    const int64_t group = iq::GroupSize(scheme_, cols), groups = iq::GroupCount(scheme_, cols);
     const size_t in_row = static_cast<size_t>(cols) * Traits(info_.dtype).block_bytes;
     const int64_t batch_rows = std::max<int64_t>(1, (4 << 20) / (4 * cols));  // ~4 MiB of FP32
     const int64_t min_rows_per_thread = std::max<int64_t>(1, (scheme_.mse ? 1024 : 65536) / cols);
@@ -82,7 +82,7 @@ class RtnProducer final : public IntRowsProducer {
         if (want_codes) {
           iq::QuantizeRow(scheme_, row, cols, scale_dtype_, codes.data() + r * cols, params.data() + r * groups);
         } else {
-          for (int64_t k = 0; k < groups; ++k) params[r * groups + k] = iq::FitParams(scheme_, row + k * group, group, scale_dtype_);
+          for (int64_t k = 0; k < groups; ++k) params[r * groups + k] = iq::FitParams(scheme_, row + k * group, std::min(group, cols - k * group), scale_dtype_);
         }
       });
       QC_RETURN_IF_ERROR(f(next, next + n, params.data(), want_codes ? codes.data() : nullptr));
@@ -125,6 +125,7 @@ class IntQuantPass final : public Pass {
                                                   model.layout, " layout (int-quant cannot follow gguf-layout or shard)"));
     }
     QC_ASSIGN_OR_RETURN(iq::IntScheme scheme, iq::ParseIntScheme(options_.scheme));
+    QC_RETURN_IF_ERROR(CheckPackableModel(model, "int-quant"));
     QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterFor(model.model_type()));
     for (const TensorEntry& e : model.tensors.entries()) {
       if (e.info.dtype == DType::kF8E4M3) {
@@ -145,6 +146,7 @@ class IntQuantPass final : public Pass {
     const DType scale_dtype = PackedIntScaleDType(model);
     std::vector<PackedIntTensors> packed;
     std::vector<std::string> ignored;
+    int64_t ragged = 0;
     // (layer, expert, fused set) -> names quantized / left out, to keep vLLM's fused layers whole.
     std::map<std::tuple<int64_t, int64_t, int>, std::pair<std::vector<std::string>, std::vector<std::string>>> fused;
     for (const TensorEntry& e : model.tensors.entries()) {
@@ -159,6 +161,7 @@ class IntQuantPass final : public Pass {
         ignored.push_back(e.name.substr(0, e.name.size() - std::string_view(".weight").size()));
         continue;
       }
+      ragged += HasRaggedLastGroup(e, scheme) ? 1 : 0;
       QC_ASSIGN_OR_RETURN(PackedIntTensors t,
                           PackIntLazy(e, scheme, scale_dtype, std::make_shared<RtnProducer>(e, scheme, scale_dtype)));
       packed.push_back(std::move(t));
@@ -173,6 +176,7 @@ class IntQuantPass final : public Pass {
     const int64_t quantized = static_cast<int64_t>(packed.size());
     QC_RETURN_IF_ERROR(ReplaceWithPacked(model, std::move(packed)));
     SetPackedIntQuantizationConfig(model, scheme, ignored);
+    if (ragged > 0 && ctx.notes != nullptr) ctx.notes->push_back(RaggedGroupsNote("int-quant", ragged, scheme));
     if (ctx.stats != nullptr) {
       ctx.stats->Add("tensors-quantized", quantized);
       ctx.stats->Add("linears-ignored", static_cast<int64_t>(ignored.size()));

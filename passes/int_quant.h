@@ -6,7 +6,8 @@
 // computed lazily when written, one batch of rows at a time; config.json gets quantization_config.
 // Embeddings, norms, routers and biases are never quantized; lm_head is left out by default.
 // Contract: Hugging Face layout, F32/F16/BF16 weights (FP8 needs fp8-to-bf16 first), not already
-// quantized; with a group size, it must divide every quantized weight's input width.
+// quantized. A group size that does not divide a weight's input width leaves a ragged last group
+// (kept, with a note: vLLM needs whole groups).
 #pragma once
 
 #include <memory>

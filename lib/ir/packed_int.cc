@@ -159,16 +159,14 @@ absl::StatusOr<std::pair<int64_t, int64_t>> CheckPackedInt(std::string_view weig
     return wrong(*e.packed, StrCat("I32 ", ShapeToString({out, words}), " for int", c.bits, " [", out, ", ", in, "]"));
   }
   const int64_t group = c.group_size > 0 ? c.group_size : in;
-  if (in % group != 0) {
-    return absl::InvalidArgumentError(StrCat("tensor '", weight_name, "': group_size ", group, " does not divide ", in, " columns"));
-  }
+  const int64_t groups = (in + group - 1) / group;  // the last group is ragged when group does not divide in
   const DType sd = e.scale->info.dtype;
-  if ((sd != DType::kF32 && sd != DType::kBF16 && sd != DType::kF16) || e.scale->info.shape != Shape{out, in / group}) {
-    return wrong(*e.scale, StrCat("F32/BF16/F16 ", ShapeToString({out, in / group})));
+  if ((sd != DType::kF32 && sd != DType::kBF16 && sd != DType::kF16) || e.scale->info.shape != Shape{out, groups}) {
+    return wrong(*e.scale, StrCat("F32/BF16/F16 ", ShapeToString({out, groups})));
   }
   if (!c.symmetric) {
     if (e.zero_point == nullptr) return missing(kZeroPointSuffix);
-    const Shape zs{(out * c.bits + 31) / 32, in / group};
+    const Shape zs{(out * c.bits + 31) / 32, groups};
     if (e.zero_point->info.dtype != DType::kI32 || e.zero_point->info.shape != zs) return wrong(*e.zero_point, StrCat("I32 ", ShapeToString(zs)));
   }
   return std::pair<int64_t, int64_t>{out, in};

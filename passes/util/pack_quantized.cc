@@ -5,12 +5,23 @@
 #include <cstring>
 
 #include "absl/container/flat_hash_map.h"
+#include "lib/arch/model_spec.h"
 #include "lib/dtypes/float_convert.h"
 #include "lib/ir/packed_int.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 
 namespace quantc::passes {
+
+absl::Status CheckPackableModel(const Model& model, std::string_view pass) {
+  QC_ASSIGN_OR_RETURN(const arch::ModelSpec spec, arch::ParseModelSpec(model.config));
+  if (spec.online_hadamard.any()) {
+    return absl::FailedPreconditionError(StrCat(pass, ": the model has an online Hadamard before down_proj (rotate r4, "
+                                                "config.json quantc.online_hadamard), which compressed-tensors cannot carry "
+                                                "and vLLM would not apply; rotate without r4 for safetensors output"));
+  }
+  return absl::OkStatus();
+}
 namespace {
 
 namespace iq = kernels::int_quant;
@@ -167,7 +178,7 @@ absl::StatusOr<Layout> LayoutFor(const TensorEntry& weight, const iq::IntScheme&
                                              quantc::Name(scale_dtype)));
   }
   const int64_t rows = weight.info.shape[0], cols = weight.info.shape[1];
-  return Layout{weight.name, scheme, scale_dtype, rows, cols, cols / iq::GroupSize(scheme, cols)};
+  return Layout{weight.name, scheme, scale_dtype, rows, cols, iq::GroupCount(scheme, cols)};
 }
 
 PackedIntTensors Entries(const TensorEntry& weight, const Layout& l, std::shared_ptr<const IntRowsProducer> producer) {
@@ -220,12 +231,18 @@ absl::Status CheckPackable(const TensorEntry& weight, const iq::IntScheme& schem
   if (scheme.bits < 2 || scheme.bits > 8 || scheme.group < 0) {
     return absl::InvalidArgumentError(StrCat("scheme ", iq::Name(scheme), ": bits must be 2..8 and the group non-negative"));
   }
-  if (scheme.group > 0 && s[1] % scheme.group != 0) {
-    return absl::InvalidArgumentError(StrCat("tensor '", weight.name, "' ", ShapeToString(s), ": group size ", scheme.group,
-                                             " does not divide its ", s[1], " columns (vLLM needs whole groups; "
-                                             "use a group that divides it, per-channel, or leave the tensor out with ignore=)"));
-  }
   return absl::OkStatus();
+}
+
+bool HasRaggedLastGroup(const TensorEntry& weight, const iq::IntScheme& scheme) {
+  return scheme.group > 0 && !weight.info.shape.empty() && weight.info.shape.back() % scheme.group != 0;
+}
+
+std::string RaggedGroupsNote(std::string_view pass, int64_t count, const iq::IntScheme& scheme) {
+  return StrCat(pass, ": ", count, " weights have a ragged last group (input width not a multiple of ", scheme.group,
+                "): stored with ceil(in/", scheme.group, ") scales as compressed-tensors writes them; quantc runs them, "
+                "vLLM's kernels need whole groups and will refuse those layers (use a group that divides every width, "
+                "per-channel, or ignore=)");
 }
 
 absl::StatusOr<PackedIntTensors> PackInt(const TensorEntry& weight, const iq::IntScheme& scheme, DType scale_dtype,

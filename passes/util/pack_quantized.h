@@ -28,11 +28,19 @@ namespace quantc::passes {
 // loads scales into the model dtype), BF16 otherwise.
 DType PackedIntScaleDType(const Model& model);
 
+// Refuses a model vLLM would run wrongly from pack-quantized weights: one with an online Hadamard
+// recorded in config.json (rotate r4), which compressed-tensors cannot describe.
+absl::Status CheckPackableModel(const Model& model, std::string_view pass);
+
 // Refuses what pack-quantized cannot hold, naming the tensor: anything but a 2-D F32/F16/BF16
-// weight (stacked 3-D experts do not occur in Hugging Face layout), and a group size that does
-// not divide the row (compressed-tensors would write a ragged last group, but vLLM sizes the
-// scales as in / group and its kernels need whole groups).
+// weight (stacked 3-D experts do not occur in Hugging Face layout).
 absl::Status CheckPackable(const TensorEntry& weight, const kernels::int_quant::IntScheme& scheme);
+// A group size that does not divide the row leaves a ragged (shorter) last group, with its own
+// scale: compressed-tensors writes it so ([out, ceil(in/group)] scales) and quantc runs it, but
+// vLLM sizes the scales as in / group and its kernels need whole groups. Passes count such
+// weights and say so (RaggedGroupsNote) instead of refusing: GPTQ's reference handles them too.
+bool HasRaggedLastGroup(const TensorEntry& weight, const kernels::int_quant::IntScheme& scheme);
+std::string RaggedGroupsNote(std::string_view pass, int64_t count, const kernels::int_quant::IntScheme& scheme);
 
 // One [out, in] weight's quantization, produced in row order on demand (RTN computes it from the
 // input weight while the writer streams). ForEachRows calls `f` for consecutive batches of whole

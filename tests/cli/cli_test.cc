@@ -440,11 +440,11 @@ TEST_F(CliTest, BadIntSchemeIsOneLineErrorWithoutOutput) {
   ExpectOneErrorLine(g);
   EXPECT_THAT(g.output, HasSubstr("need --format gguf"));
   ExpectNoOutput(out);
-  // A group that does not divide a weight's width names the tensor (tiny-qwen2's down_proj reads 1120).
+  // A group that does not divide a weight's width (tiny-qwen2's down_proj reads 1120) leaves a
+  // ragged last group: converted, with a note that vLLM needs whole groups.
   Result d = Convert(kData / "tiny-qwen2-bf16", out, "--type int4-g128");
-  ExpectOneErrorLine(d);
-  EXPECT_THAT(d.output, HasSubstr("mlp.down_proj.weight"));
-  ExpectNoOutput(out);
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  EXPECT_THAT(d.output, HasSubstr("ragged last group"));
 }
 
 }  // namespace

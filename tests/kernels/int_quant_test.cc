@@ -215,8 +215,17 @@ TEST(PackedIntWeight, DequantRowsDecodesGroups) {
       }
     }
   }
+  // Groups of 3 over 8 columns: 3, 3 and a ragged 2, each with its own scale.
+  const std::vector<float> ragged_scales = {1.0f, 2.0f, 4.0f, 0.5f, 0.25f, 8.0f};
+  auto ragged = kernels::MakePackedIntWeight(bytes, {4, 2, 8, 3}, ragged_scales, {});
+  ASSERT_TRUE(ragged.ok()) << ragged.status();
+  float out[16];
+  (*ragged)->DequantRows(0, 2, out);
+  for (int r = 0; r < 2; ++r) {
+    for (int c = 0; c < 8; ++c) EXPECT_EQ(out[r * 8 + c], ragged_scales[r * 3 + c / 3] * (codes[r * 8 + c] - 8)) << r << " " << c;
+  }
   EXPECT_THAT(kernels::MakePackedIntWeight(bytes, {4, 2, 8, 3}, scales, {}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("divide")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected 6")));
   EXPECT_THAT(kernels::MakePackedIntWeight(bytes, {4, 2, 8, 4}, {1.0f}, {}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("scales")));
 }

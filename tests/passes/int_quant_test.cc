@@ -125,7 +125,7 @@ TEST_P(IntQuantTest, WritesQuantPyCodesAsCompressedTensorsAndRunsThem) {
     EXPECT_FALSE(after.contains(name)) << name;
     ASSERT_EQ(w.dtype, "BF16");
     const int64_t rows = w.shape[0], cols = w.shape[1];
-    const int64_t group = c.group > 0 ? c.group : cols, groups = cols / group;
+    const int64_t group = c.group > 0 ? c.group : cols, groups = (cols + group - 1) / group;  // last may be ragged
     const RawTensor& packed = after.at(name + "_packed");
     const RawTensor& scale = after.at(name + "_scale");
     const RawTensor& shape = after.at(name + "_shape");
@@ -156,7 +156,8 @@ TEST_P(IntQuantTest, WritesQuantPyCodesAsCompressedTensorsAndRunsThem) {
       for (int64_t j = 0; j < cols; ++j) row[j] = Bf16(w.bytes.data() + 2 * (r * cols + j));
       const std::vector<uint32_t> rw(words.begin() + r * row_words, words.begin() + (r + 1) * row_words);
       for (int64_t g = 0; g < groups; ++g) {
-        const RefIntParams p = testing::RefFit(row.data() + g * group, group, c.bits, c.symmetric, false,
+        const int64_t end = std::min(cols, (g + 1) * group);
+        const RefIntParams p = testing::RefFit(row.data() + g * group, end - g * group, c.bits, c.symmetric, false,
                                                testing::ScaleStorage::kBF16);
         mismatches += double(Bf16(scale.bytes.data() + 2 * (r * groups + g))) != p.scale;
         if (!c.symmetric) {
@@ -164,7 +165,7 @@ TEST_P(IntQuantTest, WritesQuantPyCodesAsCompressedTensorsAndRunsThem) {
           for (int64_t k = 0; k < (rows * c.bits + 31) / 32; ++k) column.push_back(zero_words[k * groups + g]);
           mismatches += testing::RefUnpack(column, r, c.bits) != p.zero;
         }
-        for (int64_t j = g * group; j < (g + 1) * group; ++j) {
+        for (int64_t j = g * group; j < end; ++j) {
           const int q = testing::RefCode(p, maxq, row[j]);
           mismatches += testing::RefUnpack(rw, j, c.bits) != q;
           dequant[r * cols + j] = static_cast<float>(testing::RefDequant(p, q));
@@ -240,6 +241,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"tiny-llama-bf16", "int4-g128-asym", 4, 128, false, 0},
                       Case{"tiny-llama-bf16", "int3-g64", 3, 64, true, 0},
                       Case{"tiny-qwen2-bf16", "int4", 4, 0, true, 0},
+                      Case{"tiny-qwen2-bf16", "int4-g128", 4, 128, true, 0},  // down_proj: 8 groups + one of 96
                       Case{"tiny-qwen2-bf16", "int8", 8, 0, true, 0.005},
                       Case{"tiny-qwen2-bf16", "int4-g32-asym", 4, 32, false, 0},
                       Case{"tiny-deepseek-v3-bf16", "int4-g32", 4, 32, true, 0}),
@@ -255,22 +257,25 @@ absl::Status RunIntQuant(Model& model, IntQuantOptions options) {
   return pm.Run(model);
 }
 
-TEST(IntQuant, RefusesGroupsThatDoNotDivideTheRow) {
-  // tiny-qwen2's down_proj reads 1120 columns (8.75 groups of 128); vLLM needs whole groups.
+TEST(IntQuant, RaggedLastGroupIsKeptAndNoted) {
+  // tiny-qwen2's down_proj reads 1120 columns: 8 groups of 128 and a ragged one of 96, with its
+  // own scale ([out, 9]); vLLM needs whole groups, so the pass says so.
   auto qwen = formats::ReadHfFolder(kData / "tiny-qwen2-bf16");
   ASSERT_TRUE(qwen.ok());
-  EXPECT_THAT(RunIntQuant(*qwen, {.scheme = "int4-g128"}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("mlp.down_proj.weight"), HasSubstr("group size 128 does not divide its 1120 columns"))));
-  // Leaving them out works, and they are listed in ignore.
-  ASSERT_TRUE(RunIntQuant(*qwen, {.scheme = "int4-g128", .ignore = "lm_head|down_proj"}).ok());
-  EXPECT_TRUE(qwen->tensors.Find("model.layers.0.mlp.down_proj.weight") != nullptr);
-  EXPECT_TRUE(qwen->tensors.Find("model.layers.0.mlp.up_proj.weight_packed") != nullptr);
-  EXPECT_EQ(qwen->config["quantization_config"]["ignore"].size(), 1u + 6u);
-  auto ds = formats::ReadHfFolder(kData / "tiny-deepseek-v3-bf16");
-  ASSERT_TRUE(ds.ok());
-  EXPECT_THAT(RunIntQuant(*ds, {.scheme = "int4-g128"}),
-              StatusIs(absl::StatusCode::kInvalidArgument, AllOf(HasSubstr("kv_b_proj.weight"), HasSubstr("64 columns"))));
+  PassManager pm;
+  pm.Add(CreateIntQuantPass({.scheme = "int4-g128"}));
+  ASSERT_TRUE(pm.Run(*qwen).ok());
+  const TensorEntry* scale = qwen->tensors.Find("model.layers.0.mlp.down_proj.weight_scale");
+  ASSERT_NE(scale, nullptr);
+  EXPECT_EQ(scale->info.shape, (Shape{384, 9}));
+  ASSERT_EQ(pm.notes().size(), 1u);
+  EXPECT_THAT(pm.notes()[0], AllOf(HasSubstr("int-quant: 6 weights have a ragged last group"), HasSubstr("vLLM")));
+  // Leaving them out still works, and they are listed in ignore.
+  auto again = formats::ReadHfFolder(kData / "tiny-qwen2-bf16");
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(RunIntQuant(*again, {.scheme = "int4-g128", .ignore = "lm_head|down_proj"}).ok());
+  EXPECT_TRUE(again->tensors.Find("model.layers.0.mlp.down_proj.weight") != nullptr);
+  EXPECT_EQ(again->config["quantization_config"]["ignore"].size(), 1u + 6u);
 }
 
 TEST(IntQuant, RefusesWhatItCannotStart) {

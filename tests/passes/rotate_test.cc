@@ -16,6 +16,7 @@
 #include "lib/pass/pass_manager.h"
 #include "passes/fuse_norms.h"
 #include "passes/gguf_layout.h"
+#include "passes/int_quant.h"
 #include "passes/rotate.h"
 #include "passes/util/tensor_sources.h"
 #include "tests/status_matchers.h"
@@ -124,6 +125,17 @@ TEST(Rotate, GgufLayoutRefusesTheOnlineHadamard) {
   EXPECT_THAT(pm.Run(*model), StatusIs(absl::StatusCode::kFailedPrecondition,
                                        HasSubstr("online Hadamard before down_proj (rotate r4, config.json "
                                                  "quantc.online_hadamard), which llama.cpp cannot run")));
+}
+
+// compressed-tensors has no way to say "Hadamard the input of down_proj": int-quant and gptq refuse.
+TEST(Rotate, PackQuantizedRefusesTheOnlineHadamard) {
+  auto model = Read("tiny-llama-bf16");
+  ASSERT_TRUE(model.ok());
+  ASSERT_TRUE(Rotate(*model, {.r4 = true}).ok());
+  PassManager pm;
+  pm.Add(CreateIntQuantPass({.scheme = "int4"}));
+  EXPECT_THAT(pm.Run(*model), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                       HasSubstr("int-quant: the model has an online Hadamard before down_proj")));
 }
 
 TEST(Rotate, R4RunsOnce) {

@@ -13,20 +13,29 @@ namespace {
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ColMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
 
-// The upper Cholesky factor U of H^-1 (H^-1 = U^T U), which GPTQ computes as
-// cholesky(cholesky_inverse(cholesky(H)), upper). With J the exchange matrix, J H J = L L^T gives
-// H = R R^T for the upper triangular R = J L J, so H^-1 = R^-T R^-1 and U = R^-1 = J L^-1 J:
-// one Cholesky and one triangular inverse instead of two factorizations and an inverse.
-absl::StatusOr<RowMatrix> InverseUpperFactor(const RowMatrix& h) {
+// GPTQ's U (the upper Cholesky factor of H^-1, H^-1 = U^T U) is never formed. With J the exchange
+// matrix, J H J = L L^T gives H = R R^T for the upper triangular R = J L J, and U = R^-1. GPTQ's
+// column step w_j -= (w_i - q_i) / U_ii * U_ij, written with R instead, is
+//   w_j = w0_j + sum_{i<j} (w0_i - q_i) * R_ij / R_jj        (w0: the weights before the solve),
+// because W0 - Q = E U for GPTQ's scaled errors E (e_i = (w_i - q_i) / U_ii), so E = (W0 - Q) R.
+// One Cholesky, no triangular inverse (that cost n^3 flops on one thread, 3x the Cholesky).
+// Returns R with each column j divided by R_jj (unit diagonal), and R's diagonal (1 / U_ii).
+absl::StatusOr<RowMatrix> UnitUpperFactor(const RowMatrix& h, std::vector<float>& diagonal) {
   const int64_t n = h.rows();
   const ColMatrix reversed = h.reverse();  // J H J
   Eigen::LLT<ColMatrix> llt(reversed);
   if (llt.info() != Eigen::Success) {
     return absl::FailedPreconditionError("the damped Hessian is not positive definite (raise damp)");
   }
-  ColMatrix l_inv = ColMatrix::Identity(n, n);
-  llt.matrixL().solveInPlace(l_inv);
-  return RowMatrix(l_inv.reverse());  // J L^-1 J
+  const ColMatrix& l = llt.matrixLLT();  // lower triangle: L
+  diagonal.resize(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) diagonal[j] = l(n - 1 - j, n - 1 - j);
+  RowMatrix r = RowMatrix::Zero(n, n);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = i; j < n; ++j) r(i, j) = l(n - 1 - i, n - 1 - j) / diagonal[j];  // R = J L J
+  }
+  return r;
 }
 
 }  // namespace
@@ -77,29 +86,37 @@ absl::StatusOr<Result> Quantize(float* w, int64_t rows, int64_t cols, const floa
   if (options.act_order) {
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return h(a, a) > h(b, b); });
   }
+  // Rows are gathered one at a time (a column copy of a row-major matrix misses the cache on
+  // every element).
   RowMatrix work(rows, cols);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < cols; ++i) work(r, i) = weights(r, order[i]);
+  }
   RowMatrix hp(cols, cols);
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < cols; ++i) {
-    work.col(i) = weights.col(order[i]);
     for (int64_t j = 0; j < cols; ++j) hp(i, j) = h(order[i], order[j]);
   }
   const float damp = static_cast<float>(options.damp * hp.diagonal().mean());
   hp.diagonal().array() += damp;
-  absl::StatusOr<RowMatrix> u_or = InverseUpperFactor(hp);
-  if (!u_or.ok()) return u_or.status();
-  const RowMatrix& u = *u_or;
+  std::vector<float> r_diag;
+  absl::StatusOr<RowMatrix> r_or = UnitUpperFactor(hp, r_diag);
+  if (!r_or.ok()) return r_or.status();
+  const RowMatrix& rhat = *r_or;
   hp.resize(0, 0);
 
   // Groups fitted during the solve start at block boundaries, so their weights are up to date.
   int64_t block = std::max<int64_t>(1, options.block);
   if (!static_fit && block % group != 0) block = (block + group - 1) / group * group;
-  RowMatrix errors(rows, block);
+  RowMatrix deltas(rows, block);  // w0 - q of the block's columns
   std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
   for (int64_t i1 = 0; i1 < cols; i1 += block) {
     const int64_t i2 = std::min(cols, i1 + block), width = i2 - i1;
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       float* row = &work(r, 0);
+      const float* row0 = &weights(r, 0);  // unchanged until the end
       double loss = 0;
       for (int64_t i = i1; i < i2; ++i) {
         if (!static_fit && i % group == 0) {
@@ -107,21 +124,25 @@ absl::StatusOr<Result> Quantize(float* w, int64_t rows, int64_t cols, const floa
         }
         const float x = row[i];
         const float q = quantizer.Quantize(r, order[i], x);
-        const float d = u(i, i);
-        const float e = (x - q) / d;
-        loss += static_cast<double>(x - q) * (x - q) / (static_cast<double>(d) * d) / 2;
+        const float delta = row0[order[i]] - q;
+        const float e = (x - q) * r_diag[i];  // GPTQ's (w - q) / U_ii
+        loss += static_cast<double>(e) * e / 2;
         row[i] = q;
-        const float* u_row = &u(i, 0);
-        for (int64_t j = i + 1; j < i2; ++j) row[j] -= e * u_row[j];
-        errors(r, i - i1) = e;
+        const float* r_row = &rhat(i, 0);
+#pragma omp simd
+        for (int64_t j = i + 1; j < i2; ++j) row[j] += delta * r_row[j];
+        deltas(r, i - i1) = delta;
       }
       row_loss[r] += loss;
     }
     if (i2 < cols) {
-      work.rightCols(cols - i2).noalias() -= errors.leftCols(width) * u.block(i1, i2, width, cols - i2);
+      work.rightCols(cols - i2).noalias() += deltas.leftCols(width) * rhat.block(i1, i2, width, cols - i2);
     }
   }
-  for (int64_t i = 0; i < cols; ++i) weights.col(order[i]) = work.col(i);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < cols; ++i) weights(r, order[i]) = work(r, i);
+  }
   result.loss = std::accumulate(row_loss.begin(), row_loss.end(), 0.0);
   return result;
 }

@@ -3,7 +3,8 @@
 // inverse Hessian of the layer's inputs, so that ||W X - Q X|| (not ||W - Q||) stays small.
 //   H = (2/N) sum_t x_t x_t^T over calibration inputs (hessian.h);
 //   dead columns (H[i][i] == 0) are zeroed; optional act-order (columns by descending H[i][i]);
-//   damping H += damp * mean(diag H) * I; U = the upper Cholesky factor of H^-1;
+//   damping H += damp * mean(diag H) * I; U = the upper Cholesky factor of H^-1, used through
+//   U^-1 = R for H = R R^T (one Cholesky, no inverse; gptq.cc shows the algebra);
 //   lazy blocks of `block` columns: inside a block the error update is row by row, and the rest
 //   of the matrix is updated once per block with one GEMM (Eigen, OpenMP).
 // The quantizer is pluggable (RowQuantizer): int4/int8 per channel or group, every ggml block type.

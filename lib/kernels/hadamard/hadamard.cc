@@ -1,8 +1,10 @@
 #include "lib/kernels/hadamard/hadamard.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <string_view>
 
 #include "lib/support/parallel.h"
 #include "lib/support/strings.h"
@@ -108,6 +110,64 @@ std::vector<int8_t> Double(const std::vector<int8_t>& h, int64_t m) {
   return d;
 }
 
+// Williamson quadruples: symmetric circulant ±1 matrices A, B, C, D of odd order n with
+// A² + B² + C² + D² = 4n·I. Being symmetric circulants they commute, so the Williamson array
+//   [[ A,  B,  C,  D],
+//    [-B,  A, -D,  C],
+//    [-C,  D,  A, -B],
+//    [-D, -C,  B,  A]]
+// is a Hadamard matrix of order 4n (J. Williamson, Duke Math. J. 11 (1944) 65-81). A circulant's
+// first row x gives X[i][j] = x[(j - i) mod n]; symmetry means x[n - k] = x[k], so only
+// x[0..(n-1)/2] is stored ('+' = 1, '-' = -1).
+struct WilliamsonQuadruple {
+  int64_t n;                      // circulant order (odd); the Hadamard order is 4n
+  std::string_view half_rows[4];  // x[0..(n-1)/2] of the first rows of A, B, C, D
+};
+
+// First rows as tabulated in SageMath's williamson_type_quadruples_smallcases
+// (src/sage/combinat/matrices/hadamard_matrix.py), which takes n = 39 from S. London, PhD thesis,
+// UIC 2013 ("Constructing New Turyn Type Sequences, T-Sequences and Hadamard Matrices"), and
+// n = 43 from M. Hall, "Combinatorial Theory", 2nd ed., 1983 (Baumert–Hall's solutions). Only the
+// published first rows are used; the test checks H·Hᵀ = 4n·I exactly.
+constexpr WilliamsonQuadruple kWilliamson[] = {
+    {39, {"+++--+-+-----+--++--", "+++--++-+---+-+--+--", "++++---+--++----+-+-", "+---++-+-+-----+++-+"}},
+    {43, {"++---++++-+--+--++----", "+++-+-++--+-+-++++-+--", "++-++++++----+-+--++-+",
+          "+---++--++++-+-+++-++-"}},
+};
+
+// Every stored half row has (n + 1) / 2 entries, each '+' or '-'.
+constexpr bool WellFormed(const WilliamsonQuadruple& w) {
+  for (std::string_view row : w.half_rows) {
+    if (w.n % 2 == 0 || static_cast<int64_t>(row.size()) != (w.n + 1) / 2) return false;
+    for (char c : row) {
+      if (c != '+' && c != '-') return false;
+    }
+  }
+  return true;
+}
+static_assert(std::all_of(std::begin(kWilliamson), std::end(kWilliamson), WellFormed));
+
+// The Williamson-array Hadamard matrix of order 4n, or empty when no quadruple of order n is stored.
+std::vector<int8_t> Williamson(int64_t n) {
+  const auto it = std::find_if(std::begin(kWilliamson), std::end(kWilliamson),
+                               [n](const WilliamsonQuadruple& w) { return w.n == n; });
+  if (it == std::end(kWilliamson)) return {};
+  // Entry k of the first row of circulant x (0..3 = A, B, C, D), mirrored from the stored half.
+  auto first_row = [&](int x, int64_t k) -> int { return it->half_rows[x][std::min(k, n - k)] == '+' ? 1 : -1; };
+  // Block (r, c) of the array is kSign[r][c] · (A, B, C, D)[kBlock[r][c]].
+  constexpr int kBlock[4][4] = {{0, 1, 2, 3}, {1, 0, 3, 2}, {2, 3, 0, 1}, {3, 2, 1, 0}};
+  constexpr int kSign[4][4] = {{1, 1, 1, 1}, {-1, 1, -1, 1}, {-1, 1, 1, -1}, {-1, -1, 1, 1}};
+  const int64_t m = 4 * n;
+  std::vector<int8_t> h(m * m);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < m; ++j) {
+      const int64_t r = i / n, c = j / n, k = ((j % n) - (i % n) + n) % n;
+      h[i * m + j] = static_cast<int8_t>(kSign[r][c] * first_row(kBlock[r][c], k));
+    }
+  }
+  return h;
+}
+
 std::vector<int8_t> Build(int64_t m) {
   if (m == 1) return {1};
   if (m % 4 != 0) return {};
@@ -115,6 +175,7 @@ std::vector<int8_t> Build(int64_t m) {
   if (m % 8 == 4) {
     if (Field f = FieldOfOrder(m / 2 - 1); f.p != 0 && (m / 2 - 1) % 4 == 1) return PaleyII(f);
   }
+  if (std::vector<int8_t> h = Williamson(m / 4); !h.empty()) return h;
   if (m % 8 == 0) {  // doubling an order m / 2 that is not a power of two (those are the FWHT's)
     const int64_t half = m / 2;
     if (std::vector<int8_t> h = Build(half); !h.empty() && (half & (half - 1)) != 0) return Double(h, half);

@@ -1,11 +1,14 @@
 // Orthonormal Hadamard transforms (QuaRot-style rotations): H_n = H_{2^k} ⊗ H_m for n = 2^k · m,
 // scaled by 1/sqrt(n), with an optional seeded random ±1 diagonal in front (H·D, still
 // orthonormal). The 2^k factor is applied by the fast Walsh–Hadamard transform (O(n log n)); the
-// m factor is a ±1 base matrix built here (not copied from anywhere):
+// m factor is a ±1 base matrix built here from its construction (no matrix text is copied; the
+// Williamson first rows are published data, cited in hadamard.cc):
 //   Paley I  (q prime ≡ 3 mod 4): order q + 1 — 12, 20, 60, 108, 140, ...
 //   Paley II (q prime or prime square ≡ 1 mod 4): order 2(q + 1) — 28, 36, 52, 148, ...
-// 40 is 2 · 20 (Sylvester doubling). Orders needing Williamson-type constructions (156, 172) are
-// not built yet. The smallest m that makes n = 2^k · m work is chosen.
+//   Williamson (four symmetric circulant ±1 matrices of order n in the Williamson array, from
+//     published first rows): order 4n — 156 (n = 39), 172 (n = 43)
+// 24 and 40 are 2 · 12 and 2 · 20 (Sylvester doubling). The smallest m that makes n = 2^k · m work
+// is chosen.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +22,9 @@ namespace quantc::kernels::hadamard {
 // cannot build order m. m = 1 gives [1].
 std::vector<int8_t> BaseMatrix(int64_t m);
 
-// Orders m this library builds, ascending (1, 12, 20, 28, 36, 40, 52, 60, 108, 140, 148, ...).
+// Orders m <= 256 this library builds, ascending, powers of two above 1 left out (they are the
+// FWHT's): 1 and every multiple of 4 except 92, 116, 184, 188, 232, 236 (12, 20, 24, ..., 148,
+// 152, 156, ..., 172, ..., 252).
 std::vector<int64_t> BaseOrders();
 
 struct Plan {

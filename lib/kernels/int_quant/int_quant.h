@@ -57,6 +57,8 @@ std::string Name(const IntScheme& scheme);
 inline int MaxQ(const IntScheme& s) { return (1 << s.bits) - 1; }
 // Columns per row-group for a row of `cols` weights (cols itself per channel).
 inline int64_t GroupSize(const IntScheme& s, int64_t cols) { return s.group > 0 ? s.group : cols; }
+// Row-groups per row: the last one is ragged (shorter) when the group size does not divide cols.
+inline int64_t GroupCount(const IntScheme& s, int64_t cols) { return (cols + GroupSize(s, cols) - 1) / GroupSize(s, cols); }
 
 // One row-group's parameters in quant.py's terms: w' = scale · (q - zero), q in [0, maxq].
 struct IntParams {

@@ -95,7 +95,7 @@ class PackedIntWeight final : public WeightMatrix {
       : WeightMatrix(layout.rows, layout.cols),
         packed_(packed),
         layout_(layout),
-        groups_(layout.cols / layout.group_size),
+        groups_((layout.cols + layout.group_size - 1) / layout.group_size),
         row_words_(int_quant::PackedWords(layout.cols, layout.bits)),
         scales_(std::move(scales)),
         zeros_(std::move(zeros)) {}
@@ -111,7 +111,7 @@ class PackedIntWeight final : public WeightMatrix {
       for (int64_t k = 0; k < groups_; ++k) {
         const float scale = scales_[r * groups_ + k];
         const int32_t zero = zeros_.empty() ? symmetric_zero : zeros_[r * groups_ + k];
-        for (int64_t c = k * g; c < (k + 1) * g; ++c) o[c] = scale * static_cast<float>(q[c] - zero);
+        for (int64_t c = k * g; c < std::min((k + 1) * g, cols); ++c) o[c] = scale * static_cast<float>(q[c] - zero);
       }
     }
   }
@@ -187,12 +187,12 @@ absl::StatusOr<std::unique_ptr<WeightMatrix>> MakeBlockQuantWeight(DType dtype, 
 absl::StatusOr<std::unique_ptr<WeightMatrix>> MakePackedIntWeight(std::span<const uint8_t> packed, PackedIntLayout layout,
                                                                   std::vector<float> scales, std::vector<uint8_t> zeros) {
   const std::string what = StrCat("int", layout.bits, " weight [", layout.rows, ", ", layout.cols, "]");
-  if (layout.bits < 1 || layout.bits > 8 || layout.rows < 0 || layout.cols <= 0 || layout.group_size <= 0 ||
-      layout.cols % layout.group_size != 0) {
+  if (layout.bits < 1 || layout.bits > 8 || layout.rows < 0 || layout.cols <= 0 || layout.group_size <= 0) {
     return absl::InvalidArgumentError(StrCat(what, " with groups of ", layout.group_size,
-                                             ": bits must be 1..8 and the group size must divide the columns"));
+                                             ": bits must be 1..8 and the group size positive"));
   }
-  const uint64_t groups = static_cast<uint64_t>(layout.rows) * static_cast<uint64_t>(layout.cols / layout.group_size);
+  const uint64_t groups = static_cast<uint64_t>(layout.rows) *
+                        static_cast<uint64_t>((layout.cols + layout.group_size - 1) / layout.group_size);
   const uint64_t need = static_cast<uint64_t>(layout.rows) * int_quant::PackedWords(layout.cols, layout.bits) * 4;
   if (packed.size() != need) {
     return absl::InvalidArgumentError(StrCat(what, ": packed bytes ", packed.size(), ", expected ", need));
