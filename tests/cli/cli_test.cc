@@ -429,6 +429,39 @@ TEST_F(CliTest, IntSchemeTypeWritesPackQuantized) {
   EXPECT_LT(ppl, 40.0);  // BF16 is ~19 on this text; wrong packing gives thousands
 }
 
+// The composition: `--passes 'rotate,gptq' --calib` with --type. GGUF: fuse-norms goes in
+// before rotate, gguf-layout before gptq, quantize(--type) last, and --type is gptq's scheme;
+// safetensors: gptq quantizes to --type itself (no int-quant). Few calibration tokens: this checks
+// the plumbing, tests/passes/gptq_pass_test.cc the accuracy.
+TEST_F(CliTest, RotateGptqComposesWithEveryOutput) {
+  const fs::path gguf = dir_ / "rg.gguf";
+  Result g = Convert(kData / "tiny-llama-bf16", gguf,
+                     "--format gguf --type Q4_K_M --passes 'rotate,gptq(samples=4,ctx=128)' --calib " + Q(kData / "calib.txt"));
+  ASSERT_EQ(g.exit_code, 0) << g.output;
+  EXPECT_THAT(g.output, HasSubstr("pipeline  fuse-norms(f32=false),rotate(seed=1,"));
+  EXPECT_THAT(g.output, HasSubstr("),gguf-layout(name=),gptq(scheme=Q4_K_M,"));
+  EXPECT_THAT(g.output, HasSubstr("samples=4,ctx=128,"));
+  EXPECT_THAT(g.output, HasSubstr("),quantize(type=Q4_K_M,"));
+  EXPECT_THAT(g.output, HasSubstr("tensors-gptq = 29"));  // 4 layers x 7 matrices + output.weight
+  Result run = RunShell(Q(kQuantc) + " run " + Q(gguf) + " --tokenizer " + Q(kData / "tiny-llama-bf16") +
+                        " --prompt 'The kernel' -n 4");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+
+  const fs::path st = dir_ / "rg-int4";
+  Result i = Convert(kData / "tiny-llama-bf16", st,
+                     "--type int4-g128 --passes 'rotate,gptq(samples=4,ctx=128)' --calib " + Q(kData / "calib.txt"));
+  ASSERT_EQ(i.exit_code, 0) << i.output;
+  EXPECT_THAT(i.output, HasSubstr("gptq(scheme=int4-g128,"));
+  EXPECT_THAT(i.output, Not(HasSubstr("int-quant")));
+  const auto raw = testing::ReadRawCheckpoint(st);
+  EXPECT_TRUE(raw.contains("model.layers.3.mlp.down_proj.weight_packed"));
+  // gptq without calibration text is one clear line.
+  Result none = Convert(kData / "tiny-llama-bf16", dir_ / "none", "--type int4 --passes gptq");
+  ExpectOneErrorLine(none);
+  EXPECT_THAT(none.output, HasSubstr("--calib"));
+  ExpectNoOutput(dir_ / "none");
+}
+
 TEST_F(CliTest, BadIntSchemeIsOneLineErrorWithoutOutput) {
   const fs::path out = dir_ / "out";
   Result r = Convert(kData / "tiny-llama-bf16", out, "--type int4-g12x");

@@ -20,6 +20,7 @@
 #include "lib/support/progress.h"
 #include "lib/support/status_macros.h"
 #include "passes/fp8_to_bf16.h"
+#include "passes/fuse_norms.h"
 #include "passes/gguf_layout.h"
 #include "passes/int_quant.h"
 #include "passes/quantize.h"
@@ -51,6 +52,22 @@ passes::QuantizeOptions QuantizeOptionsFor(const ConvertOptions& o) {
   return q;
 }
 
+// --passes as given, plus what a named pass needs before it: rotate needs the RMSNorm scales folded
+// (fuse-norms), so `--passes rotate,gptq` means fuse-norms,rotate,gptq.
+absl::StatusOr<std::vector<std::unique_ptr<Pass>>> ParseUserPipeline(std::string_view text,
+                                                                     const PassOptionDefaults& defaults = {}) {
+  QC_ASSIGN_OR_RETURN(auto pipeline, ParsePipeline(text, passes::Registry(), defaults));
+  bool fused = false;
+  for (auto it = pipeline.begin(); it != pipeline.end(); ++it) {
+    if ((*it)->Name() == "fuse-norms") fused = true;
+    if ((*it)->Name() == "rotate" && !fused) {
+      it = pipeline.insert(it, passes::CreateFuseNormsPass()) + 1;
+      fused = true;
+    }
+  }
+  return pipeline;
+}
+
 // The pipeline the user named, or the default one for this input and format.
 absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOptions& o, const Model& model) {
   if (o.format == "mp") {
@@ -58,7 +75,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOp
     // shard pass comes last, added here unless the pipeline already has one.
     std::vector<std::unique_ptr<Pass>> pipeline;
     if (o.passes_given) {
-      QC_ASSIGN_OR_RETURN(pipeline, ParsePipeline(o.passes, passes::Registry()));
+      QC_ASSIGN_OR_RETURN(pipeline, ParseUserPipeline(o.passes));
     }
     const bool has_shard = std::any_of(pipeline.begin(), pipeline.end(), [](const auto& p) { return p->Name() == "shard"; });
     if (!has_shard) pipeline.push_back(passes::CreateShardPass({.n = o.mp}));
@@ -73,7 +90,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOp
       PassOptionDefaults defaults;
       defaults["gptq"] = {{"scheme", o.type}};
       if (!o.calib.empty()) defaults["gptq"].emplace_back("calib", o.calib);
-      QC_ASSIGN_OR_RETURN(pipeline, ParsePipeline(o.passes, passes::Registry(), defaults));
+      QC_ASSIGN_OR_RETURN(pipeline, ParseUserPipeline(o.passes, defaults));
     } else if (passes::HasFp8Weights(model)) {
       pipeline.push_back(passes::CreateFp8ToBf16Pass());
     }
@@ -93,7 +110,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOp
       defaults["gptq"] = {{"scheme", o.type}, {"override", StrJoin(o.overrides, ";")}, {"pure", o.pure ? "true" : "false"}};
     }
     if (!o.calib.empty()) defaults["gptq"].emplace_back("calib", o.calib);
-    QC_ASSIGN_OR_RETURN(auto pipeline, ParsePipeline(o.passes, passes::Registry(), defaults));
+    QC_ASSIGN_OR_RETURN(auto pipeline, ParseUserPipeline(o.passes, defaults));
     if (o.format != "gguf") return pipeline;
     // GGUF: the layout pass goes before the first pass that works on GGUF tensors (gptq chooses
     // values on the mix's block types), else last; quantize(--type) closes the pipeline.

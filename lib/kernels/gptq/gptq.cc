@@ -13,27 +13,27 @@ namespace {
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ColMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
 
-// GPTQ's U (the upper Cholesky factor of H^-1, H^-1 = U^T U) is never formed. With J the exchange
-// matrix, J H J = L L^T gives H = R R^T for the upper triangular R = J L J, and U = R^-1. GPTQ's
-// column step w_j -= (w_i - q_i) / U_ii * U_ij, written with R instead, is
-//   w_j = w0_j + sum_{i<j} (w0_i - q_i) * R_ij / R_jj        (w0: the weights before the solve),
-// because W0 - Q = E U for GPTQ's scaled errors E (e_i = (w_i - q_i) / U_ii), so E = (W0 - Q) R.
-// One Cholesky, no triangular inverse (that cost n^3 flops on one thread, 3x the Cholesky).
-// Returns R with each column j divided by R_jj (unit diagonal), and R's diagonal (1 / U_ii).
-absl::StatusOr<RowMatrix> UnitUpperFactor(const RowMatrix& h, std::vector<float>& diagonal) {
+// GPTQ's U, the upper Cholesky factor of H^-1 (H^-1 = U^T U), is never formed whole. With J the
+// exchange matrix, J H J = L L^T gives H = R R^T for the upper triangular R = J L J, and U = R^-1.
+// GPTQ's scaled errors E (e_i = (w_i - q_i) / U_ii) satisfy W0 - Q = E U (W0: the weights before
+// the solve), so E = D R with D = W0 - Q. The lazy update of the columns after a block therefore
+// accumulates A = D R (one GEMM per block with R's rows of the block, as GPTQ's with U's), and
+// GPTQ's current weights of block B at its start are W0_B - E_<B U_<B,B = W0_B + A_B U_BB (from
+// R U = I: R_<B,<B U_<B,B = -R_<B,B U_BB), where U_BB = R_BB^-1 is the block's own small
+// inverse. Inside the block the updates are GPTQ's, with U_BB. One Cholesky: the triangular
+// inverse of all of H is gone (n^3 flops on one thread, 3x the Cholesky's).
+absl::StatusOr<RowMatrix> UpperFactor(const RowMatrix& h) {
   const int64_t n = h.rows();
   const ColMatrix reversed = h.reverse();  // J H J
   Eigen::LLT<ColMatrix> llt(reversed);
   if (llt.info() != Eigen::Success) {
     return absl::FailedPreconditionError("the damped Hessian is not positive definite (raise damp)");
   }
-  const ColMatrix& l = llt.matrixLLT();  // lower triangle: L
-  diagonal.resize(static_cast<size_t>(n));
-  for (int64_t j = 0; j < n; ++j) diagonal[j] = l(n - 1 - j, n - 1 - j);
+  const ColMatrix& l = llt.matrixLLT();  // its lower triangle is L
   RowMatrix r = RowMatrix::Zero(n, n);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = i; j < n; ++j) r(i, j) = l(n - 1 - i, n - 1 - j) / diagonal[j];  // R = J L J
+    for (int64_t j = i; j < n; ++j) r(i, j) = l(n - 1 - i, n - 1 - j);  // R = J L J
   }
   return r;
 }
@@ -100,23 +100,29 @@ absl::StatusOr<Result> Quantize(float* w, int64_t rows, int64_t cols, const floa
   }
   const float damp = static_cast<float>(options.damp * hp.diagonal().mean());
   hp.diagonal().array() += damp;
-  std::vector<float> r_diag;
-  absl::StatusOr<RowMatrix> r_or = UnitUpperFactor(hp, r_diag);
+  absl::StatusOr<RowMatrix> r_or = UpperFactor(hp);
   if (!r_or.ok()) return r_or.status();
-  const RowMatrix& rhat = *r_or;
+  const RowMatrix& rf = *r_or;
   hp.resize(0, 0);
 
   // Groups fitted during the solve start at block boundaries, so their weights are up to date.
   int64_t block = std::max<int64_t>(1, options.block);
   if (!static_fit && block % group != 0) block = (block + group - 1) / group * group;
-  RowMatrix deltas(rows, block);  // w0 - q of the block's columns
+  // work: W0 + A for the columns not reached yet; GPTQ's current weights inside the block; Q behind.
+  RowMatrix w0(rows, block), deltas(rows, block), u;
   std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
   for (int64_t i1 = 0; i1 < cols; i1 += block) {
     const int64_t i2 = std::min(cols, i1 + block), width = i2 - i1;
+    u = rf.block(i1, i1, width, width).triangularView<Eigen::Upper>().solve(RowMatrix::Identity(width, width));
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = i1; i < i2; ++i) w0(r, i - i1) = weights(r, order[i]);
+    }
+    deltas.leftCols(width).noalias() = (work.middleCols(i1, width) - w0.leftCols(width)) * u;  // A_B U_BB
+    work.middleCols(i1, width) = w0.leftCols(width) + deltas.leftCols(width);
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       float* row = &work(r, 0);
-      const float* row0 = &weights(r, 0);  // unchanged until the end
       double loss = 0;
       for (int64_t i = i1; i < i2; ++i) {
         if (!static_fit && i % group == 0) {
@@ -124,19 +130,19 @@ absl::StatusOr<Result> Quantize(float* w, int64_t rows, int64_t cols, const floa
         }
         const float x = row[i];
         const float q = quantizer.Quantize(r, order[i], x);
-        const float delta = row0[order[i]] - q;
-        const float e = (x - q) * r_diag[i];  // GPTQ's (w - q) / U_ii
-        loss += static_cast<double>(e) * e / 2;
+        const float d = u(i - i1, i - i1);
+        const float e = (x - q) / d;
+        loss += static_cast<double>(x - q) * (x - q) / (static_cast<double>(d) * d) / 2;
         row[i] = q;
-        const float* r_row = &rhat(i, 0);
+        const float* u_row = &u(i - i1, 0);
 #pragma omp simd
-        for (int64_t j = i + 1; j < i2; ++j) row[j] += delta * r_row[j];
-        deltas(r, i - i1) = delta;
+        for (int64_t j = i + 1; j < i2; ++j) row[j] -= e * u_row[j - i1];
+        deltas(r, i - i1) = w0(r, i - i1) - q;
       }
       row_loss[r] += loss;
     }
     if (i2 < cols) {
-      work.rightCols(cols - i2).noalias() += deltas.leftCols(width) * rhat.block(i1, i2, width, cols - i2);
+      work.rightCols(cols - i2).noalias() += deltas.leftCols(width) * rf.block(i1, i2, width, cols - i2);
     }
   }
 #pragma omp parallel for schedule(static)
