@@ -1,6 +1,8 @@
 #include "passes/gptq.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <set>
 #include <vector>
 
@@ -39,6 +41,7 @@ int StepOf(Role role) {
 }
 constexpr int kSteps = 5, kFirstFfnStep = 3;
 constexpr int kHeadStep = kSteps;  // after every layer: the output projection
+constexpr int kEmbedStep = kSteps + 1;  // before the layers: the token embedding (GGUF, embed=true)
 
 struct Target {
   std::string name;
@@ -124,9 +127,34 @@ class GptqPass final : public Pass {
       }
     };
 
-    Progress progress("gptq", static_cast<uint64_t>(spec.num_layers), targets.size(), ctx.show_progress, "layers");
     double forward_s = 0, solve_s = 0;
     int64_t quantized = 0, uncalibrated = 0, dead = 0;
+    // The token embedding is no matmul: its rows are inputs. An error d in a row costs
+    // |W d|^2 in every matrix that reads layer 0's normalized stream, and travels on unchanged in
+    // the residual: GPTQ on each row with H = sum W^T W (those readers, still unquantized) plus
+    // the identity at the same trace.
+    for (const Target& t : targets) {
+      if (t.step != kEmbedStep) continue;
+      collector.Start({t.name});
+      double trace = 0;
+      for (const Role r : {Role::kQ, Role::kK, Role::kV, Role::kQA, Role::kKVA}) {
+        const TensorEntry* reader = model.tensors.Find(adapter->TensorName({r, 0}));
+        if (reader == nullptr || reader->info.shape.size() != 2 || reader->info.cols() != hidden) continue;
+        QC_ASSIGN_OR_RETURN(std::vector<float> w, ReadAllAsF32(*reader->source, reader->info));
+        for (float v : w) trace += static_cast<double>(v) * v;
+        collector.NextCall();
+        collector.Observe(t.name, -1, w.data(), reader->info.rows(), hidden);
+      }
+      std::vector<float> identity(static_cast<size_t>(hidden * hidden), 0.0f);
+      const float diag = static_cast<float>(std::sqrt(std::max(trace, 1.0) / static_cast<double>(hidden)));
+      for (int64_t c = 0; c < hidden; ++c) identity[c * hidden + c] = diag;
+      collector.NextCall();
+      collector.Observe(t.name, -1, identity.data(), hidden, hidden);
+      QC_RETURN_IF_ERROR(QuantizeTarget(model, t, collector, uncalibrated, dead));
+      ++quantized;
+    }
+
+    Progress progress("gptq", static_cast<uint64_t>(spec.num_layers), targets.size(), ctx.show_progress, "layers");
     for (int64_t l = 0; l < spec.num_layers; ++l) {
       for (int step = 0; step < kSteps; ++step) {
         std::set<std::string> names;
@@ -227,8 +255,12 @@ class GptqPass final : public Pass {
       // The output projection (GGUF only; pack-quantized leaves lm_head out, as GPTQ's llama.py
       // does) is calibrated on the final norm's output after the last layer.
       const bool head = role->role == Role::kLmHead && !int_scheme_ && options_.head;
-      if (role->layer < 0 && !head) continue;
-      const int step = head ? kHeadStep : role->role == Role::kKVB && int_scheme_ ? 1 : StepOf(role->role);
+      const bool embed = role->role == Role::kEmbedding && !int_scheme_ && options_.embed;
+      if (role->layer < 0 && !head && !embed) continue;
+      const int step = head    ? kHeadStep
+                       : embed ? kEmbedStep
+                       : role->role == Role::kKVB && int_scheme_ ? 1
+                                                                 : StepOf(role->role);
       if (step < 0) continue;
       DType type = e.info.dtype;
       if (!int_scheme_) {

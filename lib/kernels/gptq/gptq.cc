@@ -116,13 +116,12 @@ absl::StatusOr<Result> Quantize(float* w, int64_t rows, int64_t cols, const floa
     u = rf.block(i1, i1, width, width).triangularView<Eigen::Upper>().solve(RowMatrix::Identity(width, width));
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t i = i1; i < i2; ++i) w0(r, i - i1) = weights(r, order[i]);
-    }
-    deltas.leftCols(width).noalias() = (work.middleCols(i1, width) - w0.leftCols(width)) * u;  // A_B U_BB
-    work.middleCols(i1, width) = w0.leftCols(width) + deltas.leftCols(width);
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
       float* row = &work(r, 0);
+      for (int64_t i = i1; i < i2; ++i) w0(r, i - i1) = weights(r, order[i]);
+      // GPTQ's current weights of the block: W0_B + A_B U_BB (work holds W0_B + A_B).
+      Eigen::Map<Eigen::RowVectorXf> current(row + i1, width);
+      deltas.row(r).head(width) = current - w0.row(r).head(width);
+      current.noalias() = w0.row(r).head(width) + deltas.row(r).head(width) * u.triangularView<Eigen::Upper>();
       double loss = 0;
       for (int64_t i = i1; i < i2; ++i) {
         if (!static_fit && i % group == 0) {
@@ -158,12 +157,37 @@ HessianAccumulator::HessianAccumulator(int64_t cols) : cols_(cols), h_(static_ca
 void HessianAccumulator::Add(const float* x, int64_t n) {
   if (n <= 0 || !CpuRunsThisBuild()) return;  // Quantize reports the CPU
   Eigen::Map<RowMatrix> h(h_.data(), cols_, cols_);
+  if (finished_ && samples_ > 0) {  // data() was called: back to the sum
+    const float to_sum = static_cast<float>(static_cast<double>(samples_) / 2);
+    for (int64_t i = 0; i < cols_; ++i) h.row(i).head(i + 1) *= to_sum;
+  }
+  finished_ = false;
   Eigen::Map<const RowMatrix> batch(x, n, cols_);
-  // The running mean of GPTQ's add_batch: H <- H * old/new + (2/new) X^T X.
-  const int64_t total = samples_ + n;
-  h *= static_cast<float>(static_cast<double>(samples_) / static_cast<double>(total));
-  h.noalias() += (2.0f / static_cast<float>(total)) * (batch.transpose() * batch);
-  samples_ = total;
+  // Column panel [c0, c0 + w) of the lower triangle: rows c0.. of X^T times X's panel columns,
+  // one GEMM each (Eigen runs it on one thread inside the region); the widest panels go first.
+  constexpr int64_t kPanel = 128;
+  const int64_t panels = (cols_ + kPanel - 1) / kPanel;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t p = 0; p < panels; ++p) {
+    const int64_t c0 = p * kPanel, w = std::min(kPanel, cols_ - c0);
+    h.block(c0, c0, cols_ - c0, w).noalias() += batch.rightCols(cols_ - c0).transpose() * batch.middleCols(c0, w);
+  }
+  samples_ += n;
+}
+
+const float* HessianAccumulator::data() const {
+  if (!finished_) {
+    Eigen::Map<RowMatrix> h(h_.data(), cols_, cols_);
+    const float scale = static_cast<float>(2.0 / static_cast<double>(samples_));
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < cols_; ++i) h.row(i).head(i + 1) *= scale;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < cols_; ++i) {
+      for (int64_t j = i + 1; j < cols_; ++j) h(i, j) = h(j, i);
+    }
+    finished_ = true;
+  }
+  return h_.data();
 }
 
 }  // namespace quantc::kernels::gptq

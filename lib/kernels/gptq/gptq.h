@@ -57,8 +57,10 @@ struct Result {
 absl::StatusOr<Result> Quantize(float* w, int64_t rows, int64_t cols, const float* hessian, RowQuantizer& quantizer,
                                 const Options& options);
 
-// H = (2/N) sum_t x_t x_t^T, accumulated batch by batch in FP32 with one GEMM per batch (GPTQ's
-// add_batch, which keeps the same running mean).
+// H = (2/N) sum_t x_t x_t^T, accumulated batch by batch in FP32: each batch adds its X^T X to the
+// lower triangle (a symmetric rank-k update, half a GEMM's work, in column panels across the
+// OpenMP threads); data() scales the sum by 2/N and mirrors it once (GPTQ's add_batch keeps the
+// same mean as a running one).
 class HessianAccumulator {
  public:
   explicit HessianAccumulator(int64_t cols);
@@ -66,13 +68,17 @@ class HessianAccumulator {
   void Add(const float* x, int64_t n);
   int64_t cols() const { return cols_; }
   int64_t samples() const { return samples_; }
-  // [cols, cols] row-major (symmetric, so either order).
-  const float* data() const { return h_.data(); }
+  // [cols, cols] row-major (symmetric, so either order). The first call after an Add finishes the
+  // sum in place; not to be called from two threads at once.
+  const float* data() const;
 
  private:
   int64_t cols_;
   int64_t samples_ = 0;
-  std::vector<float> h_;
+  // Between Add and data(): sum_t x_t x_t^T in the lower triangle (the upper is stale). After
+  // data(): H, both triangles.
+  mutable std::vector<float> h_;
+  mutable bool finished_ = true;
 };
 
 }  // namespace quantc::kernels::gptq
