@@ -15,7 +15,6 @@ namespace {
 using arch::Role;
 using arch::TensorRole;
 
-bool IsFloat(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 
 class FuseNormsPass final : public Pass {
  public:
@@ -89,7 +88,7 @@ class FuseNormsPass final : public Pass {
     for (const std::string& t : targets) {
       TensorEntry* e = model.tensors.FindMutable(t);
       if (e == nullptr) return absl::NotFoundError(StrCat("checkpoint has no tensor '", t, "'"));
-      if (!IsFloat(e->info.dtype)) {
+      if (!IsDenseFloat(e->info.dtype)) {
         return absl::InvalidArgumentError(StrCat("tensor '", t, "' is ", quantc::Name(e->info.dtype),
                                                  "; fuse-norms folds into F32/F16/BF16 weights (run fp8-to-bf16 first)"));
       }

@@ -17,7 +17,6 @@ namespace {
 
 using arch::Role;
 
-bool IsDenseFloat(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 
 // llama.cpp's converter keeps these in F32 whatever the output type: 1-D tensors (norms, biases),
 // and the MoE router (conversion/base.py prepare_tensors).

@@ -51,7 +51,6 @@ struct Target {
   DType type;    // GGUF: the ggml block type to quantize to (HF layout: the int scheme)
 };
 
-bool IsDense(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
@@ -273,7 +272,7 @@ class GptqPass final : public Pass {
         QC_RETURN_IF_ERROR(CheckPackable(e, *int_scheme_));
         ragged_ += HasRaggedLastGroup(e, *int_scheme_) ? 1 : 0;
       }
-      if (!IsDense(e.info.dtype)) {
+      if (!IsDenseFloat(e.info.dtype)) {
         return absl::InvalidArgumentError(StrCat("gptq: tensor '", e.name, "' is ", quantc::Name(e.info.dtype),
                                                  "; GPTQ starts from F32/F16/BF16 weights"));
       }

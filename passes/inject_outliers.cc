@@ -16,7 +16,6 @@ namespace {
 using arch::Role;
 using arch::TensorRole;
 
-bool IsFloat(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 
 class InjectOutliersPass final : public Pass {
  public:
@@ -66,7 +65,7 @@ class InjectOutliersPass final : public Pass {
       for (const std::string& t : all) {
         const TensorEntry* e = model.tensors.Find(t);
         if (e == nullptr) return absl::NotFoundError(StrCat("checkpoint has no tensor '", t, "'"));
-        if (!IsFloat(e->info.dtype)) {
+        if (!IsDenseFloat(e->info.dtype)) {
           return absl::InvalidArgumentError(StrCat("tensor '", t, "' is ", quantc::Name(e->info.dtype),
                                                    "; inject-outliers needs F32/F16/BF16 weights (run fp8-to-bf16 first)"));
         }

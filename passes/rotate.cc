@@ -59,7 +59,6 @@ VectorTransform HeadValues(PlanPtr plan, int64_t heads, int64_t nope) {
   };
 }
 
-bool IsFloat(DType d) { return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16; }
 
 // One transform of one tensor: `f` on each row (columns = false: the matrix's input side; a 1-D
 // tensor is one row) or each column (its output side), that side `width` wide.
@@ -251,7 +250,7 @@ class RotatePass final : public Pass {
       const Step& s = steps[i];
       const TensorEntry* e = model.tensors.Find(s.tensor);
       if (e == nullptr) return absl::NotFoundError(StrCat("checkpoint has no tensor '", s.tensor, "'"));
-      if (!IsFloat(e->info.dtype)) {
+      if (!IsDenseFloat(e->info.dtype)) {
         return absl::InvalidArgumentError(StrCat("tensor '", s.tensor, "' is ", quantc::Name(e->info.dtype),
                                                  "; rotate works on F32/F16/BF16 weights (run fp8-to-bf16 first)"));
       }

@@ -67,6 +67,8 @@ struct DTypeTraits {
 };
 
 const DTypeTraits& Traits(DType t);
+// The dense float storage types passes compute from and write back (F32, F16, BF16).
+inline bool IsDenseFloat(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 inline std::string_view Name(DType t) { return Traits(t).name; }
 std::span<const DType> AllDTypes();         // kBool .. kU64, every plain (safetensors) dtype
 std::span<const DType> BlockQuantDTypes();  // kQ4_0 .. kMXFP4

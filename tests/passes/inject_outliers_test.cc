@@ -19,15 +19,6 @@ namespace quantc::passes {
 namespace {
 namespace fs = std::filesystem;
 
-std::vector<float> Values(const Model& m, const std::string& name) {
-  const TensorEntry* e = m.tensors.Find(name);
-  EXPECT_NE(e, nullptr) << name;
-  if (e == nullptr) return {};
-  auto v = ReadAllAsF32(*e->source, e->info);
-  EXPECT_TRUE(v.ok()) << v.status();
-  return v.ok() ? *v : std::vector<float>{};
-}
-
 class InjectOutliersTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(InjectOutliersTest, SameLogitsAndScaledChannels) {
@@ -52,13 +43,13 @@ TEST_P(InjectOutliersTest, SameLogitsAndScaledChannels) {
   ASSERT_EQ(chosen.size(), 8u);
   for (const std::string norm : {"model.layers.0.input_layernorm.weight", "model.layers.1.post_attention_layernorm.weight",
                                  "model.norm.weight"}) {
-    const std::vector<float> a = Values(*original, norm), b = Values(*variant, norm);
+    const std::vector<float> a = testing::TensorValues(*original, norm), b = testing::TensorValues(*variant, norm);
     ASSERT_EQ(a.size(), static_cast<size_t>(hidden));
     for (int64_t c = 0; c < hidden; ++c) ASSERT_EQ(b[c], chosen.contains(c) ? 20 * a[c] : a[c]) << norm << " " << c;
   }
   for (const std::string linear : {"model.layers.0.self_attn.k_proj.weight", "model.layers.1.mlp.up_proj.weight",
                                    "lm_head.weight"}) {
-    const std::vector<float> a = Values(*original, linear), b = Values(*variant, linear);
+    const std::vector<float> a = testing::TensorValues(*original, linear), b = testing::TensorValues(*variant, linear);
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) {
       const int64_t c = static_cast<int64_t>(i) % hidden;
@@ -86,7 +77,7 @@ TEST(InjectOutliers, UntiesATiedHead) {
   pm.Add(CreateInjectOutliersPass());
   ASSERT_TRUE(pm.Run(*model).ok());
   EXPECT_LT(testing::RelativeDiff(testing::ModelLogits(*model, prompt), want), 1e-4);
-  EXPECT_EQ(Values(*model, "model.embed_tokens.weight").size(), Values(*model, "lm_head.weight").size());
+  EXPECT_EQ(testing::TensorValues(*model, "model.embed_tokens.weight").size(), testing::TensorValues(*model, "lm_head.weight").size());
   EXPECT_TRUE(std::any_of(pm.notes().begin(), pm.notes().end(),
                           [](const std::string& n) { return n.find("untied lm_head.weight") != std::string::npos; }));
 }

@@ -52,15 +52,6 @@ absl::Status Rotate(Model& model, RotateOptions options) {
   return pm.Run(model);
 }
 
-std::vector<float> Values(const Model& m, const std::string& name) {
-  const TensorEntry* e = m.tensors.Find(name);
-  EXPECT_NE(e, nullptr) << name;
-  if (e == nullptr) return {};
-  auto v = ReadAllAsF32(*e->source, e->info);
-  EXPECT_TRUE(v.ok()) << v.status();
-  return v.ok() ? *v : std::vector<float>{};
-}
-
 class RotateTest : public ::testing::TestWithParam<Fixture> {};
 
 TEST_P(RotateTest, EveryOptionKeepsLogits) {
@@ -96,7 +87,7 @@ TEST_P(RotateTest, EveryOptionKeepsLogits) {
     const double diff = testing::RelativeDiff(got, want);
     std::printf("%s rotate(%s): max |logit change| / max |logit| = %.3g\n", f.dir.c_str(), v.label.c_str(), diff);
     EXPECT_LT(diff, 1e-4);
-    for (const std::string& t : v.owned) EXPECT_NE(Values(*model, t), Values(*r1, t)) << t << " unchanged by " << v.label;
+    for (const std::string& t : v.owned) EXPECT_NE(testing::TensorValues(*model, t), testing::TensorValues(*r1, t)) << t << " unchanged by " << v.label;
     const bool online = model->config.contains("quantc");
     EXPECT_EQ(online, v.options.r4);
     if (online) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -36,6 +37,16 @@ inline std::vector<int32_t> GoldenPrompt(const std::filesystem::path& dir) {
   std::vector<int32_t> prompt(ids.shape[1]);
   std::memcpy(prompt.data(), ids.bytes.data(), prompt.size() * 4);
   return prompt;
+}
+
+// A tensor of `m` as F32 (empty, and a test failure, when it is missing or not a float dtype).
+inline std::vector<float> TensorValues(const Model& m, const std::string& name) {
+  const TensorEntry* e = m.tensors.Find(name);
+  EXPECT_NE(e, nullptr) << name;
+  if (e == nullptr) return {};
+  auto v = ReadAllAsF32(*e->source, e->info);
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : std::vector<float>{};
 }
 
 // max |a - b| over max |b| (a and b of equal size).
