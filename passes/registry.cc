@@ -6,6 +6,7 @@
 #include "passes/gptq.h"
 #include "passes/inject_outliers.h"
 #include "passes/int_quant.h"
+#include "passes/onnx_decoder.h"
 #include "passes/quantize.h"
 #include "passes/rotate.h"
 #include "passes/shard.h"
@@ -26,6 +27,8 @@ std::span<const PassInfo> Registry() {
        [] { return CreateInjectOutliersPass(); }},
       {"int-quant", "round weights to int4/int8 per channel or group (GPTQ's quantizer, RTN) as compressed-tensors pack-quantized (vLLM)",
        [] { return CreateIntQuantPass(); }},
+      {"onnx-decoder", "lower a qwen2/llama decoder to the ONNX graph transformers.js and onnxruntime run (GQA, MatMulNBits for int4)",
+       [] { return CreateOnnxDecoderPass(); }},
       {"quantize", "give weights ggml block types by a llama-quantize mix (Q4_K_M, ...) and quantize them, imatrix-weighted",
        [] { return CreateQuantizePass(); }},
       {"rotate", "QuaRot rotations folded into weights: R1 on the residual stream (block=B for I ⊗ H_B), r2 per "

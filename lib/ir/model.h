@@ -13,6 +13,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "lib/ir/graph.h"
 #include "lib/ir/metadata.h"
 #include "lib/tensor/tensor.h"
 #include "nlohmann/json.hpp"
@@ -82,9 +83,13 @@ struct Model {
   // Typed key/values for formats that carry them (GGUF). Set by passes (gguf-layout) or readers;
   // writers serialize them as they are. Empty for plain safetensors checkpoints.
   Metadata metadata;
+  // The dataflow graph over the tensors, for graph formats (ONNX): built by a lowering pass
+  // (onnx-decoder, layout "onnx"), serialized by formats/onnx. Empty otherwise.
+  Graph graph;
   // How tensors are named and laid out: "hf" (Hugging Face names, [out, in] matrices), "gguf"
-  // (llama.cpp names and transformations, after gguf-layout or when read from a .gguf file) or "mp"
-  // (DeepSeek-Infer's model-parallel names and placements, after shard).
+  // (llama.cpp names and transformations, after gguf-layout or when read from a .gguf file), "mp"
+  // (DeepSeek-Infer's model-parallel names and placements, after shard) or "onnx" (initializers of
+  // `graph`: [in, out] matrices, MatMulNBits blobs; after onnx-decoder).
   std::string layout = "hf";
   // Ranks of a model-parallel layout ("mp", after the shard pass: DeepSeek-Infer names, each
   // tensor's Placement); 0 otherwise.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <tuple>
 
 namespace quantc::runner {
 namespace {
@@ -75,13 +76,20 @@ Rope::Rope(const arch::RopeSpec& spec, const std::vector<float>& freq_factors) :
   }
 }
 
+std::pair<float, float> Rope::CosSinAt(int64_t pos, int64_t i) const {
+  // transformers: freqs = pos * inv_freq in float32, then cos/sin in float32.
+  const float angle = static_cast<float>(pos) * static_cast<float>(inv_freq_[i]);
+  return {std::cos(angle) * static_cast<float>(cos_sin_scale_), std::sin(angle) * static_cast<float>(cos_sin_scale_)};
+}
+
+void Rope::CosSin(int64_t pos, float* cos, float* sin) const {
+  for (int64_t i = 0; i < spec_.dim / 2; ++i) std::tie(cos[i], sin[i]) = CosSinAt(pos, i);
+}
+
 void Rope::Apply(float* x, int64_t pos) const {
   const int64_t half = spec_.dim / 2;
   for (int64_t i = 0; i < half; ++i) {
-    // transformers: freqs = pos * inv_freq in float32, then cos/sin in float32.
-    const float angle = static_cast<float>(pos) * static_cast<float>(inv_freq_[i]);
-    const float c = std::cos(angle) * static_cast<float>(cos_sin_scale_);
-    const float s = std::sin(angle) * static_cast<float>(cos_sin_scale_);
+    const auto [c, s] = CosSinAt(pos, i);
     float& a = spec_.interleaved ? x[2 * i] : x[i];
     float& b = spec_.interleaved ? x[2 * i + 1] : x[i + half];
     const float x0 = a, x1 = b;

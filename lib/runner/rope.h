@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "lib/arch/model_spec.h"
@@ -22,11 +23,15 @@ class Rope {
   Rope(const arch::RopeSpec& spec, const std::vector<float>& freq_factors);
   // Rotates one head vector of spec.dim values in place for position `pos`.
   void Apply(float* x, int64_t pos) const;
+  // The cos and sin Apply uses for position `pos`, one per frequency (spec.dim / 2 each): the rows
+  // of the caches an ONNX GroupQueryAttention reads.
+  void CosSin(int64_t pos, float* cos, float* sin) const;
   // Multiplier on the attention softmax scale (1 except yarn with mscale_all_dim).
   double softmax_scale_factor() const { return softmax_scale_factor_; }
   const std::vector<double>& inv_freq() const { return inv_freq_; }
 
  private:
+  std::pair<float, float> CosSinAt(int64_t pos, int64_t i) const;
   arch::RopeSpec spec_;
   std::vector<double> inv_freq_;   // dim/2 frequencies
   double cos_sin_scale_ = 1.0;     // yarn attention factor on cos/sin

@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/raw_gguf.h"
 #include "tests/testing/raw_safetensors.h"
 
 namespace quantc {
@@ -478,6 +479,34 @@ TEST_F(CliTest, BadIntSchemeIsOneLineErrorWithoutOutput) {
   Result d = Convert(kData / "tiny-qwen2-bf16", out, "--type int4-g128");
   ASSERT_EQ(d.exit_code, 0) << d.output;
   EXPECT_THAT(d.output, HasSubstr("ragged last group"));
+}
+
+TEST_F(CliTest, OnnxFolderForTransformersJs) {
+  const fs::path out = dir_ / "onnx";
+  Result r = Convert(kData / "tiny-qwen2-bf16", out,
+                     "--format onnx --dtypes fp32,q4 --passes 'rotate,gptq(samples=2,ctx=64)' --calib " + Q(kData / "calib.txt"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("pipeline  fuse-norms(f32=false),rotate("));
+  EXPECT_THAT(r.output, HasSubstr("q4 models gptq(scheme=int4-g32,"));
+  for (const char* f : {"config.json", "genai_config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                        "onnx/model.onnx", "onnx/model.onnx_data", "onnx/model_q4.onnx", "onnx/model_q4.onnx_data"}) {
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  }
+  EXPECT_FALSE(fs::exists(out / "onnx" / "model_fp16.onnx"));
+  const auto config = nlohmann::json::parse(testing::ReadFileBytes(out / "config.json"));
+  EXPECT_EQ(config["transformers.js_config"]["use_external_data_format"]["model_q4.onnx"], 1);
+
+  Result dtypes = Convert(kData / "tiny-qwen2-bf16", dir_ / "bad", "--format onnx --dtypes fp32,int8");
+  ExpectOneErrorLine(dtypes);
+  EXPECT_THAT(dtypes.output, HasSubstr("--dtypes: 'int8'"));
+  ExpectNoOutput(dir_ / "bad");
+  Result asym = Convert(kData / "tiny-qwen2-bf16", dir_ / "bad", "--format onnx --dtypes q4 --type int4-g32-asym");
+  ExpectOneErrorLine(asym);
+  EXPECT_THAT(asym.output, HasSubstr("q_proj.weight: int4 asymmetric group 32"));
+  ExpectNoOutput(dir_ / "bad");
+  Result moe = Convert(kData / "tiny-deepseek-v3-bf16", dir_ / "bad", "--format onnx --dtypes fp32");
+  ExpectOneErrorLine(moe);
+  ExpectNoOutput(dir_ / "bad");
 }
 
 }  // namespace

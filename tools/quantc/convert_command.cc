@@ -1,5 +1,5 @@
-// `quantc convert IN -o OUT [--format safetensors|gguf|mp] [--type Q4_K_M|int4-g128] [--imatrix F] [--mp N]
-//  [--passes PIPELINE]`
+// `quantc convert IN -o OUT [--format safetensors|gguf|mp|onnx] [--type Q4_K_M|int4-g128] [--imatrix F] [--mp N]
+//  [--passes PIPELINE] [--dtypes fp32,q4]`
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -28,6 +28,7 @@
 #include "passes/shard.h"
 #include "tools/quantc/commands.h"
 #include "tools/quantc/loaded_model.h"
+#include "tools/quantc/onnx_output.h"
 
 namespace quantc::tools {
 namespace {
@@ -36,7 +37,8 @@ namespace fs = std::filesystem;
 struct ConvertOptions {
   std::string input, output, format, passes, max_shard_size = "5GB", split_max_size, type, imatrix, calib;
   std::vector<std::string> overrides;
-  int64_t mp = 0;
+  std::vector<std::string> dtypes = {"fp32", "fp16", "q4", "q4f16"};  // --format onnx
+  int64_t mp = 0, accuracy_level = 4;
   bool passes_given = false, force = false, pure = false, leave_output = false;
 };
 
@@ -66,6 +68,30 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> ParseUserPipeline(std::string
     }
   }
   return pipeline;
+}
+
+using Pipeline = std::vector<std::unique_ptr<Pass>>;
+
+// --format onnx: the float pipeline (the user's passes before the first quantizing one, or the
+// FP8 cast) and the one that makes the q4 weights from its result (the user's gptq or int-quant
+// onwards, else int-quant with --type, by default int4-g32: transformers.js's q4 blocks).
+absl::StatusOr<std::pair<Pipeline, Pipeline>> BuildOnnxPipelines(const ConvertOptions& o, const Model& model) {
+  const std::string scheme = o.type.empty() ? "int4-g32" : o.type;
+  Pipeline float_part, quant_part;
+  if (o.passes_given) {
+    PassOptionDefaults defaults;
+    defaults["gptq"] = {{"scheme", scheme}};
+    if (!o.calib.empty()) defaults["gptq"].emplace_back("calib", o.calib);
+    QC_ASSIGN_OR_RETURN(Pipeline all, ParseUserPipeline(o.passes, defaults));
+    auto first_quant = std::find_if(all.begin(), all.end(), [](const auto& p) { return p->Name() == "gptq" || p->Name() == "int-quant"; });
+    quant_part.assign(std::make_move_iterator(first_quant), std::make_move_iterator(all.end()));
+    all.erase(first_quant, all.end());
+    float_part = std::move(all);
+  } else if (passes::HasFp8Weights(model)) {
+    float_part.push_back(passes::CreateFp8ToBf16Pass());
+  }
+  if (quant_part.empty()) quant_part.push_back(passes::CreateIntQuantPass({.scheme = scheme}));
+  return std::pair{std::move(float_part), std::move(quant_part)};
 }
 
 // The pipeline the user named, or the default one for this input and format.
@@ -156,13 +182,14 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
     QC_ASSIGN_OR_RETURN(split_max, ParseByteSize(o.split_max_size));
     if (split_max == 0) return absl::InvalidArgumentError("--split-max-size must be positive");
   }
-  const bool gguf = o.format == "gguf", mp = o.format == "mp";
+  const bool gguf = o.format == "gguf", mp = o.format == "mp", onnx = o.format == "onnx";
   if (mp != (o.mp > 0)) return absl::InvalidArgumentError("--format mp and --mp N go together");
   if (!gguf && (!o.imatrix.empty() || !o.overrides.empty() || split_max != 0)) {
     return absl::InvalidArgumentError("--imatrix, --override and --split-max-size apply to --format gguf");
   }
-  if (mp && !o.type.empty()) return absl::InvalidArgumentError("--type applies to --format gguf and safetensors");
-  if (o.format == "safetensors" && !o.type.empty()) {
+  if (mp && !o.type.empty()) return absl::InvalidArgumentError("--type applies to --format gguf, safetensors and onnx");
+  if (onnx) QC_RETURN_IF_ERROR(CheckOnnxDtypes(o.dtypes));
+  if ((o.format == "safetensors" || onnx) && !o.type.empty()) {
     // Checked before any work; the int-quant pass parses it again with the same function.
     absl::StatusOr<kernels::int_quant::IntScheme> scheme = kernels::int_quant::ParseIntScheme(o.type);
     if (!scheme.ok()) {
@@ -199,17 +226,27 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
     QC_ASSIGN_OR_RETURN(calibration, TokenizeFile(*tok, o.calib));
   }
 
-  PassManager pm;
-  if (importance) pm.set_importance(&*importance);
-  if (!o.calib.empty()) pm.set_calibration(&calibration);
-  pm.set_show_progress(!global.quiet && Progress::StderrIsTerminal());
-  QC_ASSIGN_OR_RETURN(auto pipeline, BuildPipeline(o, model));
-  pm.AddAll(std::move(pipeline));
+  PassManager pm, onnx_quantize;
+  for (PassManager* m : {&pm, &onnx_quantize}) {
+    if (importance) m->set_importance(&*importance);
+    if (!o.calib.empty()) m->set_calibration(&calibration);
+    m->set_show_progress(!global.quiet && Progress::StderrIsTerminal());
+  }
+  if (onnx) {
+    QC_ASSIGN_OR_RETURN(auto pipelines, BuildOnnxPipelines(o, model));
+    pm.AddAll(std::move(pipelines.first));
+    onnx_quantize.AddAll(std::move(pipelines.second));
+  } else {
+    QC_ASSIGN_OR_RETURN(auto pipeline, BuildPipeline(o, model));
+    pm.AddAll(std::move(pipeline));
+  }
   QC_RETURN_IF_ERROR(pm.Run(model));
 
-  const uint64_t bytes_out = model.tensors.TotalBytes();
+  uint64_t bytes_out = model.tensors.TotalBytes();
   {
-    Progress progress("convert", bytes_out, model.tensors.size(), !global.quiet && Progress::StderrIsTerminal());
+    // ONNX writes one model per dtype (q4 ones smaller): the float size per model is an upper bound.
+    const uint64_t models = onnx ? o.dtypes.size() : 1;
+    Progress progress("convert", bytes_out * models, model.tensors.size() * models, !global.quiet && Progress::StderrIsTerminal());
     if (mp) {
       if (model.mp_ranks != o.mp) {
         return absl::InvalidArgumentError(StrCat("--mp ", o.mp, " but the pipeline's shard pass made ", model.mp_ranks, " ranks"));
@@ -220,6 +257,9 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
       model.metadata.Set("quantc.version", MetaValue::String(QUANTC_VERSION));
       model.metadata.Set("quantc.pipeline", MetaValue::String(model.PipelineText()));
       QC_RETURN_IF_ERROR(WriteGgufOutput(model, o, split_max, *out, &progress));
+    } else if (onnx) {
+      QC_ASSIGN_OR_RETURN(bytes_out, WriteOnnxFolder(model, onnx_quantize, out->staging(),
+                                                     {.dtypes = o.dtypes, .accuracy_level = o.accuracy_level, .progress = &progress}));
     } else {
       formats::HfWriteOptions write;
       write.max_shard_bytes = max_shard;
@@ -249,13 +289,22 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
 
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!global.quiet) {
-    for (const std::string& note : pm.notes()) fmt::print(stderr, "note: {}\n", note);
+    for (const PassManager* m : {&pm, &onnx_quantize}) {
+      for (const std::string& note : m->notes()) fmt::print(stderr, "note: {}\n", note);
+    }
     fmt::print("converted {} -> {} ({})\n", o.input, o.output, o.format);
     fmt::print("  tensors   {} in, {} out\n", tensors_in, model.tensors.size());
     fmt::print("  bytes     {} read, {} written\n", FormatBytes(bytes_in), FormatBytes(bytes_out));
     fmt::print("  pipeline  {}\n", model.pipeline.empty() ? "(none)" : model.PipelineText());
-    for (const auto& [pass, stats] : pm.statistics()) {
-      for (const auto& [key, n] : stats.counts()) fmt::print("  {:<9} {} = {}\n", "", key, n);
+    if (onnx && !onnx_quantize.statistics().empty()) {
+      std::vector<std::string> texts;
+      for (const auto& [text, stats] : onnx_quantize.statistics()) texts.push_back(text);
+      fmt::print("  q4 models {}\n", StrJoin(texts, ","));
+    }
+    for (const PassManager* m : {&pm, &onnx_quantize}) {
+      for (const auto& [pass, stats] : m->statistics()) {
+        for (const auto& [key, n] : stats.counts()) fmt::print("  {:<9} {} = {}\n", "", key, n);
+      }
     }
     fmt::print("  time      {:.2f} s ({}/s moved)\n", secs, FormatBytes((bytes_in + bytes_out) / std::max(secs, 1e-9)));
   }
@@ -270,13 +319,21 @@ CommandRunner AddConvertCommand(CLI::App& app, const GlobalOptions& global) {
       ->required();
   app.add_option("-o,--output", o->output, "output folder, or .gguf file (written atomically)")->required();
   app.add_option("--format", o->format, "output format (default: gguf when the output ends in .gguf, else safetensors)")
-      ->check(CLI::IsMember({"safetensors", "gguf", "mp"}));
+      ->check(CLI::IsMember({"safetensors", "gguf", "mp", "onnx"}));
+  app.add_option("--dtypes", o->dtypes, "onnx: which models to write (transformers.js dtypes: fp32, fp16, q4, q4f16)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--accuracy-level", o->accuracy_level,
+                 "onnx: MatMulNBits accuracy_level of q4 models (4: int8 activations, fast on CPU/wasm; 0: exact)")
+      ->check(CLI::IsMember({0, 1, 2, 3, 4}))
+      ->capture_default_str();
   app.add_option("--mp", o->mp, "mp: model-parallel ranks N (DeepSeek-Infer's model{r}-mp{N}.safetensors)")
       ->check(CLI::PositiveNumber);
   app.add_option("--type", o->type,
                  "GGUF: llama-quantize mix or type (Q4_K_M, Q5_K_M, Q8_0, Q6_K, Q4_0, IQ4_XS, F16, BF16, ...); "
                  "safetensors: integer scheme for vLLM's compressed-tensors pack-quantized (int4, int4-g128, int8, "
-                 "int4-g128-asym; runs int-quant after --passes). Default: keep the checkpoint's F32/F16/BF16");
+                 "int4-g128-asym; runs int-quant after --passes); onnx: the q4 models' scheme (default int4-g32). "
+                 "Default: keep the checkpoint's F32/F16/BF16");
   app.add_option("--imatrix", o->imatrix, "GGUF: importance matrix (llama.cpp imatrix GGUF, from `quantc imatrix` or llama-imatrix)");
   app.add_option("--override", o->overrides, "GGUF: per-tensor type, 'REGEX=TYPE' (repeatable; first match wins)");
   app.add_flag("--pure", o->pure, "GGUF: no mix rules, every quantizable tensor gets --type");
