@@ -504,8 +504,9 @@ TEST_F(CliTest, OnnxFolderForTransformersJs) {
   ExpectOneErrorLine(asym);
   EXPECT_THAT(asym.output, HasSubstr("q_proj.weight: int4 asymmetric group 32"));
   ExpectNoOutput(dir_ / "bad");
-  Result moe = Convert(kData / "tiny-deepseek-v3-bf16", dir_ / "bad", "--format onnx --dtypes fp32");
-  ExpectOneErrorLine(moe);
+  Result r4 = Convert(kData / "tiny-llama-bf16", dir_ / "bad", "--format onnx --dtypes fp32 --passes 'rotate(r4=true)'");
+  ExpectOneErrorLine(r4);
+  EXPECT_THAT(r4.output, HasSubstr("online Hadamard before down_proj"));
   ExpectNoOutput(dir_ / "bad");
 }
 

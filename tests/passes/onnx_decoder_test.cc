@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "lib/pass/pass_manager.h"
 #include "passes/fuse_norms.h"
+#include "passes/gguf_layout.h"
 #include "passes/int_quant.h"
 #include "passes/onnx_decoder.h"
 #include "passes/rotate.h"
@@ -137,10 +138,29 @@ TEST(OnnxDecoderTest, Int4WeightsBecomeMatMulNBitsOfTheSameValues) {
   EXPECT_EQ(m.tensors.Find("lm_head.weight")->info.shape, (Shape{256, 4096}));
 }
 
+TEST(OnnxDecoderTest, DeepseekMlaAndMoeInPlainOps) {
+  Model m = Load("tiny-deepseek-v3-bf16");
+  ASSERT_THAT(RunPasses(m, Passes(CreateOnnxDecoderPass())), IsOk());
+  std::map<std::string, std::string> inputs;
+  for (const auto& v : m.graph.inputs) inputs[v.name] = Dims(v);
+  EXPECT_EQ(inputs["position_ids"], "batch_size,sequence_length");
+  // Every head's full key (32 nope + 16 rope) and value (32) are cached.
+  EXPECT_EQ(inputs["past_key_values.2.key"], "batch_size,4,past_sequence_length,48");
+  EXPECT_EQ(inputs["past_key_values.2.value"], "batch_size,4,past_sequence_length,32");
+  std::map<std::string, int> ops;
+  for (const auto& n : m.graph.nodes) ++ops[n.op_type];
+  EXPECT_EQ(ops["GroupQueryAttention"], 0);
+  EXPECT_EQ(ops["RotaryEmbedding"], 2 * 3);  // q and k per layer
+  EXPECT_EQ(ops["ScatterElements"], 2 * 2);  // group mask and dense gate per MoE layer (layers 1, 2)
+  // Every routed expert of the MoE layers, the shared experts and layer 0's dense MLP.
+  EXPECT_EQ(ops["Sigmoid"], 2 * (8 + 1) + 1 + 2);  // + the router's sigmoid per MoE layer
+  EXPECT_NE(m.tensors.Find("model.layers.2.mlp.experts.7.down_proj.weight"), nullptr);
+}
+
 TEST(OnnxDecoderTest, RefusesWhatItCannotLower) {
-  Model ds = Load("tiny-deepseek-v3-bf16");
-  EXPECT_THAT(RunPasses(ds, Passes(CreateOnnxDecoderPass())),
-              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("model_type 'deepseek_v3'")));
+  Model gguf = Load("tiny-llama-bf16");
+  EXPECT_THAT(RunPasses(gguf, Passes(CreateGgufLayoutPass(), CreateOnnxDecoderPass())),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not layout 'gguf'")));
   Model bad_dtype = Load("tiny-qwen2-bf16");
   EXPECT_THAT(RunPasses(bad_dtype, Passes(CreateOnnxDecoderPass({.dtype = "bf16"}))),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dtype 'bf16'")));

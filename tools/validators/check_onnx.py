@@ -2,7 +2,7 @@
 """quantc's `--format onnx` folders run by onnxruntime-node and transformers.js, against goldens and
 quantc's own runner.
 
-For each dense fixture (tiny-qwen2, tiny-llama), `quantc convert --format onnx` writes fp32, fp16,
+For each fixture (tiny-qwen2, tiny-llama, tiny-deepseek-v3: MLA + MoE as plain ops), `quantc convert --format onnx` writes fp32, fp16,
 q4 and q4f16 models (q4: int4 symmetric, block 32; MatMulNBits accuracy level 0, exact). Checked:
   - onnxruntime-node: model.onnx's logits for the golden prompts within 1e-3 of the goldens
     transformers computed in fp32, as one prefill and as a prefill plus token-by-token decoding
@@ -43,7 +43,7 @@ def agreement(ours, theirs):
 
 def main():
     quantc, testdata, work = sys.argv[1:4]
-    models = sys.argv[4:] or ["tiny-qwen2", "tiny-llama"]
+    models = sys.argv[4:] or ["tiny-qwen2", "tiny-llama", "tiny-deepseek-v3"]
     if shutil.which("node") is None or not os.path.isdir(os.path.join(HERE, "node_modules", "@huggingface", "transformers")):
         print("node or @huggingface/transformers missing (run tools/test.sh once): skipped")
         return 77

@@ -49,11 +49,11 @@ const session = await ort.InferenceSession.create(modelPath, {
 const pastInputs = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
 const meta = Object.fromEntries(session.inputMetadata.map((m) => [m.name, m]));
 const kvType = meta[pastInputs[0]].type;
-const [, kvHeads, , headDim] = meta[pastInputs[0]].shape;
 
 function emptyCache() {
   const feeds = {};
   for (const name of pastInputs) {
+    const [, kvHeads, , headDim] = meta[name].shape;  // key and value widths may differ (MLA)
     feeds[name] = new ort.Tensor(kvType, kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0), [1, kvHeads, 0, headDim]);
   }
   return feeds;
@@ -70,6 +70,9 @@ for (let p = 0; p < prompts; ++p) {
       attention_mask: new ort.Tensor('int64', new BigInt64Array(to).fill(1n), [1, to]),
       ...cache,
     };
+    if (session.inputNames.includes('position_ids')) {
+      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: to - from }, (_, i) => BigInt(from + i)), [1, to - from]);
+    }
     const out = await session.run(feeds);
     const got = tensorToFloat32(out.logits.type, out.logits.data);
     for (let t = from; t < to; ++t) {
