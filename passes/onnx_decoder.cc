@@ -216,7 +216,7 @@ class OnnxDecoderPass final : public Pass {
       ctx.stats->Add("initializers", static_cast<int64_t>(lowering.builder().tensors().size()));
     }
     model.tensors = std::move(lowering.builder().tensors());
-    model.graph = std::move(lowering.builder().graph());
+    model.graphs = {std::move(lowering.builder().graph())};
     model.layout = "onnx";
     return absl::OkStatus();
   }

@@ -48,8 +48,7 @@ constexpr int64_t kIrVersion = 10;
 
 // Checks that every name a node or graph output reads is defined before it is read, and that
 // no name is defined twice. Messages name the file and the node or value.
-absl::Status CheckGraph(const Model& model, const fs::path& path) {
-  const Graph& g = model.graph;
+absl::Status CheckGraph(const Model& model, const Graph& g, const fs::path& path) {
   const std::string file = path.string();
   if (g.empty()) return absl::InvalidArgumentError(StrCat(file, ": the model has no graph (run a lowering pass such as onnx-decoder)"));
   absl::flat_hash_set<std::string> defined;
@@ -62,17 +61,17 @@ absl::Status CheckGraph(const Model& model, const fs::path& path) {
     if (OnnxDataType(v.dtype) == 0) return absl::InvalidArgumentError(StrCat(file, ": input '", v.name, "': dtype ", Name(v.dtype), " has no ONNX type"));
     QC_RETURN_IF_ERROR(define(v.name, "graph input"));
   }
-  for (const TensorEntry& e : model.tensors.entries()) {
-    if (OnnxDataType(e.info.dtype) == 0) {
-      return absl::InvalidArgumentError(StrCat(file, ": tensor '", e.name, "': dtype ", Name(e.info.dtype), " has no ONNX type"));
-    }
-    QC_RETURN_IF_ERROR(define(e.name, "initializer"));
-  }
   for (const GraphNode& n : g.nodes) {
     for (const std::string& in : n.inputs) {
-      if (!in.empty() && !defined.contains(in)) {
-        return absl::InvalidArgumentError(StrCat(file, ": node '", n.name, "' (", n.op_type, ") reads '", in, "', which nothing before it defines"));
+      if (in.empty() || defined.contains(in)) continue;
+      if (const TensorEntry* e = model.tensors.Find(in)) {  // an initializer, read for the first time
+        if (OnnxDataType(e->info.dtype) == 0) {
+          return absl::InvalidArgumentError(StrCat(file, ": tensor '", e->name, "': dtype ", Name(e->info.dtype), " has no ONNX type"));
+        }
+        defined.insert(in);
+        continue;
       }
+      return absl::InvalidArgumentError(StrCat(file, ": node '", n.name, "' (", n.op_type, ") reads '", in, "', which nothing before it defines"));
     }
     for (const std::string& out : n.outputs) QC_RETURN_IF_ERROR(define(out, StrCat("node '", n.name, "' output")));
   }
@@ -118,54 +117,69 @@ void SetAttribute(const GraphAttribute& a, ::onnx::AttributeProto* out) {
       a.value);
 }
 
-// Appends tensors to "<file>_data", "<file>_data_1", ... at aligned offsets.
-class ExternalData {
- public:
-  ExternalData(fs::path onnx_path, uint64_t max_file_bytes)
-      : onnx_path_(std::move(onnx_path)), max_file_bytes_(max_file_bytes) {}
-
-  // Opens the next file when this tensor would take the current one past the limit.
-  absl::StatusOr<OutputFile*> FileFor(uint64_t bytes) {
-    if (file_ && file_->offset() > 0 && Aligned(file_->offset()) + bytes > max_file_bytes_) {
-      QC_RETURN_IF_ERROR(file_->Close());
-      file_.reset();
-    }
-    if (!file_) {
-      const size_t index = files_.size();
-      fs::path p = onnx_path_;
-      p += index == 0 ? "_data" : StrCat("_data_", index);
-      QC_ASSIGN_OR_RETURN(file_, OutputFile::Create(p));
-      files_.push_back(p);
-    }
-    const uint64_t pad = Aligned(file_->offset()) - file_->offset();
-    if (pad > 0) {
-      static const std::vector<uint8_t> zeros(kDataAlignment, 0);
-      QC_RETURN_IF_ERROR(file_->Write(std::span(zeros.data(), pad)));
-    }
-    return file_.get();
-  }
-  absl::Status Close() { return file_ ? file_->Close() : absl::OkStatus(); }
-  const std::vector<fs::path>& files() const { return files_; }
-
- private:
-  static uint64_t Aligned(uint64_t x) { return (x + kDataAlignment - 1) / kDataAlignment * kDataAlignment; }
-  fs::path onnx_path_;
-  uint64_t max_file_bytes_;
-  std::unique_ptr<OutputFile> file_;
-  std::vector<fs::path> files_;
-};
-
 void AddEntry(::onnx::TensorProto* t, const std::string& key, const std::string& value) {
   auto* e = t->add_external_data();
   e->set_key(key);
   e->set_value(value);
 }
 
+uint64_t Aligned(uint64_t x) { return (x + kDataAlignment - 1) / kDataAlignment * kDataAlignment; }
+
+// The table's tensors that `g` reads, in table order.
+std::vector<const TensorEntry*> Initializers(const Model& model, const Graph& g) {
+  absl::flat_hash_set<std::string> read;
+  for (const GraphNode& n : g.nodes) read.insert(n.inputs.begin(), n.inputs.end());
+  std::vector<const TensorEntry*> out;
+  for (const TensorEntry& e : model.tensors.entries()) {
+    if (read.contains(e.name)) out.push_back(&e);
+  }
+  return out;
+}
+
 }  // namespace
 
-absl::StatusOr<OnnxWriteResult> WriteOnnx(const Model& model, const fs::path& path, const OnnxWriteOptions& options) {
-  QC_RETURN_IF_ERROR(CheckGraph(model, path));
-  const Graph& g = model.graph;
+ExternalDataWriter::ExternalDataWriter(fs::path first_file, uint64_t max_file_bytes)
+    : first_(std::move(first_file)), max_file_bytes_(max_file_bytes) {}
+ExternalDataWriter::~ExternalDataWriter() = default;
+
+absl::StatusOr<ExternalDataWriter::Location> ExternalDataWriter::Write(const TensorEntry& e, uint64_t bytes, std::string_view where,
+                                                                     Progress* progress) {
+  if (auto it = written_.find(e.name); it != written_.end()) return it->second;
+  // A new file when this tensor would take the current one past the limit.
+  if (file_ && file_->offset() > 0 && Aligned(file_->offset()) + bytes > max_file_bytes_) {
+    QC_RETURN_IF_ERROR(file_->Close());
+    file_.reset();
+  }
+  if (!file_) {
+    fs::path p = first_;
+    if (!files_.empty()) p += StrCat("_", files_.size());
+    QC_ASSIGN_OR_RETURN(file_, OutputFile::Create(p));
+    files_.push_back(p);
+  }
+  if (const uint64_t pad = Aligned(file_->offset()) - file_->offset(); pad > 0) {
+    static const std::vector<uint8_t> zeros(kDataAlignment, 0);
+    QC_RETURN_IF_ERROR(file_->Write(std::span(zeros.data(), pad)));
+  }
+  Location at{file_->path().filename().string(), file_->offset(), bytes};
+  OutputFile* f = file_.get();
+  QC_RETURN_IF_ERROR(StreamExactly(e, bytes, where, StrCat("'", e.name, "'"), [&](std::span<const uint8_t> chunk) {
+    if (progress) progress->Advance(chunk.size());
+    return f->Write(chunk);
+  }));
+  written_.emplace(e.name, at);
+  return at;
+}
+
+absl::Status ExternalDataWriter::Close() {
+  if (!file_) return absl::OkStatus();
+  absl::Status s = file_->Close();
+  file_.reset();
+  return s;
+}
+
+absl::StatusOr<OnnxWriteResult> WriteOnnx(const Model& model, const Graph& g, const fs::path& path,
+                                          const OnnxWriteOptions& options) {
+  QC_RETURN_IF_ERROR(CheckGraph(model, g, path));
   ::onnx::ModelProto proto;
   proto.set_ir_version(kIrVersion);
   proto.set_producer_name(options.producer_name);
@@ -194,9 +208,13 @@ absl::StatusOr<OnnxWriteResult> WriteOnnx(const Model& model, const fs::path& pa
     for (const GraphAttribute& a : n.attributes) SetAttribute(a, node->add_attribute());
   }
 
-  ExternalData data(path, options.max_data_file_bytes);
+  fs::path own_first = path;
+  own_first += "_data";
+  ExternalDataWriter own(own_first, options.max_data_file_bytes);
+  ExternalDataWriter& data = options.shared_data ? *options.shared_data : own;
   const std::string where = path.string();
-  for (const TensorEntry& e : model.tensors.entries()) {
+  for (const TensorEntry* entry : Initializers(model, g)) {
+    const TensorEntry& e = *entry;
     QC_ASSIGN_OR_RETURN(const uint64_t bytes, CheckedByteSize(e.info));
     ::onnx::TensorProto* t = graph->add_initializer();
     t->set_name(e.name);
@@ -211,26 +229,22 @@ absl::StatusOr<OnnxWriteResult> WriteOnnx(const Model& model, const fs::path& pa
         return absl::OkStatus();
       }));
     } else {
-      QC_ASSIGN_OR_RETURN(OutputFile * file, data.FileFor(bytes));
+      QC_ASSIGN_OR_RETURN(auto at, data.Write(e, bytes, where, options.progress));
       t->set_data_location(::onnx::TensorProto::EXTERNAL);
-      AddEntry(t, "location", file->path().filename().string());
-      AddEntry(t, "offset", std::to_string(file->offset()));
-      AddEntry(t, "length", std::to_string(bytes));
-      QC_RETURN_IF_ERROR(StreamExactly(e, bytes, where, quoted, [&](std::span<const uint8_t> chunk) {
-        if (options.progress) options.progress->Advance(chunk.size());
-        return file->Write(chunk);
-      }));
+      AddEntry(t, "location", at.file);
+      AddEntry(t, "offset", std::to_string(at.offset));
+      AddEntry(t, "length", std::to_string(at.length));
     }
     if (options.progress) options.progress->Advance(0, 1);
   }
-  QC_RETURN_IF_ERROR(data.Close());
+  if (!options.shared_data) QC_RETURN_IF_ERROR(own.Close());
 
   std::string serialized;
   if (!proto.SerializeToString(&serialized)) {
     return absl::InvalidArgumentError(StrCat(where, ": the graph does not fit one protobuf message (2 GB)"));
   }
   QC_RETURN_IF_ERROR(OutputFile::WriteNew(path, [&](OutputFile& f) { return f.Write(serialized); }));
-  return OnnxWriteResult{data.files()};
+  return OnnxWriteResult{options.shared_data ? std::vector<fs::path>{} : own.files()};
 }
 
 }  // namespace quantc::formats::onnx

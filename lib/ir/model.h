@@ -83,9 +83,10 @@ struct Model {
   // Typed key/values for formats that carry them (GGUF). Set by passes (gguf-layout) or readers;
   // writers serialize them as they are. Empty for plain safetensors checkpoints.
   Metadata metadata;
-  // The dataflow graph over the tensors, for graph formats (ONNX): built by a lowering pass
-  // (onnx-decoder, layout "onnx"), serialized by formats/onnx. Empty otherwise.
-  Graph graph;
+  // Dataflow graphs over the tensors, for graph formats (ONNX): built by a lowering pass
+  // (onnx-decoder: one "main_graph"; onnx-npu: embeddings, context, iterator, lm_head, sharing the
+  // table), serialized by formats/onnx one file each. Empty otherwise.
+  std::vector<Graph> graphs;
   // How tensors are named and laid out: "hf" (Hugging Face names, [out, in] matrices), "gguf"
   // (llama.cpp names and transformations, after gguf-layout or when read from a .gguf file), "mp"
   // (DeepSeek-Infer's model-parallel names and placements, after shard) or "onnx" (initializers of

@@ -42,12 +42,13 @@ class OnnxWriterTest : public ::testing::Test {
     (void)m.tensors.Add(MakeTensor("w", DType::kF32, {4, 1024}));  // 16 KiB
     (void)m.tensors.Add(MakeTensor("w2", DType::kF16, {1024, 3000}));  // 6 MB
     (void)m.tensors.Add(MakeTensor("b", DType::kF32, {8}));
-    m.graph.opsets = {{"", 21}, {"com.microsoft", 1}};
-    m.graph.inputs.push_back({"x", DType::kF32, {GraphDim::Symbol("batch_size"), GraphDim::Fixed(4)}});
-    m.graph.Add("MatMul", "mm", {"x", "w"}, {"y0"});
-    m.graph.Add("Add", "add", {"y0", "b"}, {"y"}, {{"note", std::string("s")}, {"ints", std::vector<int64_t>{1, -2}},
+    Graph& g = m.graphs.emplace_back();
+    g.opsets = {{"", 21}, {"com.microsoft", 1}};
+    g.inputs.push_back({"x", DType::kF32, {GraphDim::Symbol("batch_size"), GraphDim::Fixed(4)}});
+    g.Add("MatMul", "mm", {"x", "w"}, {"y0"});
+    g.Add("Add", "add", {"y0", "b"}, {"y"}, {{"note", std::string("s")}, {"ints", std::vector<int64_t>{1, -2}},
                                                     {"f", 0.5f}, {"i", int64_t{7}}});
-    m.graph.outputs.push_back({"y", DType::kF32, {GraphDim::Symbol("batch_size"), GraphDim::Fixed(1024)}});
+    g.outputs.push_back({"y", DType::kF32, {GraphDim::Symbol("batch_size"), GraphDim::Fixed(1024)}});
     return m;
   }
 
@@ -69,7 +70,7 @@ class OnnxWriterTest : public ::testing::Test {
 
 TEST_F(OnnxWriterTest, WritesHeaderGraphAndExternalData) {
   Model m = SmallModel();
-  auto result = WriteOnnx(m, dir_ / "model.onnx", {});
+  auto result = WriteOnnx(m, m.graphs[0], dir_ / "model.onnx", {});
   ASSERT_THAT(result.status(), IsOk());
   ASSERT_EQ(result->data_files.size(), 1u);
   EXPECT_EQ(result->data_files[0].filename(), "model.onnx_data");  // transformers.js's name
@@ -94,7 +95,7 @@ TEST_F(OnnxWriterTest, WritesHeaderGraphAndExternalData) {
   EXPECT_EQ(shape.dim(1).dim_value(), 4);
 
   const std::string data = ReadFileBytes(dir_ / "model.onnx_data");
-  ASSERT_EQ(g.initializer_size(), 3);
+  ASSERT_EQ(g.initializer_size(), 2);  // w2 is not read by this graph
   for (const auto& t : g.initializer()) {
     const TensorEntry* e = m.tensors.Find(t.name());
     ASSERT_NE(e, nullptr);
@@ -118,9 +119,10 @@ TEST_F(OnnxWriterTest, WritesHeaderGraphAndExternalData) {
 
 TEST_F(OnnxWriterTest, SplitsDataFilesAtTheLimit) {
   Model m = SmallModel();
+  m.graphs[0].Add("MatMul", "mm2", {"y", "w2"}, {"z"});
   OnnxWriteOptions o;
   o.max_data_file_bytes = 1 << 20;  // w (16 KiB) fits the first file; w2 (6 MB) gets its own
-  auto result = WriteOnnx(m, dir_ / "model_q4.onnx", o);
+  auto result = WriteOnnx(m, m.graphs[0], dir_ / "model_q4.onnx", o);
   ASSERT_THAT(result.status(), IsOk());
   ASSERT_EQ(result->data_files.size(), 2u);
   EXPECT_EQ(result->data_files[1].filename(), "model_q4.onnx_data_1");
@@ -131,26 +133,49 @@ TEST_F(OnnxWriterTest, SplitsDataFilesAtTheLimit) {
 
 TEST_F(OnnxWriterTest, RefusesUndefinedNamesAndUnspellableTypes) {
   Model m = SmallModel();
-  m.graph.nodes[1].inputs[1] = "bias";
-  EXPECT_THAT(WriteOnnx(m, dir_ / "a.onnx", {}).status(),
+  m.graphs[0].nodes[1].inputs[1] = "bias";
+  EXPECT_THAT(WriteOnnx(m, m.graphs[0], dir_ / "a.onnx", {}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a.onnx: node 'add' (Add) reads 'bias'")));
   Model q = SmallModel();
   (void)q.tensors.Add(MakeTensor("blocks", DType::kQ4_K, {256}));
-  EXPECT_THAT(WriteOnnx(q, dir_ / "b.onnx", {}).status(),
+  q.graphs[0].nodes[1].inputs[1] = "blocks";
+  EXPECT_THAT(WriteOnnx(q, q.graphs[0], dir_ / "b.onnx", {}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("tensor 'blocks': dtype q4_K has no ONNX type")));
   Model empty;
-  EXPECT_THAT(WriteOnnx(empty, dir_ / "c.onnx", {}).status(),
+  EXPECT_THAT(WriteOnnx(empty, Graph{}, dir_ / "c.onnx", {}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("the model has no graph")));
   Model dup = SmallModel();
-  dup.graph.nodes[1].outputs[0] = "y0";
-  EXPECT_THAT(WriteOnnx(dup, dir_ / "d.onnx", {}).status(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("defined twice")));
+  dup.graphs[0].nodes[1].outputs[0] = "y0";
+  EXPECT_THAT(WriteOnnx(dup, dup.graphs[0], dir_ / "d.onnx", {}).status(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("defined twice")));
   EXPECT_FALSE(fs::exists(dir_ / "a.onnx"));
+}
+
+TEST_F(OnnxWriterTest, GraphsShareOneDataFileAndWriteOnlyWhatTheyRead) {
+  Model m = SmallModel();
+  Graph second = m.graphs[0];
+  second.nodes.pop_back();  // reads only x and w
+  second.outputs = {{"y0", DType::kF32, {GraphDim::Fixed(1), GraphDim::Fixed(1024)}}};
+  ExternalDataWriter shared(dir_ / "model.onnx.data", 1ull << 31);
+  OnnxWriteOptions o;
+  o.shared_data = &shared;
+  ASSERT_THAT(WriteOnnx(m, m.graphs[0], dir_ / "a.onnx", o).status(), IsOk());
+  ASSERT_THAT(WriteOnnx(m, second, dir_ / "b.onnx", o).status(), IsOk());
+  ASSERT_THAT(shared.Close(), IsOk());
+  EXPECT_EQ(shared.files().size(), 1u);
+  // w2 is read by neither graph: not written. w is written once and referenced twice.
+  const ::onnx::ModelProto a = Parse(dir_ / "a.onnx"), b = Parse(dir_ / "b.onnx");
+  ASSERT_EQ(a.graph().initializer_size(), 2);
+  ASSERT_EQ(b.graph().initializer_size(), 1);
+  EXPECT_EQ(b.graph().initializer(0).name(), "w");
+  EXPECT_EQ(External(a.graph().initializer(0), "location"), "model.onnx.data");
+  EXPECT_EQ(External(b.graph().initializer(0), "offset"), External(a.graph().initializer(0), "offset"));
+  EXPECT_EQ(fs::file_size(dir_ / "model.onnx.data"), 16384u);
 }
 
 TEST_F(OnnxWriterTest, NeverOverwrites) {
   Model m = SmallModel();
-  ASSERT_THAT(WriteOnnx(m, dir_ / "model.onnx", {}).status(), IsOk());
-  EXPECT_FALSE(WriteOnnx(m, dir_ / "model.onnx", {}).ok());
+  ASSERT_THAT(WriteOnnx(m, m.graphs[0], dir_ / "model.onnx", {}).status(), IsOk());
+  EXPECT_FALSE(WriteOnnx(m, m.graphs[0], dir_ / "model.onnx", {}).ok());
 }
 
 }  // namespace

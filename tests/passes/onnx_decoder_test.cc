@@ -70,8 +70,8 @@ TEST(OnnxDecoderTest, Qwen2GraphContractAndWeights) {
   ASSERT_THAT(RunPasses(m, Passes(CreateOnnxDecoderPass())), IsOk());
   EXPECT_EQ(m.layout, "onnx");
   std::map<std::string, std::string> inputs, outputs;
-  for (const auto& v : m.graph.inputs) inputs[v.name] = Dims(v);
-  for (const auto& v : m.graph.outputs) outputs[v.name] = Dims(v);
+  for (const auto& v : m.graphs[0].inputs) inputs[v.name] = Dims(v);
+  for (const auto& v : m.graphs[0].outputs) outputs[v.name] = Dims(v);
   EXPECT_EQ(inputs["input_ids"], "batch_size,sequence_length");
   EXPECT_EQ(inputs["attention_mask"], "batch_size,total_sequence_length");
   EXPECT_EQ(inputs["past_key_values.5.value"], "batch_size,2,past_sequence_length,64");
@@ -79,7 +79,7 @@ TEST(OnnxDecoderTest, Qwen2GraphContractAndWeights) {
   EXPECT_EQ(outputs["present.0.key"], "batch_size,2,total_sequence_length,64");
   EXPECT_EQ(inputs.size(), 2u + 2 * 6);
   int gqa = 0;
-  for (const auto& n : m.graph.nodes) gqa += n.op_type == "GroupQueryAttention";
+  for (const auto& n : m.graphs[0].nodes) gqa += n.op_type == "GroupQueryAttention";
   EXPECT_EQ(gqa, 6);
 
   // q_proj [384 out, 384 in] -> [in, out], F32.
@@ -108,7 +108,7 @@ TEST(OnnxDecoderTest, Int4WeightsBecomeMatMulNBitsOfTheSameValues) {
   ASSERT_THAT(RunPasses(m, Passes(CreateIntQuantPass({.scheme = "int4-g32"}), CreateOnnxDecoderPass({.dtype = "fp16"}))), IsOk());
   const std::string down = "model.layers.1.mlp.down_proj.weight";  // [256 out, 768 in]
   const GraphNode* node = nullptr;
-  for (const auto& n : m.graph.nodes) {
+  for (const auto& n : m.graphs[0].nodes) {
     if (n.op_type == "MatMulNBits" && n.inputs[1] == down + "_Q4") node = &n;
   }
   ASSERT_NE(node, nullptr);
@@ -142,13 +142,13 @@ TEST(OnnxDecoderTest, DeepseekMlaAndMoeInPlainOps) {
   Model m = Load("tiny-deepseek-v3-bf16");
   ASSERT_THAT(RunPasses(m, Passes(CreateOnnxDecoderPass())), IsOk());
   std::map<std::string, std::string> inputs;
-  for (const auto& v : m.graph.inputs) inputs[v.name] = Dims(v);
+  for (const auto& v : m.graphs[0].inputs) inputs[v.name] = Dims(v);
   EXPECT_EQ(inputs["position_ids"], "batch_size,sequence_length");
   // Every head's full key (32 nope + 16 rope) and value (32) are cached.
   EXPECT_EQ(inputs["past_key_values.2.key"], "batch_size,4,past_sequence_length,48");
   EXPECT_EQ(inputs["past_key_values.2.value"], "batch_size,4,past_sequence_length,32");
   std::map<std::string, int> ops;
-  for (const auto& n : m.graph.nodes) ++ops[n.op_type];
+  for (const auto& n : m.graphs[0].nodes) ++ops[n.op_type];
   EXPECT_EQ(ops["GroupQueryAttention"], 0);
   EXPECT_EQ(ops["RotaryEmbedding"], 2 * 3);  // q and k per layer
   EXPECT_EQ(ops["ScatterElements"], 2 * 2);  // group mask and dense gate per MoE layer (layers 1, 2)

@@ -99,8 +99,8 @@ absl::StatusOr<uint64_t> WriteOnnxFolder(const Model& model, PassManager& quanti
     formats::onnx::OnnxWriteOptions write;
     write.producer_version = std::string(kVersion);
     write.progress = options.progress;
-    lowered.graph.metadata.emplace_back("quantc.pipeline", lowered.PipelineText());
-    QC_ASSIGN_OR_RETURN(auto result, formats::onnx::WriteOnnx(lowered, folder / "onnx" / file, write));
+    lowered.graphs[0].metadata.emplace_back("quantc.pipeline", lowered.PipelineText());
+    QC_ASSIGN_OR_RETURN(auto result, formats::onnx::WriteOnnx(lowered, lowered.graphs[0], folder / "onnx" / file, write));
     data_files[file] = result.data_files.size();
     written += lowered.tensors.TotalBytes();
     if (genai_file.empty() || dtype == "q4") genai_file = StrCat("onnx/", file);
