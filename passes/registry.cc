@@ -7,6 +7,7 @@
 #include "passes/inject_outliers.h"
 #include "passes/int_quant.h"
 #include "passes/onnx_decoder.h"
+#include "passes/onnx_npu.h"
 #include "passes/quantize.h"
 #include "passes/rotate.h"
 #include "passes/shard.h"
@@ -29,6 +30,9 @@ std::span<const PassInfo> Registry() {
        [] { return CreateIntQuantPass(); }},
       {"onnx-decoder", "lower a qwen2/llama decoder to the ONNX graph transformers.js and onnxruntime run (GQA, MatMulNBits for int4)",
        [] { return CreateOnnxDecoderPass(); }},
+      {"onnx-npu", "lower qwen2/llama to the QNN-style NPU pipeline: embeddings, context/iterator (uint16 QDQ, int4 per-channel, "
+       "static KV cache), lm_head; activation ranges calibrated on --calib",
+       [] { return CreateOnnxNpuPass(); }},
       {"quantize", "give weights ggml block types by a llama-quantize mix (Q4_K_M, ...) and quantize them, imatrix-weighted",
        [] { return CreateQuantizePass(); }},
       {"rotate", "QuaRot rotations folded into weights: R1 on the residual stream (block=B for I ⊗ H_B), r2 per "

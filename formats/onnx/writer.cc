@@ -35,6 +35,8 @@ int OnnxDataType(DType dtype) {
     case DType::kF8E4M3FNUZ: return 18;
     case DType::kF8E5M2: return 19;
     case DType::kF8E5M2FNUZ: return 20;
+    case DType::kU4: return 21;      // UINT4 (IR 10)
+    case DType::kI4: return 22;      // INT4 (IR 10)
     case DType::kF4: return 23;      // FLOAT4E2M1 (IR 11)
     case DType::kF8E8M0: return 24;  // FLOAT8E8M0 (IR 12)
     default: return 0;

@@ -61,6 +61,8 @@ constexpr std::array<Row, kNumDTypes> kRows = {{
     {DType::kIQ4_NL,      {"iq4_nl",     32,  18, false, false, true}},
     {DType::kIQ4_XS,      {"iq4_xs",    256, 136, false, false, true}},
     {DType::kMXFP4,       {"mxfp4",      32,  17, false, false, true}},
+    {DType::kI4,          {"I4",          2, 1, false, true, false}},
+    {DType::kU4,          {"U4",          2, 1, false, true, false}},
 }};
 
 constexpr bool RowsInEnumOrder() {
@@ -73,7 +75,7 @@ constexpr bool RowsInEnumOrder() {
 static_assert(RowsInEnumOrder(), "kRows must list every DType once, in enum order");
 
 constexpr int kNumPlain = static_cast<int>(DType::kU64) + 1;
-constexpr int kNumBlock = kNumDTypes - kNumPlain;
+constexpr int kNumBlock = static_cast<int>(DType::kMXFP4) + 1 - kNumPlain;
 
 template <int kFirst, int kCount>
 constexpr std::array<DType, kCount> MakeRange() {

@@ -51,6 +51,10 @@ enum class DType : uint8_t {
   kIQ4_NL,
   kIQ4_XS,
   kMXFP4,
+  // Sub-byte integers (ONNX INT4 / UINT4: QDQ weights): two per byte, element 2j in the low nibble,
+  // signed two's complement for kI4. Neither safetensors nor ggml spells them.
+  kI4,
+  kU4,
   kCount,
 };
 // The plain enumerators (kBool .. kU64) are in safetensors' Dtype enum order (increasing
@@ -71,7 +75,7 @@ const DTypeTraits& Traits(DType t);
 inline bool IsDenseFloat(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 inline std::string_view Name(DType t) { return Traits(t).name; }
 std::span<const DType> AllDTypes();         // kBool .. kU64, every plain (safetensors) dtype
-std::span<const DType> BlockQuantDTypes();  // kQ4_0 .. kMXFP4
+std::span<const DType> BlockQuantDTypes();  // kQ4_0 .. kMXFP4 (kI4 and kU4 follow: in neither list)
 // Safetensors spelling -> dtype: "BF16" -> kBF16. Block types and unknown names return nullopt
 // (readers turn that into UNIMPLEMENTED).
 std::optional<DType> DTypeFromName(std::string_view name);

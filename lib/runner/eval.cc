@@ -29,16 +29,31 @@ double Percentile(std::vector<double> v, double q) {
 
 }  // namespace
 
+WindowModel AsWindowModel(const Runner& runner) {
+  return {runner.spec().vocab_size, [&runner](std::span<const int32_t> window, std::span<float> logits) {
+            auto cache = runner.NewCache();
+            return runner.Forward(window, *cache, logits);
+          }};
+}
+
 absl::StatusOr<EvalResult> Evaluate(const Runner& model, const Runner* ref, std::span<const int32_t> ids,
+                                    const EvalOptions& o, const std::function<void(int64_t, int64_t)>& progress) {
+  const WindowModel m = AsWindowModel(model);
+  if (ref == nullptr) return Evaluate(m, nullptr, ids, o, progress);
+  const WindowModel r = AsWindowModel(*ref);
+  return Evaluate(m, &r, ids, o, progress);
+}
+
+absl::StatusOr<EvalResult> Evaluate(const WindowModel& model, const WindowModel* ref, std::span<const int32_t> ids,
                                     const EvalOptions& o, const std::function<void(int64_t, int64_t)>& progress) {
   if (o.ctx < 2) return absl::InvalidArgumentError("--ctx must be at least 2");
   const int64_t n = std::min<int64_t>(static_cast<int64_t>(ids.size()), o.max_tokens);
   if (n <= o.ctx) {
     return absl::InvalidArgumentError(StrCat("the text has ", n, " tokens; evaluation needs more than --ctx ", o.ctx));
   }
-  const int64_t vocab = model.spec().vocab_size;
-  if (ref != nullptr && ref->spec().vocab_size != vocab) {
-    return absl::InvalidArgumentError(StrCat("reference vocabulary ", ref->spec().vocab_size, " != model vocabulary ", vocab));
+  const int64_t vocab = model.vocab;
+  if (ref != nullptr && ref->vocab != vocab) {
+    return absl::InvalidArgumentError(StrCat("reference vocabulary ", ref->vocab, " != model vocabulary ", vocab));
   }
   const int64_t windows = (n - o.ctx + o.ctx - 1) / o.ctx;  // starts 0, ctx, ... < n - ctx
   EvalResult r;
@@ -49,12 +64,8 @@ absl::StatusOr<EvalResult> Evaluate(const Runner& model, const Runner* ref, std:
   std::vector<double> lp, lq;
   for (int64_t w = 0; w < windows; ++w) {
     std::span<const int32_t> window = ids.subspan(w * o.ctx, o.ctx);
-    auto cache = model.NewCache();
-    QC_RETURN_IF_ERROR(model.Forward(window, *cache, logits));
-    if (ref != nullptr) {
-      auto ref_cache = ref->NewCache();
-      QC_RETURN_IF_ERROR(ref->Forward(window, *ref_cache, ref_logits));
-    }
+    QC_RETURN_IF_ERROR(model.forward(window, logits));
+    if (ref != nullptr) QC_RETURN_IF_ERROR(ref->forward(window, ref_logits));
     for (int64_t t = 1; t < o.ctx; ++t) {  // logits at t-1 predict token t
       const int32_t target = window[t];
       LogSoftmax(std::span<const float>(logits).subspan((t - 1) * vocab, vocab), lq);

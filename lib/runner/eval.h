@@ -34,6 +34,18 @@ struct EvalResult {
   std::optional<RefMetrics> ref;
 };
 
+// A model as evaluation sees it: the logits [window, vocab] of a window of tokens, from an empty
+// state (the reference runner, or the NPU pipeline's graphs).
+struct WindowModel {
+  int64_t vocab = 0;
+  std::function<absl::Status(std::span<const int32_t> window, std::span<float> logits)> forward;
+};
+WindowModel AsWindowModel(const Runner& runner);  // `runner` must outlive the result
+
+absl::StatusOr<EvalResult> Evaluate(const WindowModel& model, const WindowModel* ref, std::span<const int32_t> ids,
+                                    const EvalOptions& options,
+                                    const std::function<void(int64_t, int64_t)>& progress = nullptr);
+
 // `progress(windows_done, windows_total)` is called after each window (may be null).
 absl::StatusOr<EvalResult> Evaluate(const Runner& model, const Runner* ref, std::span<const int32_t> ids,
                                     const EvalOptions& options,

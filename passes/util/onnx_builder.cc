@@ -18,6 +18,14 @@ OnnxBuilder::OnnxBuilder(const Model& in, DType float_type, int64_t accuracy_lev
   graph_.opsets = {{"", 21}, {std::string(kMsDomain), 1}};
 }
 
+Graph OnnxBuilder::TakeGraph(std::string name) {
+  Graph g = std::move(graph_);
+  g.name = std::move(name);
+  graph_ = Graph{};
+  graph_.opsets = g.opsets;
+  return g;
+}
+
 std::vector<std::string> OnnxBuilder::NodeN(std::string op, std::string name, std::vector<std::string> inputs, int outputs,
                                             std::vector<GraphAttribute> attrs, std::string domain) {
   std::vector<std::string> outs;

@@ -30,6 +30,9 @@ class OnnxBuilder {
   OnnxBuilder(const Model& in, DType float_type, int64_t accuracy_level);
 
   Graph& graph() { return graph_; }
+  // Hands over the graph built so far (named `name`) and starts an empty one over the same table:
+  // lowerings that emit several graphs sharing weights build them one after another.
+  Graph TakeGraph(std::string name);
   TensorTable& tensors() { return tensors_; }
   const std::set<std::string>& consumed() const { return consumed_; }
   DType float_type() const { return ft_; }

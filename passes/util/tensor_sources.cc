@@ -149,6 +149,29 @@ class HeadSplitSource final : public TensorSource {
   bool transpose_;
 };
 
+class Int4TransposeSource final : public TensorSource {
+ public:
+  Int4TransposeSource(std::shared_ptr<const TensorSource> packed, int64_t n, int64_t k) : packed_(std::move(packed)), n_(n), k_(k) {}
+  absl::Status Stream(ByteSink sink) const override {
+    const int64_t row_bytes = (k_ * 4 + 31) / 32 * 4;  // each row is whole int32 words
+    QC_ASSIGN_OR_RETURN(std::vector<uint8_t> in, ReadAll(*packed_, static_cast<uint64_t>(n_ * row_bytes)));
+    std::vector<uint8_t> out(static_cast<size_t>((n_ * k_ + 1) / 2), 0);
+    for (int64_t r = 0; r < n_; ++r) {
+      for (int64_t c = 0; c < k_; ++c) {
+        const uint8_t u = (in[r * row_bytes + c / 2] >> (4 * (c % 2))) & 15;
+        const int64_t at = c * n_ + r;  // element (c, r) of [k, n]
+        out[at / 2] |= static_cast<uint8_t>((u ^ 8) << (4 * (at % 2)));  // signed = u - 8, as a nibble
+      }
+    }
+    return sink(out);
+  }
+  std::string Describe() const override { return StrCat("int4-transpose(", packed_->Describe(), ")"); }
+
+ private:
+  std::shared_ptr<const TensorSource> packed_;
+  int64_t n_, k_;
+};
+
 class ConcatSource final : public TensorSource {
  public:
   ConcatSource(std::vector<std::shared_ptr<const TensorSource>> inputs, std::string description)
@@ -252,6 +275,10 @@ std::shared_ptr<const TensorSource> MakeHeadSplitSource(std::shared_ptr<const Te
                                                         TensorInfo input_info, int64_t heads, int64_t a, int64_t b,
                                                         int part, bool transpose) {
   return std::make_shared<HeadSplitSource>(std::move(input), std::move(input_info), heads, a, b, part, transpose);
+}
+
+std::shared_ptr<const TensorSource> MakeInt4TransposeSource(std::shared_ptr<const TensorSource> packed, int64_t n, int64_t k) {
+  return std::make_shared<Int4TransposeSource>(std::move(packed), n, k);
 }
 
 std::shared_ptr<const TensorSource> MakeConcatSource(std::vector<std::shared_ptr<const TensorSource>> inputs,

@@ -46,6 +46,11 @@ std::shared_ptr<const TensorSource> MakeHeadSplitSource(std::shared_ptr<const Te
                                                         TensorInfo input_info, int64_t heads, int64_t a, int64_t b,
                                                         int part, bool transpose);
 
+// compressed-tensors int4 codes of an [n, k] weight (I32 words, each row packed low nibble first,
+// unsigned = signed + 8) as ONNX INT4 [k, n]: transposed, signed, packed low nibble first over the
+// flattened [k, n] (DequantizeLinear's weight for MatMul). Reads the whole tensor (n·k/2 bytes).
+std::shared_ptr<const TensorSource> MakeInt4TransposeSource(std::shared_ptr<const TensorSource> packed, int64_t n, int64_t k);
+
 // The inputs one after another (stacking equally shaped tensors along a new leading dim).
 std::shared_ptr<const TensorSource> MakeConcatSource(std::vector<std::shared_ptr<const TensorSource>> inputs,
                                                      std::string description);

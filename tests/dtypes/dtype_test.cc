@@ -47,7 +47,8 @@ int BitsPerElement(std::string_view name) {
 TEST(DTypeTest, AllDTypesListsEveryEnumeratorOnceInOrder) {
   const auto all = AllDTypes();
   const auto block = BlockQuantDTypes();
-  ASSERT_EQ(all.size() + block.size(), static_cast<size_t>(DType::kCount));
+  ASSERT_EQ(all.size() + block.size() + 2, static_cast<size_t>(DType::kCount));  // + kI4, kU4
+  EXPECT_EQ(static_cast<size_t>(DType::kI4), all.size() + block.size());
   for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(static_cast<size_t>(all[i]), i);
   for (size_t i = 0; i < block.size(); ++i) EXPECT_EQ(static_cast<size_t>(block[i]), all.size() + i);
   EXPECT_EQ(all.size(), kSafetensorsBits.size());

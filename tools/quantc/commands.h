@@ -24,5 +24,6 @@ CommandRunner AddEvalCommand(CLI::App& app, const GlobalOptions& global);
 CommandRunner AddCompareCommand(CLI::App& app, const GlobalOptions& global);
 CommandRunner AddLogitsCommand(CLI::App& app, const GlobalOptions& global);
 CommandRunner AddImatrixCommand(CLI::App& app, const GlobalOptions& global);
+CommandRunner AddCheckNpuCommand(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace quantc::tools

@@ -23,6 +23,7 @@
 #include "passes/fuse_norms.h"
 #include "passes/gguf_layout.h"
 #include "passes/int_quant.h"
+#include "passes/onnx_npu.h"
 #include "passes/quantize.h"
 #include "passes/registry.h"
 #include "passes/shard.h"
@@ -39,6 +40,7 @@ struct ConvertOptions {
   std::vector<std::string> overrides;
   std::vector<std::string> dtypes = {"fp32", "fp16", "q4", "q4f16"};  // --format onnx
   int64_t mp = 0, accuracy_level = 4;
+  passes::OnnxNpuOptions npu;  // --format onnx-qdq
   bool passes_given = false, force = false, pure = false, leave_output = false;
 };
 
@@ -96,6 +98,18 @@ absl::StatusOr<std::pair<Pipeline, Pipeline>> BuildOnnxPipelines(const ConvertOp
 
 // The pipeline the user named, or the default one for this input and format.
 absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOptions& o, const Model& model) {
+  if (o.format == "onnx-qdq") {
+    // The float passes, the int4 per-channel codes (the user's gptq, else int-quant), the lowering.
+    ConvertOptions per_channel = o;
+    if (per_channel.type.empty()) per_channel.type = "int4";
+    QC_ASSIGN_OR_RETURN(auto parts, BuildOnnxPipelines(per_channel, model));
+    Pipeline pipeline = std::move(parts.first);
+    for (auto& p : parts.second) pipeline.push_back(std::move(p));
+    passes::OnnxNpuOptions npu = o.npu;
+    npu.accuracy_level = o.accuracy_level;
+    pipeline.push_back(passes::CreateOnnxNpuPass(npu));
+    return pipeline;
+  }
   if (o.format == "mp") {
     // convert.py keeps dtypes (FP8 shards stay FP8): cast only when the pipeline says so. The
     // shard pass comes last, added here unless the pipeline already has one.
@@ -182,14 +196,17 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
     QC_ASSIGN_OR_RETURN(split_max, ParseByteSize(o.split_max_size));
     if (split_max == 0) return absl::InvalidArgumentError("--split-max-size must be positive");
   }
-  const bool gguf = o.format == "gguf", mp = o.format == "mp", onnx = o.format == "onnx";
+  const bool gguf = o.format == "gguf", mp = o.format == "mp", onnx = o.format == "onnx", qdq = o.format == "onnx-qdq";
   if (mp != (o.mp > 0)) return absl::InvalidArgumentError("--format mp and --mp N go together");
   if (!gguf && (!o.imatrix.empty() || !o.overrides.empty() || split_max != 0)) {
     return absl::InvalidArgumentError("--imatrix, --override and --split-max-size apply to --format gguf");
   }
   if (mp && !o.type.empty()) return absl::InvalidArgumentError("--type applies to --format gguf, safetensors and onnx");
   if (onnx) QC_RETURN_IF_ERROR(CheckOnnxDtypes(o.dtypes));
-  if ((o.format == "safetensors" || onnx) && !o.type.empty()) {
+  if (qdq && o.calib.empty()) {
+    return absl::InvalidArgumentError("--format onnx-qdq calibrates its uint16 activations: give --calib FILE (not the evaluation text)");
+  }
+  if ((o.format == "safetensors" || onnx || qdq) && !o.type.empty()) {
     // Checked before any work; the int-quant pass parses it again with the same function.
     absl::StatusOr<kernels::int_quant::IntScheme> scheme = kernels::int_quant::ParseIntScheme(o.type);
     if (!scheme.ok()) {
@@ -257,6 +274,8 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
       model.metadata.Set("quantc.version", MetaValue::String(QUANTC_VERSION));
       model.metadata.Set("quantc.pipeline", MetaValue::String(model.PipelineText()));
       QC_RETURN_IF_ERROR(WriteGgufOutput(model, o, split_max, *out, &progress));
+    } else if (qdq) {
+      QC_ASSIGN_OR_RETURN(bytes_out, WriteOnnxQdqFolder(model, out->staging(), &progress));
     } else if (onnx) {
       QC_ASSIGN_OR_RETURN(bytes_out, WriteOnnxFolder(model, onnx_quantize, out->staging(),
                                                      {.dtypes = o.dtypes, .accuracy_level = o.accuracy_level, .progress = &progress}));
@@ -319,7 +338,10 @@ CommandRunner AddConvertCommand(CLI::App& app, const GlobalOptions& global) {
       ->required();
   app.add_option("-o,--output", o->output, "output folder, or .gguf file (written atomically)")->required();
   app.add_option("--format", o->format, "output format (default: gguf when the output ends in .gguf, else safetensors)")
-      ->check(CLI::IsMember({"safetensors", "gguf", "mp", "onnx"}));
+      ->check(CLI::IsMember({"safetensors", "gguf", "mp", "onnx", "onnx-qdq"}));
+  app.add_option("--chunk", o->npu.chunk, "onnx-qdq: tokens per context-model call (static)")->capture_default_str();
+  app.add_option("--cache", o->npu.cache, "onnx-qdq: KV cache length (static)")->capture_default_str();
+  app.add_option("--lm-head-bits", o->npu.lm_head_bits, "onnx-qdq: lm_head MatMulNBits bits (4 or 8)")->capture_default_str();
   app.add_option("--dtypes", o->dtypes, "onnx: which models to write (transformers.js dtypes: fp32, fp16, q4, q4f16)")
       ->delimiter(',')
       ->capture_default_str();

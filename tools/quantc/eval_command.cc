@@ -3,12 +3,14 @@
 // reference model (lib/runner/eval.h).
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "fmt/core.h"
 #include "lib/runner/eval.h"
 #include "lib/support/progress.h"
 #include "lib/support/status_macros.h"
+#include "lib/support/strings.h"
 #include "nlohmann/json.hpp"
 #include "tools/quantc/commands.h"
 #include "tools/quantc/loaded_model.h"
@@ -19,26 +21,43 @@ namespace {
 struct EvalCliOptions {
   std::string tokenizer, model, text, ref;
   runner::EvalOptions eval;
+  std::string target = "cpu";
   bool json = false, llama_cpp_numerics = false;
 };
 
 absl::Status RunEval(const EvalCliOptions& o, const GlobalOptions& global) {
   runner::RunnerOptions ro;
   ro.llama_cpp_activations = o.llama_cpp_numerics;
-  QC_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model, /*with_tokenizer=*/true, o.tokenizer, ro));
+  LoadedModel m;
+  LoadedNpuPipeline npu;
+  if (o.target == "npu") {
+    QC_ASSIGN_OR_RETURN(npu, LoadNpuPipeline(o.model, o.tokenizer));
+    if (o.eval.ctx > npu.pipeline->cache()) {
+      return absl::InvalidArgumentError(StrCat("--ctx ", o.eval.ctx, " exceeds the NPU pipeline's ", npu.pipeline->cache(), "-token KV cache"));
+    }
+  } else {
+    QC_ASSIGN_OR_RETURN(m, LoadModel(o.model, /*with_tokenizer=*/true, o.tokenizer, ro));
+  }
+  tokenizer::Tokenizer& tok = o.target == "npu" ? *npu.tokenizer : *m.tokenizer;
   LoadedModel ref;
   if (!o.ref.empty()) {
     QC_ASSIGN_OR_RETURN(ref, LoadModel(o.ref, /*with_tokenizer=*/false));
   }
-  QC_ASSIGN_OR_RETURN(std::vector<int32_t> ids, TokenizeFile(*m.tokenizer, o.text));
+  QC_ASSIGN_OR_RETURN(std::vector<int32_t> ids, TokenizeFile(tok, o.text));
   const int64_t n = std::min<int64_t>(static_cast<int64_t>(ids.size()), o.eval.max_tokens);
   const int64_t windows = n > o.eval.ctx ? (n - 1) / o.eval.ctx : 0;
   // Progress counts scored tokens: windows * (ctx - 1).
   Progress progress("eval", static_cast<uint64_t>(windows * (o.eval.ctx - 1)), static_cast<uint64_t>(windows),
                     !global.quiet && Progress::StderrIsTerminal(), "tokens", "windows");
   auto start = std::chrono::steady_clock::now();
+  const runner::WindowModel model =
+      o.target == "npu" ? runner::WindowModel{npu.pipeline->vocab(),
+                                              [&](std::span<const int32_t> w, std::span<float> l) { return npu.pipeline->Forward(w, l); }}
+                        : runner::AsWindowModel(*m.runner);
+  std::optional<runner::WindowModel> ref_model;
+  if (ref.runner) ref_model = runner::AsWindowModel(*ref.runner);
   QC_ASSIGN_OR_RETURN(runner::EvalResult r,
-                      runner::Evaluate(*m.runner, ref.runner.get(), ids, o.eval,
+                      runner::Evaluate(model, ref_model ? &*ref_model : nullptr, ids, o.eval,
                                        [&](int64_t, int64_t) { progress.Advance(o.eval.ctx - 1, 1); }));
   progress.Finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -81,6 +100,11 @@ CommandRunner AddEvalCommand(CLI::App& app, const GlobalOptions& global) {
   app.add_flag("--llama-cpp-numerics", o->llama_cpp_numerics,
                "evaluate MODEL as llama.cpp's CPU backend computes it (activations rounded per weight type, "
                "integer dot products for block types; faster on GGUF); the reference stays exact");
+  app.add_option("--target", o->target,
+                 "cpu: quantc's reference runner; npu: MODEL is a --format onnx-qdq folder, run as its integer "
+                 "pipeline (uint16 activations, int4 weights, static chunks and KV cache), exactly as written")
+      ->check(CLI::IsMember({"cpu", "npu"}))
+      ->capture_default_str();
   app.add_flag("--json", o->json, "print one JSON object");
   return [o, &global] { return RunEval(*o, global); };
 }

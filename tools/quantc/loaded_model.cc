@@ -2,6 +2,7 @@
 
 #include <system_error>
 
+#include "formats/onnx/reader.h"
 #include "lib/support/file_util.h"
 #include "passes/util/gguf_vocab.h"
 #include "lib/support/status_macros.h"
@@ -46,6 +47,21 @@ absl::StatusOr<LoadedModel> LoadModel(const fs::path& path, bool with_tokenizer,
 absl::StatusOr<std::vector<int32_t>> TokenizeFile(const tokenizer::Tokenizer& tok, const fs::path& file) {
   QC_ASSIGN_OR_RETURN(std::string text, ReadFileToString(file));
   return tok.Encode(text, /*add_special_tokens=*/false);
+}
+
+absl::StatusOr<LoadedNpuPipeline> LoadNpuPipeline(const fs::path& folder, const fs::path& tokenizer) {
+  LoadedNpuPipeline p;
+  p.model = std::make_unique<Model>();
+  p.model->source_path = folder;
+  for (const char* name : {"embeddings", "context", "iterator", "lm_head"}) {
+    const fs::path file = folder / StrCat(name, ".onnx");
+    if (!fs::exists(file)) return absl::NotFoundError(StrCat(file.string(), ": missing (--target npu reads a --format onnx-qdq folder)"));
+    QC_ASSIGN_OR_RETURN(Graph g, formats::onnx::ReadOnnx(file, *p.model));
+    p.model->graphs.push_back(std::move(g));
+  }
+  QC_ASSIGN_OR_RETURN(p.pipeline, runner::NpuPipeline::Create(*p.model));
+  QC_ASSIGN_OR_RETURN(p.tokenizer, LoadTokenizer(folder, *p.model, /*gguf=*/false, tokenizer));
+  return p;
 }
 
 }  // namespace quantc::tools

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "lib/ir/model.h"
+#include "lib/runner/npu_pipeline.h"
 #include "lib/runner/runner.h"
 #include "lib/tokenizer/tokenizer.h"
 #include "tools/common/model_io.h"
@@ -28,6 +29,15 @@ absl::StatusOr<LoadedModel> LoadModel(const std::filesystem::path& path, bool wi
                                       const std::filesystem::path& tokenizer = {},
                                       runner::RunnerOptions options = {});
 
+
+// An onnx-qdq folder (`quantc convert --format onnx-qdq`) run by the NPU target: its four models
+// read back from the files (formats/onnx/reader.h) and the folder's tokenizer.json.
+struct LoadedNpuPipeline {
+  std::unique_ptr<Model> model;  // the graphs and their tensors; the pipeline points into it
+  std::unique_ptr<runner::NpuPipeline> pipeline;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+};
+absl::StatusOr<LoadedNpuPipeline> LoadNpuPipeline(const std::filesystem::path& folder, const std::filesystem::path& tokenizer = {});
 
 // The tokenizer of `path`: `tokenizer` when given (a tokenizer.json or its folder); a folder's
 // tokenizer.json; for a GGUF file its own tokenizer.* keys, else a tokenizer.json beside it.

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "lib/support/file_util.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 #include "nlohmann/json.hpp"
@@ -18,8 +19,9 @@ namespace quantc::tools {
 namespace {
 
 struct LogitsOptions {
-  std::string model, text, tokenizer, output;
+  std::string model, text, ids, tokenizer, output;
   int64_t positions = 256, greedy = 16, full_logits = 0;
+  std::string target = "cpu";
   bool llama_cpp_numerics = false;
 };
 
@@ -45,14 +47,37 @@ Top2 TopTwo(std::span<const float> logits) {
 absl::Status RunLogits(const LogitsOptions& o) {
   runner::RunnerOptions ro;
   ro.llama_cpp_activations = o.llama_cpp_numerics;
-  QC_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model, /*with_tokenizer=*/true, o.tokenizer, ro));
-  QC_ASSIGN_OR_RETURN(std::vector<int32_t> ids, TokenizeFile(*m.tokenizer, o.text));
+  const bool npu_target = o.target == "npu";
+  LoadedModel m;
+  LoadedNpuPipeline npu;
+  if (npu_target) {
+    QC_ASSIGN_OR_RETURN(npu, LoadNpuPipeline(o.model, o.tokenizer));
+  } else {
+    QC_ASSIGN_OR_RETURN(m, LoadModel(o.model, /*with_tokenizer=*/true, o.tokenizer, ro));
+  }
+  std::vector<int32_t> ids;
+  if (!o.ids.empty()) {
+    QC_ASSIGN_OR_RETURN(std::string text, ReadFileToString(o.ids));
+    auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_array()) return absl::InvalidArgumentError(StrCat(o.ids, ": not a JSON array of token ids"));
+    for (const auto& x : j) {
+      if (!x.is_number_integer()) return absl::InvalidArgumentError(StrCat(o.ids, ": not a JSON array of token ids"));
+      ids.push_back(x.get<int32_t>());
+    }
+  } else {
+    QC_ASSIGN_OR_RETURN(ids, TokenizeFile(npu_target ? *npu.tokenizer : *m.tokenizer, o.text));
+  }
   if (static_cast<int64_t>(ids.size()) > o.positions) ids.resize(static_cast<size_t>(o.positions));
   if (ids.empty()) return absl::InvalidArgumentError(StrCat(o.text, ": no tokens"));
-  const int64_t vocab = m.runner->spec().vocab_size, n = static_cast<int64_t>(ids.size());
-  auto cache = m.runner->NewCache();
+  const int64_t vocab = npu_target ? npu.pipeline->vocab() : m.runner->spec().vocab_size, n = static_cast<int64_t>(ids.size());
+  std::unique_ptr<runner::KvCache> cache;
   std::vector<float> logits(static_cast<size_t>(n * vocab));
-  QC_RETURN_IF_ERROR(m.runner->Forward(ids, *cache, logits));
+  if (npu_target) {
+    QC_RETURN_IF_ERROR(npu.pipeline->Forward(ids, logits));
+  } else {
+    cache = m.runner->NewCache();
+    QC_RETURN_IF_ERROR(m.runner->Forward(ids, *cache, logits));
+  }
   nlohmann::json out;
   out["model"] = o.model;
   out["ids"] = ids;
@@ -74,10 +99,13 @@ absl::Status RunLogits(const LogitsOptions& o) {
   out["margin"] = margin;
   std::vector<int32_t> greedy;
   std::vector<float> greedy_margin;
+  if (npu_target && o.greedy > 0) {  // the iterator model, one token at a time
+    QC_ASSIGN_OR_RETURN(greedy, npu.pipeline->Generate(ids, o.greedy));
+  }
   std::vector<float> step(static_cast<size_t>(vocab));
   int32_t next = top1.back();
   float next_margin = margin.back();
-  for (int64_t i = 0; i < o.greedy; ++i) {
+  for (int64_t i = 0; i < (npu_target ? 0 : o.greedy); ++i) {
     greedy.push_back(next);
     greedy_margin.push_back(next_margin);
     if (i + 1 == o.greedy) break;
@@ -99,13 +127,21 @@ CommandRunner AddLogitsCommand(CLI::App& app, const GlobalOptions& global) {
   (void)global;
   auto o = std::make_shared<LogitsOptions>();
   app.add_option("model", o->model, "checkpoint folder or .gguf file")->required();
-  app.add_option("--text", o->text, "text file; its first --positions tokens are evaluated")->required();
+  auto* text = app.add_option("--text", o->text, "text file; its first --positions tokens are evaluated");
+  auto* ids = app.add_option("--ids", o->ids, "instead of --text: a JSON array of token ids");
+  text->excludes(ids);
+  app.callback([text, ids] {
+    if (text->count() + ids->count() == 0) throw CLI::RequiredError("--text or --ids");
+  });
   app.add_option("--tokenizer", o->tokenizer, "folder with tokenizer.json (default: the model's)");
   app.add_option("--positions", o->positions, "positions to teacher-force")->capture_default_str();
   app.add_option("--greedy", o->greedy, "greedy tokens after the text")->capture_default_str();
   app.add_flag("--llama-cpp-numerics", o->llama_cpp_numerics,
                "round activations as llama.cpp's CPU matmuls do (Q8_0/Q8_1/Q8_K/F16/BF16 per weight type)");
   app.add_option("--full-logits", o->full_logits, "also write every logit of the first N positions")
+      ->capture_default_str();
+  app.add_option("--target", o->target, "cpu: the reference runner; npu: MODEL is a --format onnx-qdq folder run as written")
+      ->check(CLI::IsMember({"cpu", "npu"}))
       ->capture_default_str();
   app.add_option("-o,--output", o->output, "JSON file to write")->required();
   return [o] { return RunLogits(*o); };

@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   add("eval", "perplexity, and KL divergence against a reference model", quantc::tools::AddEvalCommand);
   add("compare", "per-layer hidden-state error between two models", quantc::tools::AddCompareCommand);
   add("logits", "teacher-forced top-1 predictions and a greedy continuation, as JSON", quantc::tools::AddLogitsCommand);
+  add("check-npu", "check NPU-side ONNX models against QNN's rules (static shapes, per-channel weights, QDQ units)",
+      quantc::tools::AddCheckNpuCommand);
   add("imatrix", "compute an importance matrix (llama.cpp imatrix GGUF) on a calibration text", quantc::tools::AddImatrixCommand);
 
   try {

@@ -115,4 +115,64 @@ absl::StatusOr<uint64_t> WriteOnnxFolder(const Model& model, PassManager& quanti
   return written;
 }
 
+absl::StatusOr<uint64_t> WriteOnnxQdqFolder(const Model& model, const fs::path& folder, Progress* progress) {
+  formats::onnx::ExternalDataWriter shared(folder / "model.onnx.data", 2'000'000'000);
+  uint64_t written = 0;
+  for (const Graph& g : model.graphs) {
+    formats::onnx::OnnxWriteOptions write;
+    write.producer_version = std::string(kVersion);
+    write.progress = progress;
+    if (g.name == "context" || g.name == "iterator") write.shared_data = &shared;
+    Graph graph = g;
+    graph.metadata.emplace_back("quantc.pipeline", model.PipelineText());
+    QC_RETURN_IF_ERROR(formats::onnx::WriteOnnx(model, graph, folder / StrCat(g.name, ".onnx"), write).status());
+  }
+  QC_RETURN_IF_ERROR(shared.Close());
+  for (const TensorEntry& e : model.tensors.entries()) written += e.info.byte_size();
+
+  const auto& c = model.config;
+  const int64_t heads = c.value("num_attention_heads", int64_t{0}), hidden = c.value("hidden_size", int64_t{0});
+  const auto eos = c.contains("eos_token_id") ? c["eos_token_id"] : nlohmann::ordered_json(0);
+  int64_t chunk = 0, cache = 0;
+  for (const Graph& g : model.graphs) {
+    if (g.name == "context") chunk = g.inputs[0].dims[1].value;
+    if (g.name == "context") cache = g.inputs[1].dims[2].value;
+  }
+  nlohmann::ordered_json inputs = {{"input_ids", "input_ids"},
+                                   {"past_key_names", "past_key_values.%d.key"},
+                                   {"past_value_names", "past_key_values.%d.value"},
+                                   {"past_sequence_length", "past_seq_len"},
+                                   {"total_sequence_length", "total_seq_len"}};
+  nlohmann::ordered_json outputs = {{"present_key_names", "present.%d.key"}, {"present_value_names", "present.%d.value"}};
+  nlohmann::ordered_json pipeline = nlohmann::ordered_json::array();
+  pipeline.push_back({{"embeddings", {{"filename", "embeddings.onnx"}, {"inputs", {"input_ids"}}, {"outputs", {"inputs_embeds"}}}}});
+  pipeline.push_back({{"context", {{"filename", "context.onnx"}, {"run_on_token_gen", false}}}});
+  pipeline.push_back({{"iterator", {{"filename", "iterator.onnx"}, {"run_on_prompt", false}}}});
+  pipeline.push_back({{"lm_head", {{"filename", "lm_head.onnx"}, {"inputs", {"hidden_states"}}, {"outputs", {"logits"}}}}});
+  nlohmann::ordered_json genai = {
+      {"model",
+       {{"bos_token_id", c.value("bos_token_id", int64_t{0})},
+        {"context_length", cache},
+        {"decoder",
+         {{"session_options", {{"log_id", "onnxruntime-genai"}, {"provider_options", nlohmann::json::array()}}},
+          {"head_size", c.value("head_dim", heads > 0 ? hidden / heads : int64_t{0})},
+          {"hidden_size", hidden},
+          {"num_attention_heads", heads},
+          {"num_hidden_layers", c.value("num_hidden_layers", int64_t{0})},
+          {"num_key_value_heads", c.value("num_key_value_heads", heads)},
+          {"inputs", inputs},
+          {"outputs", outputs},
+          {"sliding_window", {{"window_size", chunk}, {"pad_value", 0}, {"alignment", "left"}, {"slide_key_value_cache", false}}},
+          {"pipeline", pipeline}}},
+        {"eos_token_id", eos},
+        {"pad_token_id", eos},
+        {"type", "decoder-pipeline"},
+        {"vocab_size", c.value("vocab_size", int64_t{0})}}},
+      {"search", {{"do_sample", false}, {"max_length", cache}, {"past_present_share_buffer", true}, {"top_k", 1}}}};
+  QC_RETURN_IF_ERROR(WriteStringToFile(folder / "genai_config.json", genai.dump(4) + "\n"));
+  QC_RETURN_IF_ERROR(WriteStringToFile(folder / "config.json", c.dump(2) + "\n"));
+  for (const fs::path& aux : model.aux_files) QC_RETURN_IF_ERROR(CopyFile(aux, folder / aux.filename()));
+  return written;
+}
+
 }  // namespace quantc::tools

@@ -33,4 +33,10 @@ absl::Status CheckOnnxDtypes(const std::vector<std::string>& dtypes);
 absl::StatusOr<uint64_t> WriteOnnxFolder(const Model& model, PassManager& quantize, const std::filesystem::path& folder,
                              const OnnxOutputOptions& options);
 
+// `--format onnx-qdq`: the NPU pipeline (passes/onnx_npu.h) as written by WriteOnnxQdqFolder into
+// `folder`: embeddings.onnx, context.onnx and iterator.onnx (sharing model.onnx.data),
+// lm_head.onnx, genai_config.json (type decoder-pipeline; untested here), config.json and the
+// tokenizer files. `model` holds the four graphs. Returns the bytes of tensor data written.
+absl::StatusOr<uint64_t> WriteOnnxQdqFolder(const Model& model, const std::filesystem::path& folder, Progress* progress);
+
 }  // namespace quantc::tools
