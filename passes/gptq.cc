@@ -315,7 +315,10 @@ class GptqPass final : public Pass {
     };
     if (int_scheme_) {
       gptq::IntRowQuantizer quantizer(*int_scheme_, scale_dtype_, rows, cols);
+      std::vector<float> original;
+      if (options_.refit) original = w;
       QC_RETURN_IF_ERROR(solve(w.data(), hessian_of(0), quantizer));
+      if (options_.refit) quantizer.RefitChannelScales(original.data(), hessian_of(0), rows);
       QC_ASSIGN_OR_RETURN(PackedIntTensors packed,
                           PackInt(e, *int_scheme_, scale_dtype_, quantizer.codes(), quantizer.params()));
       std::vector<PackedIntTensors> batch;

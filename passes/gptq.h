@@ -34,6 +34,7 @@ struct GptqOptions {
   bool static_groups = false;
   bool head = true;       // GGUF: GPTQ on the output projection too (calibrated on the final norm)
   bool embed = false;     // GGUF: GPTQ on token_embd rows, H from layer 0's readers (see gptq.cc)
+  bool refit = false;     // int per-channel schemes: least-squares scales for the chosen codes
   static void Bind(OptionBinder& b, GptqOptions& o) {
     b.String("scheme", &o.scheme, "GGUF: llama-quantize mix or type (Q4_K_M, Q4_0, ...)");
     b.String("override", &o.overrides, "GGUF: per-tensor types, 'regex=type;...' as given to quantize");
@@ -47,6 +48,7 @@ struct GptqOptions {
     b.Bool("static-groups", &o.static_groups, "fit every group's scales from the original weights up front");
     b.Bool("head", &o.head, "GGUF: GPTQ on output.weight too, calibrated on the final norm's output");
     b.Bool("embed", &o.embed, "GGUF: GPTQ on token_embd rows, weighted by layer 0's readers (experimental)");
+    b.Bool("refit", &o.refit, "int per-channel: refit each row's scale to the codes by least squares under the layer loss");
   }
 };
 

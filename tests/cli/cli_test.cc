@@ -510,5 +510,19 @@ TEST_F(CliTest, OnnxFolderForTransformersJs) {
   ExpectNoOutput(dir_ / "bad");
 }
 
+TEST_F(CliTest, OnnxQdqRefusalsAreOneLineWithoutOutput) {
+  Result none = Convert(kData / "tiny-qwen2-bf16", dir_ / "npu", "--format onnx-qdq");
+  ExpectOneErrorLine(none);
+  EXPECT_THAT(none.output, HasSubstr("--calib"));
+  ExpectNoOutput(dir_ / "npu");
+  Result groups = Convert(kData / "tiny-qwen2-bf16", dir_ / "npu", "--format onnx-qdq --type int4-g128 --calib " + Q(kData / "calib.txt"));
+  ExpectOneErrorLine(groups);
+  EXPECT_THAT(groups.output, HasSubstr("int4 symmetric per-channel weights"));
+  ExpectNoOutput(dir_ / "npu");
+  Result not_npu = RunShell(Q(kQuantc) + " check-npu " + Q(kData / "tiny-qwen2-bf16"));
+  EXPECT_NE(not_npu.exit_code, 0);
+  EXPECT_THAT(not_npu.output, HasSubstr("context.onnx: missing (not an onnx-qdq folder)"));
+}
+
 }  // namespace
 }  // namespace quantc

@@ -18,6 +18,13 @@ class IntRowQuantizer final : public RowQuantizer {
   void FitGroup(int64_t row, int64_t group, const float* w, const float* importance, int64_t n) override;
   float Quantize(int64_t row, int64_t col, float w) override;
 
+  // After the solve, per-channel schemes only: replaces each row's scale by the least-squares one
+  // for the chosen codes under the layer loss, s = (cᵀ H w) / (cᵀ H c) with c = q − zero and w the
+  // original row (so the loss never grows: the old scale is one candidate), rounded to the scale
+  // dtype; a row whose optimum is not positive or not finite keeps its scale. `hessian` [cols, cols]
+  // is the undamped H. Returns how many rows changed.
+  int64_t RefitChannelScales(const float* original, const float* hessian, int64_t rows);
+
   const std::vector<uint8_t>& codes() const { return codes_; }                  // [rows * cols], q in [0, maxq]
   const std::vector<int_quant::IntParams>& params() const { return params_; }   // [rows * groups]
 
