@@ -239,7 +239,6 @@ class GptqPass final : public Pass {
         return absl::InvalidArgumentError(StrCat("gptq: scheme '", options_.scheme, "' on a Hugging Face layout model must be "
                                                  "an integer scheme (int4, int4-g128, int8, ...); GGUF types need gguf-layout first"));
       }
-      QC_RETURN_IF_ERROR(CheckPackableModel(model, "gptq"));
       int_scheme_ = *scheme;
       scale_dtype_ = PackedIntScaleDType(model);
     } else {

@@ -125,7 +125,6 @@ class IntQuantPass final : public Pass {
                                                   model.layout, " layout (int-quant cannot follow gguf-layout or shard)"));
     }
     QC_ASSIGN_OR_RETURN(iq::IntScheme scheme, iq::ParseIntScheme(options_.scheme));
-    QC_RETURN_IF_ERROR(CheckPackableModel(model, "int-quant"));
     QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterFor(model.model_type()));
     for (const TensorEntry& e : model.tensors.entries()) {
       if (e.info.dtype == DType::kF8E4M3) {

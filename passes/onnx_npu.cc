@@ -10,6 +10,7 @@
 #include "lib/arch/adapter.h"
 #include "lib/arch/model_spec.h"
 #include "lib/ir/packed_int.h"
+#include "lib/kernels/hadamard/hadamard.h"
 #include "lib/kernels/int_quant/int_quant.h"
 #include "lib/runner/graph_eval.h"
 #include "lib/runner/rope.h"
@@ -134,7 +135,31 @@ class NpuLowering {
     for (int64_t p = 0; p < positions; ++p) rope.CosSin(p, &cos[p * half], &sin[p * half]);
     cos_ = std::move(cos);
     sin_ = std::move(sin);
+    if (spec_.online_hadamard.down_proj > 0) QC_RETURN_IF_ERROR(HadamardTable(spec_.online_hadamard.down_proj));
     return absl::OkStatus();
+  }
+
+  // rotate r4's online Hadamard before down_proj, y = H x with H = (1/√n)·H_n (lib/kernels/hadamard,
+  // the runner's transform), as a MatMul weight W [n, n] = Hᵀ: every entry is ±1/√n, so INT4 codes
+  // ±1 with the per-channel scale 1/√n hold it exactly (QNN runs it as one more int4 MatMul).
+  absl::Status HadamardTable(int64_t n) {
+    QC_ASSIGN_OR_RETURN(kernels::hadamard::Plan plan, kernels::hadamard::MakePlan(n));
+    std::vector<uint8_t> codes(static_cast<size_t>((n * n + 1) / 2), 0);
+    std::vector<float> row(n);
+    for (int64_t k = 0; k < n; ++k) {  // row k of W = H e_k
+      std::fill(row.begin(), row.end(), 0.0f);
+      row[k] = 1.0f;
+      kernels::hadamard::Apply(plan, row.data(), 1);
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t at = k * n + j;
+        const uint8_t nibble = row[j] > 0 ? 0x1 : 0xF;  // +1 / -1 in two's complement
+        codes[at / 2] |= static_cast<uint8_t>(nibble << (4 * (at % 2)));
+      }
+    }
+    const std::vector<float> scale(n, static_cast<float>(1.0 / std::sqrt(static_cast<double>(n))));
+    QC_RETURN_IF_ERROR(b_.AddOwned("online_hadamard.down_proj_int4", {DType::kI4, {n, n}}, std::move(codes), "hadamard"));
+    QC_RETURN_IF_ERROR(b_.AddOwned("online_hadamard.down_proj_scale", {DType::kF32, {n}}, ScalarBytes(scale.data(), n * 4), "hadamard"));
+    return b_.AddOwned("online_hadamard.down_proj_zero_point", {DType::kI4, {n}}, std::vector<uint8_t>((n + 1) / 2, 0), "zeros");
   }
 
   // A float constant stored with `bits` (8 or 16) per tensor, asymmetric, behind a DequantizeLinear.
@@ -343,7 +368,14 @@ class NpuLowering {
       const std::string sig = Act(b_.Node("Sigmoid", StrCat(p, "/mlp/act_fn/Sigmoid"), {g}), QParams{1.0f / 65536.0f, 0});
       const std::string silu = Act(b_.Node("Mul", StrCat(p, "/mlp/act_fn/Mul"), {g, sig}));
       QC_ASSIGN_OR_RETURN(std::string u, Linear(StrCat(p, "/mlp/up_proj"), h2, Role::kUp, l));
-      const std::string prod = Act(b_.Node("Mul", StrCat(p, "/mlp/Mul"), {silu, u}));
+      std::string prod = Act(b_.Node("Mul", StrCat(p, "/mlp/Mul"), {silu, u}));
+      if (spec_.online_hadamard.down_proj > 0) {
+        const std::string h = b_.Node("DequantizeLinear", StrCat(p, "/mlp/online_hadamard/DequantizeLinear"),
+                                      {"online_hadamard.down_proj_int4", "online_hadamard.down_proj_scale",
+                                       "online_hadamard.down_proj_zero_point"},
+                                      {{"axis", int64_t{1}}});
+        prod = Act(b_.Node("MatMul", StrCat(p, "/mlp/online_hadamard/MatMul"), {prod, h}));
+      }
       QC_ASSIGN_OR_RETURN(std::string d, Linear(StrCat(p, "/mlp/down_proj"), prod, Role::kDown, l));
       x = Act(b_.Node("Add", StrCat(p, "/mlp_residual"), {x, d}));
     }
@@ -450,8 +482,8 @@ class OnnxNpuPass final : public Pass {
       return absl::InvalidArgumentError("onnx-npu calibrates the uint16 activation ranges: give calibration text (--calib FILE)");
     }
     QC_ASSIGN_OR_RETURN(arch::ModelSpec spec, arch::ParseModelSpec(model.config));
-    if (spec.online_hadamard.any()) {
-      return absl::UnimplementedError("onnx-npu: online Hadamard (rotate r4) is not emitted yet; rotate without r4");
+    if (spec.online_hadamard.expert_down_proj > 0 || spec.online_hadamard.shared_down_proj > 0) {
+      return absl::UnimplementedError("onnx-npu: online Hadamards of experts (MoE models are not lowered)");
     }
     if (spec.head_dim % 16 != 0 || spec.rope.dim != spec.head_dim || spec.hidden_size % 32 != 0) {
       return absl::UnimplementedError(StrCat("onnx-npu: head_dim ", spec.head_dim, ", hidden ", spec.hidden_size,

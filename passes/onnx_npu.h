@@ -3,7 +3,8 @@
 //   embeddings  input_ids → GatherBlockQuantized (4-bit, block 32) → QuantizeLinear → uint16;  CPU
 //   context     `chunk` tokens at once       } uint16 activations with a Q→DQ pair after every op,
 //   iterator    one token                    } int4 per-channel weights DequantizeLinear(INT4 [K, N],
-//               scale [N], axis 1) → MatMul, RMSNorm as LpNormalization · (γ·√H), GroupQueryAttention
+//               scale [N], axis 1) → MatMul, RMSNorm as LpNormalization · (γ·√H), rotate r4's online
+//               Hadamard before down_proj as one more such MatMul (±1/√n: exact in int4), GroupQueryAttention
 //               over a fixed `cache`-long KV buffer fed back as uint16 inputs, past_seq_len
 //               (valid tokens − 1, [1, 1]) and total_seq_len inputs instead of a mask, every dim
 //               static; both read the same weights (one shared data file);          NPU

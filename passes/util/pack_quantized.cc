@@ -13,10 +13,10 @@
 
 namespace quantc::passes {
 
-absl::Status CheckPackableModel(const Model& model, std::string_view pass) {
+absl::Status CheckPackableModel(const Model& model, std::string_view where) {
   QC_ASSIGN_OR_RETURN(const arch::ModelSpec spec, arch::ParseModelSpec(model.config));
   if (spec.online_hadamard.any()) {
-    return absl::FailedPreconditionError(StrCat(pass, ": the model has an online Hadamard before down_proj (rotate r4, "
+    return absl::FailedPreconditionError(StrCat(where, ": the model has an online Hadamard before down_proj (rotate r4, "
                                                 "config.json quantc.online_hadamard), which compressed-tensors cannot carry "
                                                 "and vLLM would not apply; rotate without r4 for safetensors output"));
   }

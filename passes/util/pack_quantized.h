@@ -28,9 +28,11 @@ namespace quantc::passes {
 // loads scales into the model dtype), BF16 otherwise.
 DType PackedIntScaleDType(const Model& model);
 
-// Refuses a model vLLM would run wrongly from pack-quantized weights: one with an online Hadamard
-// recorded in config.json (rotate r4), which compressed-tensors cannot describe.
-absl::Status CheckPackableModel(const Model& model, std::string_view pass);
+// Refuses to write a model vLLM would run wrongly from pack-quantized weights: one with an online
+// Hadamard recorded in config.json (rotate r4), which compressed-tensors cannot describe. (The
+// passes themselves accept it: quantc's runner and the ONNX NPU pipeline apply the transform.)
+// `where` prefixes the message ("--format safetensors").
+absl::Status CheckPackableModel(const Model& model, std::string_view where);
 
 // Refuses what pack-quantized cannot hold, naming the tensor: anything but a 2-D F32/F16/BF16
 // weight (stacked 3-D experts do not occur in Hugging Face layout).

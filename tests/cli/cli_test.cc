@@ -524,5 +524,12 @@ TEST_F(CliTest, OnnxQdqRefusalsAreOneLineWithoutOutput) {
   EXPECT_THAT(not_npu.output, HasSubstr("context.onnx: missing (not an onnx-qdq folder)"));
 }
 
+TEST_F(CliTest, OnlineHadamardIsNotWrittenAsPackQuantized) {
+  Result r = Convert(kData / "tiny-llama-bf16", dir_ / "r4", "--type int4 --passes 'rotate(r4=true)'");
+  ExpectOneErrorLine(r);
+  EXPECT_THAT(r.output, HasSubstr("--format safetensors: the model has an online Hadamard before down_proj"));
+  ExpectNoOutput(dir_ / "r4");
+}
+
 }  // namespace
 }  // namespace quantc

@@ -3,7 +3,8 @@
 # 4-bit block-32 embeddings and head) run by quantc's NPU target, against the BF16 checkpoint on
 # valid.txt; calibration (activation ranges, GPTQ) on calib.txt.
 #   tools/bench/npu_accuracy.sh QUANTC MODEL_DIR [TOKENS=16384]
-# METHODS (env): default "rtn rotate-rtn rotate-gptq". Prints | model | method | PPL | dPPL % | KLD | top-1 |.
+# METHODS (env): default "rtn rotate-rtn rotate-gptq"; also gptq, rotate-r4-rtn, rotate-r4-gptq
+# (rotate with r4: the online Hadamard before down_proj, emitted as an int4 MatMul). Prints | model | method | PPL | dPPL % | KLD | top-1 |.
 set -euo pipefail
 QUANTC=$(realpath "$1"); MODEL=$(realpath "$2"); TOKENS=${3:-16384}
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,6 +13,7 @@ TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 for method in $METHODS; do
   case $method in
     rtn) passes="";; rotate-rtn) passes="rotate";; gptq) passes="gptq";; rotate-gptq) passes="rotate,gptq";;
+    rotate-r4-rtn) passes="rotate(r4=true)";; rotate-r4-gptq) passes="rotate(r4=true),gptq";;
     *) echo "unknown method $method" >&2; exit 2;;
   esac
   args=(--format onnx-qdq --calib "$HERE/testdata/calib.txt")
