@@ -179,17 +179,11 @@ class OnnxDecoderPass final : public Pass {
   void BindOptions(OptionBinder& b) override { OnnxDecoderOptions::Bind(b, options_); }
 
   absl::Status Run(Model& model, PassContext& ctx) override {
-    if (model.layout != "hf") {
-      return absl::FailedPreconditionError(StrCat("onnx-decoder needs a Hugging Face layout model, not layout '", model.layout, "'"));
-    }
-    const std::string type = model.model_type();
-    if (type != "qwen2" && type != "llama" && type != "deepseek_v3") {
-      return absl::UnimplementedError(StrCat("onnx-decoder: model_type '", type, "' (qwen2, llama and deepseek_v3 are supported)"));
-    }
+    static constexpr std::string_view kTypes[] = {"qwen2", "llama", "deepseek_v3"};
+    QC_ASSIGN_OR_RETURN(arch::ModelSpec spec, CheckLowerable(model, "onnx-decoder", kTypes));
     if (options_.dtype != "fp32" && options_.dtype != "fp16") {
       return absl::InvalidArgumentError(StrCat("onnx-decoder: dtype '", options_.dtype, "' (expected fp32 or fp16)"));
     }
-    QC_ASSIGN_OR_RETURN(arch::ModelSpec spec, arch::ParseModelSpec(model.config));
     if (spec.online_hadamard.any()) {
       return absl::UnimplementedError(
           "onnx-decoder: the model needs an online Hadamard before down_proj (rotate r4), which this ONNX decoder "

@@ -469,19 +469,13 @@ class OnnxNpuPass final : public Pass {
   void BindOptions(OptionBinder& b) override { OnnxNpuOptions::Bind(b, options_); }
 
   absl::Status Run(Model& model, PassContext& ctx) override {
-    if (model.layout != "hf") {
-      return absl::FailedPreconditionError(StrCat("onnx-npu needs a Hugging Face layout model, not layout '", model.layout, "'"));
-    }
-    const std::string type = model.model_type();
-    if (type != "qwen2" && type != "llama") {
-      return absl::UnimplementedError(StrCat("onnx-npu: model_type '", type, "' (qwen2 and llama are supported)"));
-    }
+    static constexpr std::string_view kTypes[] = {"qwen2", "llama"};
+    QC_ASSIGN_OR_RETURN(arch::ModelSpec spec, CheckLowerable(model, "onnx-npu", kTypes));
     if (options_.lm_head_bits != 4 && options_.lm_head_bits != 8) return absl::InvalidArgumentError("onnx-npu: lm-head-bits must be 4 or 8");
     if (options_.chunk <= 0 || options_.cache < options_.chunk) return absl::InvalidArgumentError("onnx-npu: need 0 < chunk <= cache");
     if (ctx.calibration == nullptr) {
       return absl::InvalidArgumentError("onnx-npu calibrates the uint16 activation ranges: give calibration text (--calib FILE)");
     }
-    QC_ASSIGN_OR_RETURN(arch::ModelSpec spec, arch::ParseModelSpec(model.config));
     if (spec.online_hadamard.expert_down_proj > 0 || spec.online_hadamard.shared_down_proj > 0) {
       return absl::UnimplementedError("onnx-npu: online Hadamards of experts (MoE models are not lowered)");
     }

@@ -1,5 +1,6 @@
 #include "passes/util/onnx_builder.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "lib/dtypes/float_convert.h"
@@ -12,6 +13,17 @@ namespace quantc::passes {
 using arch::HfTensorName;
 using arch::Role;
 using arch::TensorRole;
+
+absl::StatusOr<arch::ModelSpec> CheckLowerable(const Model& model, std::string_view pass, std::span<const std::string_view> types) {
+  if (model.layout != "hf") {
+    return absl::FailedPreconditionError(StrCat(pass, " needs a Hugging Face layout model, not layout '", model.layout, "'"));
+  }
+  const std::string type = model.model_type();
+  if (std::find(types.begin(), types.end(), type) == types.end()) {
+    return absl::UnimplementedError(StrCat(pass, ": model_type '", type, "' (supported: ", StrJoin(types, ", "), ")"));
+  }
+  return arch::ParseModelSpec(model.config);
+}
 
 OnnxBuilder::OnnxBuilder(const Model& in, DType float_type, int64_t accuracy_level)
     : in_(in), ft_(float_type), accuracy_level_(accuracy_level) {

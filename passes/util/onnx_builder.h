@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "lib/arch/adapter.h"
+#include "lib/arch/model_spec.h"
 #include "lib/ir/model.h"
 #include "lib/ir/packed_int.h"
 
@@ -23,6 +25,10 @@ namespace quantc::passes {
 
 inline constexpr std::string_view kMsDomain = "com.microsoft";
 inline constexpr int64_t kOnnxFloat = 1, kOnnxInt32 = 6, kOnnxInt64 = 7, kOnnxBool = 9;  // TensorProto.DataType
+
+// The checks every ONNX lowering starts with: Hugging Face layout and one of `types` (model_type);
+// returns the parsed spec. Messages start with the pass name.
+absl::StatusOr<arch::ModelSpec> CheckLowerable(const Model& model, std::string_view pass, std::span<const std::string_view> types);
 
 class OnnxBuilder {
  public:
