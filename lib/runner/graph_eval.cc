@@ -164,6 +164,7 @@ absl::StatusOr<Outputs> MatMul(const GraphNode& n, const Inputs& in) {
   out.shape = a.shape;
   out.shape.back() = nn;
   out.f.assign(rows * nn, 0.0f);
+#pragma omp parallel for schedule(static) if (rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
     float* y = &out.f[r * nn];
     for (int64_t j = 0; j < k; ++j) {
@@ -383,6 +384,14 @@ absl::StatusOr<std::map<std::string, GraphTensor>> GraphEvaluator::Run(const std
     values[v.name] = it->second;
   }
   for (const GraphNode& n : graph_.nodes) {
+    // A node of constants only (a weight's DequantizeLinear) is evaluated once and kept.
+    if (auto f = folded_.find(n.name); f != folded_.end()) {
+      for (size_t k = 0; k < n.outputs.size() && k < f->second.size(); ++k) {
+        if (!n.outputs[k].empty()) values[n.outputs[k]] = f->second[k];
+      }
+      continue;
+    }
+    bool constant = true;
     Inputs in;
     for (const std::string& name : n.inputs) {
       if (name.empty()) {
@@ -391,6 +400,7 @@ absl::StatusOr<std::map<std::string, GraphTensor>> GraphEvaluator::Run(const std
       }
       if (auto it = values.find(name); it != values.end()) {
         in.push_back(&it->second);
+        constant = false;
         continue;
       }
       QC_ASSIGN_OR_RETURN(const GraphTensor* c, Constant(name));
@@ -398,6 +408,7 @@ absl::StatusOr<std::map<std::string, GraphTensor>> GraphEvaluator::Run(const std
       in.push_back(c);
     }
     QC_ASSIGN_OR_RETURN(Outputs outs, Evaluate(n, in));
+    if (constant && n.op_type == "DequantizeLinear") folded_[n.name] = outs;
     std::vector<const GraphTensor*> observed;
     for (size_t k = 0; k < outs.size() && k < n.outputs.size(); ++k) {
       if (n.outputs[k].empty()) continue;

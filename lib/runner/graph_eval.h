@@ -8,7 +8,10 @@
 //   GatherBlockQuantized (uint8 packed or INT4 data), GroupQueryAttention (past/present buffer
 //   sharing: new keys go to [seqlens_k + 1 - S, seqlens_k + 1), rotary from the caches at
 //   position_ids when given, else at those indices; causal over the buffer's valid prefix).
-// Anything else is UNIMPLEMENTED naming the node. Weights are decoded on first use and kept.
+// Anything else is UNIMPLEMENTED naming the node. Weights are decoded on first use and kept, and
+// DequantizeLinear nodes of constants (the weights' DQ) are evaluated once: FP32 copies of the
+// dequantized weights stay in memory (fine for the models the NPU target is used on here; a
+// 1.5B-parameter pipeline would hold about 6 GB).
 #pragma once
 
 #include <cstdint>
@@ -52,6 +55,7 @@ class GraphEvaluator {
   const Model& model_;
   const Graph& graph_;
   std::map<std::string, std::unique_ptr<GraphTensor>> constants_;
+  std::map<std::string, std::vector<GraphTensor>> folded_;  // node name -> outputs
 };
 
 }  // namespace quantc::runner
