@@ -28,7 +28,7 @@ std::span<const PassInfo> Registry() {
        [] { return CreateInjectOutliersPass(); }},
       {"int-quant", "round weights to int4/int8 per channel or group (GPTQ's quantizer, RTN) as compressed-tensors pack-quantized (vLLM)",
        [] { return CreateIntQuantPass(); }},
-      {"onnx-decoder", "lower a qwen2/llama decoder to the ONNX graph transformers.js and onnxruntime run (GQA, MatMulNBits for int4)",
+      {"onnx-decoder", "lower a qwen2/llama/deepseek_v3 decoder to the ONNX graph transformers.js and onnxruntime run (GQA or MLA ops, MatMulNBits for int4)",
        [] { return CreateOnnxDecoderPass(); }},
       {"onnx-npu", "lower qwen2/llama to the QNN-style NPU pipeline: embeddings, context/iterator (uint16 QDQ, int4 per-channel, "
        "static KV cache), lm_head; activation ranges calibrated on --calib",
