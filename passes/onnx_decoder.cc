@@ -122,9 +122,8 @@ class DecoderLowering {
     const int64_t positions = options_.max_positions > 0 ? options_.max_positions
                                                          : in_.config.value("max_position_embeddings", int64_t{4096});
     const int64_t half = spec_.rope.dim / 2;
-    runner::Rope rope(spec_.rope);
-    std::vector<float> cos(static_cast<size_t>(positions * half)), sin(cos.size());
-    for (int64_t pos = 0; pos < positions; ++pos) rope.CosSin(pos, &cos[pos * half], &sin[pos * half]);
+    std::vector<float> cos, sin;
+    runner::Rope(spec_.rope).Tables(positions, cos, sin);
     QC_RETURN_IF_ERROR(b_.AddFloats("cos_cache", {positions, half}, cos, "rope"));
     return b_.AddFloats("sin_cache", {positions, half}, sin, "rope");
   }

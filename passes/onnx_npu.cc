@@ -13,6 +13,7 @@
 #include "lib/kernels/hadamard/hadamard.h"
 #include "lib/kernels/int_quant/int_quant.h"
 #include "lib/runner/graph_eval.h"
+#include "lib/runner/npu_pipeline.h"
 #include "lib/runner/rope.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
@@ -128,13 +129,9 @@ class NpuLowering {
     QC_RETURN_IF_ERROR(BlockQuantize(*embed, 4, "model.embed_tokens.weight_q4", "model.embed_tokens.weight_scales", {vocab, hidden / 2}));
     QC_RETURN_IF_ERROR(BlockQuantize(*head, static_cast<int>(o_.lm_head_bits), "lm_head.weight_q", "lm_head.weight_scales",
                                      {head->info.shape[0], hidden / 32, 32 * o_.lm_head_bits / 8}));
-    // RoPE caches as uint16 constants behind a DequantizeLinear (every float the NPU reads is DQ'd).
-    const int64_t half = spec_.rope.dim / 2, positions = RopePositions();
-    runner::Rope rope(spec_.rope);
-    std::vector<float> cos(positions * half), sin(cos.size());
-    for (int64_t p = 0; p < positions; ++p) rope.CosSin(p, &cos[p * half], &sin[p * half]);
-    cos_ = std::move(cos);
-    sin_ = std::move(sin);
+    // RoPE tables; each graph reads them as uint16 constants behind a DequantizeLinear (every
+    // float the NPU reads is DQ'd).
+    runner::Rope(spec_.rope).Tables(RopePositions(), cos_, sin_);
     if (spec_.online_hadamard.down_proj > 0) QC_RETURN_IF_ERROR(HadamardTable(spec_.online_hadamard.down_proj));
     return absl::OkStatus();
   }
@@ -179,24 +176,33 @@ class NpuLowering {
       QC_RETURN_IF_ERROR(b_.AddOwned(data, {t, std::move(shape)}, std::move(bytes), "quantized constant"));
       QC_RETURN_IF_ERROR(AddParams(name, p, t));
     }
-    return b_.Node("DequantizeLinear", StrCat(name, "/DequantizeLinear"), {data, StrCat(name, "/scale"), StrCat(name, "/zero_point")},
+    return b_.Node("DequantizeLinear", StrCat(name, "/DequantizeLinear"), {data, StrCat(name, "_scale"), StrCat(name, "_zero_point")},
                    {{"axis", int64_t{0}}});
   }
   absl::StatusOr<std::string> ConstU16(const std::string& name, const std::vector<float>& v, Shape shape) {
     return ConstQuantized(name, v, std::move(shape), 16);
   }
 
-  absl::Status AddParams(const std::string& name, const QParams& p, DType t) {
-    QC_RETURN_IF_ERROR(b_.AddOwned(StrCat(name, "/scale"), {DType::kF32, {}}, ScalarBytes(&p.scale, 4), "qparam"));
+  // `prefix`_scale (F32) and `prefix`_zero_point (`t`: U8 or U16) scalars.
+  absl::Status AddParams(const std::string& prefix, const QParams& p, DType t) {
+    QC_RETURN_IF_ERROR(b_.AddOwned(StrCat(prefix, "_scale"), {DType::kF32, {}}, ScalarBytes(&p.scale, 4), "qparam"));
     if (t == DType::kU8) {
       const uint8_t z = static_cast<uint8_t>(p.zero);
-      return b_.AddOwned(StrCat(name, "/zero_point"), {t, {}}, ScalarBytes(&z, 1), "qparam");
+      return b_.AddOwned(StrCat(prefix, "_zero_point"), {t, {}}, ScalarBytes(&z, 1), "qparam");
     }
     const uint16_t z = static_cast<uint16_t>(p.zero);
-    return b_.AddOwned(StrCat(name, "/zero_point"), {t, {}}, ScalarBytes(&z, 2), "qparam");
+    return b_.AddOwned(StrCat(prefix, "_zero_point"), {t, {}}, ScalarBytes(&z, 2), "qparam");
   }
 
   // ---- activations -------------------------------------------------------------------------------
+
+  // Graph dims: -1 is the symbolic "sequence_length" (the CPU-side models), the rest fixed.
+  static std::vector<GraphDim> Dims(const Shape& dims) {
+    std::vector<GraphDim> d;
+    for (int64_t x : dims) d.push_back(x < 0 ? GraphDim::Symbol("sequence_length") : GraphDim::Fixed(x));
+    return d;
+  }
+  Shape KvShape() const { return {1, spec_.num_kv_heads, o_.cache, spec_.head_dim}; }
 
   QParams ActivationParams(const std::string& key) const {
     auto it = ranges_.find(key);
@@ -204,14 +210,9 @@ class NpuLowering {
   }
   // Registers uint16 parameters for `key` (once) and returns the names of scale and zero point.
   std::pair<std::string, std::string> Params(const std::string& key, std::optional<QParams> fixed = std::nullopt) {
-    const std::string scale = StrCat(key, "/q_scale"), zero = StrCat(key, "/q_zero_point");
-    if (b_.tensors().Find(scale) == nullptr) {
-      const QParams p = fixed ? *fixed : ActivationParams(key);
-      (void)b_.AddOwned(scale, {DType::kF32, {}}, ScalarBytes(&p.scale, 4), "qparam");
-      const uint16_t z = static_cast<uint16_t>(p.zero);
-      (void)b_.AddOwned(zero, {DType::kU16, {}}, ScalarBytes(&z, 2), "qparam");
-    }
-    return {scale, zero};
+    const std::string prefix = StrCat(key, "/q");
+    if (b_.tensors().Find(StrCat(prefix, "_scale")) == nullptr) (void)AddParams(prefix, fixed ? *fixed : ActivationParams(key), DType::kU16);
+    return {StrCat(prefix, "_scale"), StrCat(prefix, "_zero_point")};
   }
   // The activation `v` through a uint16 Q→DQ pair (calibrating: `v` itself, its range recorded).
   std::string Act(const std::string& v, std::optional<QParams> fixed = std::nullopt) {
@@ -221,9 +222,8 @@ class NpuLowering {
     return b_.Node("DequantizeLinear", StrCat(v, "/DequantizeLinear"), {q, scale, zero}, {{"axis", int64_t{0}}});
   }
   // A graph output `key`: uint16 through a QuantizeLinear (calibrating: float, named `key`).
-  void Output(const std::string& v, const std::string& key, Shape dims) {
-    std::vector<GraphDim> d;
-    for (int64_t x : dims) d.push_back(x < 0 ? GraphDim::Symbol("sequence_length") : GraphDim::Fixed(x));
+  void Output(const std::string& v, const std::string& key, const Shape& dims) {
+    std::vector<GraphDim> d = Dims(dims);
     if (calibrating_) {
       renamed_.emplace_back(v, key);  // the final graph reads `v` (under its own name) too
       for (auto it = b_.graph().nodes.rbegin(); it != b_.graph().nodes.rend(); ++it) {
@@ -239,10 +239,8 @@ class NpuLowering {
     b_.graph().outputs.push_back({key, DType::kU16, std::move(d)});
   }
   // A graph input `key` of the pipeline: uint16 dequantized with `key`'s parameters (calibrating: float).
-  std::string Input(const std::string& key, Shape dims) {
-    std::vector<GraphDim> d;
-    for (int64_t x : dims) d.push_back(x < 0 ? GraphDim::Symbol("sequence_length") : GraphDim::Fixed(x));
-    b_.graph().inputs.push_back({key, calibrating_ ? DType::kF32 : DType::kU16, std::move(d)});
+  std::string Input(const std::string& key, const Shape& dims) {
+    b_.graph().inputs.push_back({key, calibrating_ ? DType::kF32 : DType::kU16, Dims(dims)});
     if (calibrating_) return key;
     const auto [scale, zero] = Params(key);
     return b_.Node("DequantizeLinear", StrCat(key, "/DequantizeLinear"), {key, scale, zero}, {{"axis", int64_t{0}}});
@@ -250,10 +248,7 @@ class NpuLowering {
   // The range key of a past input is its present output's.
   std::string PastInput(int64_t layer, const char* kind) {
     const std::string past = StrCat("past_key_values.", layer, ".", kind), present = StrCat("present.", layer, ".", kind);
-    const Shape dims = {1, spec_.num_kv_heads, o_.cache, spec_.head_dim};
-    std::vector<GraphDim> d;
-    for (int64_t x : dims) d.push_back(GraphDim::Fixed(x));
-    b_.graph().inputs.push_back({past, calibrating_ ? DType::kF32 : DType::kU16, std::move(d)});
+    b_.graph().inputs.push_back({past, calibrating_ ? DType::kF32 : DType::kU16, Dims(KvShape())});
     if (calibrating_) return past;
     const auto [scale, zero] = Params(present);
     return b_.Node("DequantizeLinear", StrCat(past, "/DequantizeLinear"), {past, scale, zero}, {{"axis", int64_t{0}}});
@@ -359,8 +354,8 @@ class NpuLowering {
                                   {"rotary_interleaved", int64_t{0}},
                                   {"local_window_size", int64_t{-1}}},
                                  std::string(kMsDomain));
-      Output(outs[1], StrCat("present.", l, ".key"), {1, spec_.num_kv_heads, o_.cache, spec_.head_dim});
-      Output(outs[2], StrCat("present.", l, ".value"), {1, spec_.num_kv_heads, o_.cache, spec_.head_dim});
+      Output(outs[1], StrCat("present.", l, ".key"), KvShape());
+      Output(outs[2], StrCat("present.", l, ".value"), KvShape());
       QC_ASSIGN_OR_RETURN(std::string o, Linear(StrCat(p, "/attn/o_proj"), Act(outs[0]), Role::kO, l));
       x = Act(b_.Node("Add", StrCat(p, "/attn_residual"), {x, o}));
       QC_ASSIGN_OR_RETURN(std::string h2, Norm(StrCat(p, "/post_attention_layernorm"), x, {Role::kFfnNorm, l}));
@@ -386,12 +381,10 @@ class NpuLowering {
 
   absl::Status LmHead() {
     const std::string h = Input("hidden_states", {1, -1, spec_.hidden_size});
-    const std::string y = b_.Node("MatMulNBits", "/lm_head/MatMulNBits", {h, "lm_head.weight_q", "lm_head.weight_scales"},
-                                  {{"K", spec_.hidden_size}, {"N", spec_.vocab_size}, {"bits", o_.lm_head_bits},
-                                   {"block_size", int64_t{32}}, {"accuracy_level", o_.accuracy_level}},
-                                  std::string(kMsDomain));
-    b_.graph().nodes.back().outputs[0] = "logits";
-    (void)y;
+    b_.graph().Add("MatMulNBits", "/lm_head/MatMulNBits", {h, "lm_head.weight_q", "lm_head.weight_scales"}, {"logits"},
+                   {{"K", spec_.hidden_size}, {"N", spec_.vocab_size}, {"bits", o_.lm_head_bits}, {"block_size", int64_t{32}},
+                    {"accuracy_level", o_.accuracy_level}},
+                   std::string(kMsDomain));
     b_.graph().outputs.push_back({"logits", DType::kF32, {GraphDim::Fixed(1), GraphDim::Symbol("sequence_length"), GraphDim::Fixed(spec_.vocab_size)}});
     return absl::OkStatus();
   }
@@ -407,11 +400,11 @@ class NpuLowering {
     Model view;
     view.tensors = b_.tensors();
     runner::GraphEvaluator embed(view, embeddings), body(view, context);
-    std::map<std::string, std::pair<float, float>>& r = ranges_;
+    // Every node output's range, by value name (the embeddings' output is named inputs_embeds).
     auto record = [&](const std::string& name, const GraphTensor& t) {
       if (!t.is_float() || t.f.empty()) return;
       const auto [lo, hi] = std::minmax_element(t.f.begin(), t.f.end());
-      auto [it, fresh] = r.try_emplace(name, *lo, *hi);
+      auto [it, fresh] = ranges_.try_emplace(name, *lo, *hi);
       if (!fresh) it->second = {std::min(it->second.first, *lo), std::max(it->second.second, *hi)};
     };
     const runner::GraphObserver observer = [&](const GraphNode& n, const std::vector<const GraphTensor*>& outs) {
@@ -421,30 +414,26 @@ class NpuLowering {
       }
     };
     const int64_t windows = std::min<int64_t>(o_.samples, static_cast<int64_t>(tokens.size()) / window);
-    const Shape kv_shape = {1, spec_.num_kv_heads, o_.cache, spec_.head_dim};
+    const Shape kv_shape = KvShape();
     for (int64_t w = 0; w < windows; ++w) {
-      std::map<std::string, GraphTensor> feeds;
+      std::map<std::string, GraphTensor> cache;  // the float twin's KV buffers, past_key_values.* by name
       for (int64_t l = 0; l < spec_.num_layers; ++l) {
         for (const char* kind : {"key", "value"}) {
-          feeds[StrCat("past_key_values.", l, ".", kind)] = GraphTensor::Float(kv_shape, std::vector<float>(1 * spec_.num_kv_heads * o_.cache * spec_.head_dim, 0.0f));
+          GraphTensor zeros = GraphTensor::Float(kv_shape, {});
+          zeros.f.assign(zeros.size(), 0.0f);
+          cache[StrCat("past_key_values.", l, ".", kind)] = std::move(zeros);
         }
       }
+      // Full chunks from an empty buffer: lib/runner/npu_pipeline.h's protocol without padding or sliding.
       for (int64_t c = 0; c < window; c += s) {
         std::vector<int64_t> ids(tokens.begin() + w * window + c, tokens.begin() + w * window + c + s);
         QC_ASSIGN_OR_RETURN(auto e, embed.Run({{"input_ids", GraphTensor::Int(DType::kI64, {1, s}, ids)}}, &observer));
-        record("inputs_embeds", e["inputs_embeds"]);
+        std::map<std::string, GraphTensor> feeds;
+        for (auto& [name, t] : cache) feeds[name] = std::move(t);
         feeds["inputs_embeds"] = std::move(e["inputs_embeds"]);
-        feeds["past_seq_len"] = GraphTensor::Int(DType::kI32, {1, 1}, {c + s - 1});
-        feeds["total_seq_len"] = GraphTensor::Int(DType::kI32, {}, {c + s});
-        std::vector<int64_t> positions(s);
-        for (int64_t j = 0; j < s; ++j) positions[j] = c + j;
-        feeds["position_ids"] = GraphTensor::Int(DType::kI64, {1, s}, positions);
-        QC_ASSIGN_OR_RETURN(auto out, body.Run(feeds, &observer));
-        for (int64_t l = 0; l < spec_.num_layers; ++l) {
-          for (const char* kind : {"key", "value"}) {
-            feeds[StrCat("past_key_values.", l, ".", kind)] = std::move(out[StrCat("present.", l, ".", kind)]);
-          }
-        }
+        runner::SetNpuStepInputs(feeds, c, s, c);
+        QC_ASSIGN_OR_RETURN(auto out, body.Run(std::move(feeds), &observer));
+        runner::CarryPresents(out, cache);
       }
     }
     return absl::OkStatus();
@@ -459,7 +448,7 @@ class NpuLowering {
   std::map<std::string, std::pair<float, float>> ranges_;          // value -> [min, max] over calibration
   std::vector<std::pair<std::string, std::string>> renamed_;      // (value, output key) in the twins
   std::optional<PackedIntConfig> packed_config_;
-  std::vector<float> cos_, sin_;  // RoPE tables [cache, rope_dim / 2]
+  std::vector<float> cos_, sin_;  // RoPE tables [RopePositions(), rope_dim / 2]
 };
 
 class OnnxNpuPass final : public Pass {

@@ -183,19 +183,33 @@ absl::StatusOr<Outputs> MatMulNBits(const GraphNode& n, const Inputs& in) {
   const GraphTensor& a = *in[0];
   const GraphTensor& q = *in[1];
   const GraphTensor& scales = *in[2];
-  // Dequantize to [K, N] once per call (the weights are small in the graphs this runs).
-  GraphTensor w;
-  w.shape = {K, N};
-  w.f.resize(K * N);
-  for (int64_t c = 0; c < N; ++c) {
-    for (int64_t k = 0; k < K; ++k) {
-      const int64_t b = k / bs, within = k % bs;
-      const int64_t byte = q.i[(c * blocks + b) * blob + (bits == 4 ? within / 2 : within)];
-      const int64_t code = bits == 8 ? byte : (within % 2 ? byte >> 4 : byte & 15);
-      w.f[k * N + c] = static_cast<float>(code - zero) * scales.f[c * blocks + b];
+  if (a.shape.back() != K) return NodeError(n, "A's last dimension is not K");
+  const int64_t rows = a.size() / K;
+  GraphTensor out;
+  out.shape = a.shape;
+  out.shape.back() = N;
+  out.f.assign(rows * N, 0.0f);
+  // One output column at a time: its K weights decoded once, then dotted with every row of A.
+#pragma omp parallel
+  {
+    std::vector<float> w(K);
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < N; ++c) {
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t b = k / bs, within = k % bs;
+        const int64_t byte = q.i[(c * blocks + b) * blob + (bits == 4 ? within / 2 : within)];
+        const int64_t code = bits == 8 ? byte : (within % 2 ? byte >> 4 : byte & 15);
+        w[k] = static_cast<float>(code - zero) * scales.f[c * blocks + b];
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* x = &a.f[r * K];
+        float acc = 0;
+        for (int64_t k = 0; k < K; ++k) acc += x[k] * w[k];
+        out.f[r * N + c] = acc;
+      }
     }
   }
-  return MatMul(n, {&a, &w});
+  return Outputs{std::move(out)};
 }
 
 absl::StatusOr<Outputs> GatherBlockQuantized(const GraphNode& n, const Inputs& in) {
@@ -375,13 +389,13 @@ absl::StatusOr<const GraphTensor*> GraphEvaluator::Constant(const std::string& n
   return (constants_[name] = std::move(t)).get();
 }
 
-absl::StatusOr<std::map<std::string, GraphTensor>> GraphEvaluator::Run(const std::map<std::string, GraphTensor>& feeds,
+absl::StatusOr<std::map<std::string, GraphTensor>> GraphEvaluator::Run(std::map<std::string, GraphTensor> feeds,
                                                                        const GraphObserver* observer) {
   std::map<std::string, GraphTensor> values;
   for (const GraphValue& v : graph_.inputs) {
     auto it = feeds.find(v.name);
     if (it == feeds.end()) return absl::InvalidArgumentError(StrCat("graph input '", v.name, "' is not fed"));
-    values[v.name] = it->second;
+    values[v.name] = std::move(it->second);
   }
   for (const GraphNode& n : graph_.nodes) {
     // A node of constants only (a weight's DequantizeLinear) is evaluated once and kept.

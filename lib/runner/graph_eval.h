@@ -46,8 +46,9 @@ class GraphEvaluator {
   GraphEvaluator(const Model& model, const Graph& graph);
   ~GraphEvaluator();
 
-  // Runs the graph on `feeds` (every graph input) and returns its outputs by name.
-  absl::StatusOr<std::map<std::string, GraphTensor>> Run(const std::map<std::string, GraphTensor>& feeds,
+  // Runs the graph on `feeds` (every graph input; taken, so large inputs such as KV caches can be
+  // moved in) and returns its outputs by name.
+  absl::StatusOr<std::map<std::string, GraphTensor>> Run(std::map<std::string, GraphTensor> feeds,
                                                         const GraphObserver* observer = nullptr);
 
  private:

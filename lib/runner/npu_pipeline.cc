@@ -7,6 +7,19 @@
 
 namespace quantc::runner {
 
+void SetNpuStepInputs(std::map<std::string, GraphTensor>& feeds, int64_t past, int64_t s, int64_t position) {
+  feeds["past_seq_len"] = GraphTensor::Int(DType::kI32, {1, 1}, {past + s - 1});  // valid rows - 1
+  feeds["total_seq_len"] = GraphTensor::Int(DType::kI32, {}, {past + s});
+  std::vector<int64_t> positions(s);
+  for (int64_t j = 0; j < s; ++j) positions[j] = position + j;
+  feeds["position_ids"] = GraphTensor::Int(DType::kI64, {1, s}, std::move(positions));
+}
+
+void CarryPresents(std::map<std::string, GraphTensor>& outputs, std::map<std::string, GraphTensor>& cache) {
+  constexpr std::string_view kPast = "past_key_values.";
+  for (auto& [name, t] : cache) t = std::move(outputs[StrCat("present.", std::string_view(name).substr(kPast.size()))]);
+}
+
 absl::StatusOr<std::unique_ptr<NpuPipeline>> NpuPipeline::Create(const Model& model) {
   const Graph* graphs[4] = {nullptr, nullptr, nullptr, nullptr};
   const char* names[4] = {"embeddings", "context", "iterator", "lm_head"};
@@ -62,15 +75,13 @@ absl::StatusOr<std::vector<float>> NpuPipeline::Step(GraphEvaluator& body, int64
   std::vector<int64_t> ids(s, 0);  // right padding with token 0
   std::copy(tokens.begin(), tokens.end(), ids.begin());
   QC_ASSIGN_OR_RETURN(auto embedded, embeddings_.Run({{"input_ids", GraphTensor::Int(DType::kI64, {1, s}, ids)}}));
-  std::map<std::string, GraphTensor> feeds = cache;
+  // The cache moves into the call; CarryPresents refills it from the outputs.
+  std::map<std::string, GraphTensor> feeds;
+  for (auto& [name, t] : cache) feeds[name] = std::move(t);
   feeds["inputs_embeds"] = std::move(embedded["inputs_embeds"]);
-  feeds["past_seq_len"] = GraphTensor::Int(DType::kI32, {1, 1}, {past + s - 1});
-  feeds["total_seq_len"] = GraphTensor::Int(DType::kI32, {}, {past + s});
-  std::vector<int64_t> positions(s);
-  for (int64_t j = 0; j < s; ++j) positions[j] = position + j;
-  feeds["position_ids"] = GraphTensor::Int(DType::kI64, {1, s}, positions);
-  QC_ASSIGN_OR_RETURN(auto out, body.Run(feeds));
-  for (auto& [name, t] : cache) t = std::move(out[StrCat("present.", name.substr(std::string_view("past_key_values.").size()))]);
+  SetNpuStepInputs(feeds, past, s, position);
+  QC_ASSIGN_OR_RETURN(auto out, body.Run(std::move(feeds)));
+  CarryPresents(out, cache);
   QC_ASSIGN_OR_RETURN(auto logits, lm_head_.Run({{"hidden_states", std::move(out["hidden_states"])}}));
   past += static_cast<int64_t>(tokens.size());  // padding rows are overwritten by the next call
   std::vector<float> valid = std::move(logits["logits"].f);

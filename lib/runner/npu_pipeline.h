@@ -26,6 +26,12 @@
 
 namespace quantc::runner {
 
+// The protocol's integer inputs of one context or iterator call: `s` rows written after the
+// `past` rows already in the cache buffer, the first at absolute position `position`.
+void SetNpuStepInputs(std::map<std::string, GraphTensor>& feeds, int64_t past, int64_t s, int64_t position);
+// Moves a call's present.* outputs into the next call's past_key_values.* (the keys of `cache`).
+void CarryPresents(std::map<std::string, GraphTensor>& outputs, std::map<std::string, GraphTensor>& cache);
+
 class NpuPipeline {
  public:
   // `model` holds the four graphs (by name) and their tensors; it must outlive the pipeline.

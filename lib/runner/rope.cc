@@ -82,8 +82,13 @@ std::pair<float, float> Rope::CosSinAt(int64_t pos, int64_t i) const {
   return {std::cos(angle) * static_cast<float>(cos_sin_scale_), std::sin(angle) * static_cast<float>(cos_sin_scale_)};
 }
 
-void Rope::CosSin(int64_t pos, float* cos, float* sin) const {
-  for (int64_t i = 0; i < spec_.dim / 2; ++i) std::tie(cos[i], sin[i]) = CosSinAt(pos, i);
+void Rope::Tables(int64_t positions, std::vector<float>& cos, std::vector<float>& sin) const {
+  const int64_t half = spec_.dim / 2;
+  cos.resize(static_cast<size_t>(positions * half));
+  sin.resize(cos.size());
+  for (int64_t pos = 0; pos < positions; ++pos) {
+    for (int64_t i = 0; i < half; ++i) std::tie(cos[pos * half + i], sin[pos * half + i]) = CosSinAt(pos, i);
+  }
 }
 
 void Rope::Apply(float* x, int64_t pos) const {

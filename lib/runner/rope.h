@@ -23,9 +23,9 @@ class Rope {
   Rope(const arch::RopeSpec& spec, const std::vector<float>& freq_factors);
   // Rotates one head vector of spec.dim values in place for position `pos`.
   void Apply(float* x, int64_t pos) const;
-  // The cos and sin Apply uses for position `pos`, one per frequency (spec.dim / 2 each): the rows
-  // of the caches an ONNX GroupQueryAttention reads.
-  void CosSin(int64_t pos, float* cos, float* sin) const;
+  // The cos and sin Apply uses at positions 0 .. positions-1, one per frequency: row-major
+  // [positions, spec.dim / 2] tables, the caches an ONNX GroupQueryAttention or RotaryEmbedding reads.
+  void Tables(int64_t positions, std::vector<float>& cos, std::vector<float>& sin) const;
   // Multiplier on the attention softmax scale (1 except yarn with mscale_all_dim).
   double softmax_scale_factor() const { return softmax_scale_factor_; }
   const std::vector<double>& inv_freq() const { return inv_freq_; }

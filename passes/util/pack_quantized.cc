@@ -1,5 +1,6 @@
 #include "passes/util/pack_quantized.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -14,6 +15,10 @@
 namespace quantc::passes {
 
 absl::Status CheckPackableModel(const Model& model, std::string_view where) {
+  const auto& entries = model.tensors.entries();
+  if (std::none_of(entries.begin(), entries.end(), [](const TensorEntry& e) { return e.name.ends_with(kPackedSuffix); })) {
+    return absl::OkStatus();  // no integer codes: nothing compressed-tensors would misdescribe
+  }
   QC_ASSIGN_OR_RETURN(const arch::ModelSpec spec, arch::ParseModelSpec(model.config));
   if (spec.online_hadamard.any()) {
     return absl::FailedPreconditionError(StrCat(where, ": the model has an online Hadamard before down_proj (rotate r4, "

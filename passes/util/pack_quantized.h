@@ -28,8 +28,9 @@ namespace quantc::passes {
 // loads scales into the model dtype), BF16 otherwise.
 DType PackedIntScaleDType(const Model& model);
 
-// Refuses to write a model vLLM would run wrongly from pack-quantized weights: one with an online
-// Hadamard recorded in config.json (rotate r4), which compressed-tensors cannot describe. (The
+// Refuses to write a model vLLM would run wrongly from pack-quantized weights: one with integer
+// codes and an online Hadamard recorded in config.json (rotate r4), which compressed-tensors
+// cannot describe; a model without codes passes. (The
 // passes themselves accept it: quantc's runner and the ONNX NPU pipeline apply the transform.)
 // `where` prefixes the message ("--format safetensors").
 absl::Status CheckPackableModel(const Model& model, std::string_view where);

@@ -28,7 +28,6 @@
 #include "passes/registry.h"
 #include "passes/shard.h"
 #include "passes/util/pack_quantized.h"
-#include "lib/ir/packed_int.h"
 #include "tools/quantc/commands.h"
 #include "tools/quantc/loaded_model.h"
 #include "tools/quantc/onnx_output.h"
@@ -47,14 +46,6 @@ struct ConvertOptions {
 };
 
 bool EndsInGguf(const fs::path& p) { return p.extension() == ".gguf"; }
-
-// Whether any weight is stored as compressed-tensors integer codes.
-bool FindPackedIntAny(const Model& model) {
-  for (const TensorEntry& e : model.tensors.entries()) {
-    if (e.name.ends_with(kPackedSuffix)) return true;
-  }
-  return false;
-}
 
 passes::QuantizeOptions QuantizeOptionsFor(const ConvertOptions& o) {
   passes::QuantizeOptions q;
@@ -290,7 +281,7 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
       QC_ASSIGN_OR_RETURN(bytes_out, WriteOnnxFolder(model, onnx_quantize, out->staging(),
                                                      {.dtypes = o.dtypes, .accuracy_level = o.accuracy_level, .progress = &progress}));
     } else {
-      if (FindPackedIntAny(model)) QC_RETURN_IF_ERROR(passes::CheckPackableModel(model, "--format safetensors"));
+      QC_RETURN_IF_ERROR(passes::CheckPackableModel(model, "--format safetensors"));
       formats::HfWriteOptions write;
       write.max_shard_bytes = max_shard;
       write.progress = &progress;

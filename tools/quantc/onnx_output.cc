@@ -24,39 +24,70 @@ std::string_view SuffixOf(std::string_view dtype) {
   return "";
 }
 
-// onnxruntime-genai's config (onnx-targets.md §3.5) for one of the written models.
+// onnxruntime-genai's decoder fields every config shares (onnx-targets.md §3.5).
+nlohmann::ordered_json GenaiDecoder(const nlohmann::ordered_json& c) {
+  const int64_t heads = c.value("num_attention_heads", int64_t{0}), hidden = c.value("hidden_size", int64_t{0});
+  return {{"session_options", {{"log_id", "onnxruntime-genai"}, {"provider_options", nlohmann::json::array()}}},
+          {"head_size", c.value("head_dim", heads > 0 ? hidden / heads : int64_t{0})},
+          {"hidden_size", hidden},
+          {"num_attention_heads", heads},
+          {"num_hidden_layers", c.value("num_hidden_layers", int64_t{0})},
+          {"num_key_value_heads", c.value("num_key_value_heads", heads)}};
+}
+
+nlohmann::ordered_json EosOf(const nlohmann::ordered_json& c) {
+  return c.contains("eos_token_id") ? c["eos_token_id"] : nlohmann::ordered_json(0);
+}
+
+// genai_config.json's "model" block around a decoder.
+nlohmann::ordered_json GenaiModel(const nlohmann::ordered_json& c, int64_t context, nlohmann::ordered_json decoder,
+                                  const nlohmann::ordered_json& pad, const std::string& type) {
+  return {{"bos_token_id", c.value("bos_token_id", int64_t{0})},
+          {"context_length", context},
+          {"decoder", std::move(decoder)},
+          {"eos_token_id", EosOf(c)},
+          {"pad_token_id", pad},
+          {"type", type},
+          {"vocab_size", c.value("vocab_size", int64_t{0})}};
+}
+
+// onnxruntime-genai's config for one of the transformers.js folder's models.
 nlohmann::ordered_json GenaiConfig(const Model& model, const std::string& filename) {
   const auto& c = model.config;
-  const int64_t heads = c.value("num_attention_heads", int64_t{0}), hidden = c.value("hidden_size", int64_t{0});
   const int64_t context = c.value("max_position_embeddings", int64_t{4096});
-  nlohmann::ordered_json decoder = {
-      {"session_options", {{"log_id", "onnxruntime-genai"}, {"provider_options", nlohmann::json::array()}}},
-      {"filename", filename},
-      {"head_size", c.value("head_dim", heads > 0 ? hidden / heads : int64_t{0})},
-      {"hidden_size", hidden},
-      {"num_attention_heads", heads},
-      {"num_hidden_layers", c.value("num_hidden_layers", int64_t{0})},
-      {"num_key_value_heads", c.value("num_key_value_heads", heads)},
-      {"inputs",
-       {{"input_ids", "input_ids"},
-        {"attention_mask", "attention_mask"},
-        {"past_key_names", "past_key_values.%d.key"},
-        {"past_value_names", "past_key_values.%d.value"}}},
-      {"outputs", {{"logits", "logits"}, {"present_key_names", "present.%d.key"}, {"present_value_names", "present.%d.value"}}},
-  };
-  const auto eos = c.contains("eos_token_id") ? c["eos_token_id"] : nlohmann::ordered_json(0);
-  return {{"model",
-           {{"bos_token_id", c.value("bos_token_id", int64_t{0})},
-            {"context_length", context},
-            {"decoder", decoder},
-            {"eos_token_id", eos},
-            {"pad_token_id", c.contains("pad_token_id") && !c["pad_token_id"].is_null() ? c["pad_token_id"] : eos},
-            {"type", model.model_type()},
-            {"vocab_size", c.value("vocab_size", int64_t{0})}}},
+  nlohmann::ordered_json decoder = GenaiDecoder(c);
+  decoder["filename"] = filename;
+  decoder["inputs"] = {{"input_ids", "input_ids"},
+                       {"attention_mask", "attention_mask"},
+                       {"past_key_names", "past_key_values.%d.key"},
+                       {"past_value_names", "past_key_values.%d.value"}};
+  decoder["outputs"] = {{"logits", "logits"}, {"present_key_names", "present.%d.key"}, {"present_value_names", "present.%d.value"}};
+  const auto pad = c.contains("pad_token_id") && !c["pad_token_id"].is_null() ? c["pad_token_id"] : EosOf(c);
+  return {{"model", GenaiModel(c, context, std::move(decoder), pad, model.model_type())},
           {"search",
            {{"do_sample", false}, {"max_length", context}, {"min_length", 0}, {"num_beams", 1},
             {"num_return_sequences", 1}, {"past_present_share_buffer", false}, {"repetition_penalty", 1.0},
             {"temperature", 1.0}, {"top_k", 1}, {"top_p", 1.0}}}};
+}
+
+// One graph of `model` to `path`, with quantc's producer and pipeline recorded.
+absl::StatusOr<formats::onnx::OnnxWriteResult> WriteGraph(const Model& model, const Graph& g, const fs::path& path,
+                                                          Progress* progress,
+                                                          formats::onnx::ExternalDataWriter* shared = nullptr) {
+  formats::onnx::OnnxWriteOptions write;
+  write.producer_version = std::string(kVersion);
+  write.progress = progress;
+  write.shared_data = shared;
+  Graph graph = g;
+  graph.metadata.emplace_back("quantc.pipeline", model.PipelineText());
+  return formats::onnx::WriteOnnx(model, graph, path, write);
+}
+
+// config.json (as given) and the checkpoint's companion files.
+absl::Status WriteCompanions(const Model& model, const nlohmann::ordered_json& config, const fs::path& folder) {
+  QC_RETURN_IF_ERROR(WriteStringToFile(folder / "config.json", config.dump(2) + "\n"));
+  for (const fs::path& aux : model.aux_files) QC_RETURN_IF_ERROR(CopyFile(aux, folder / aux.filename()));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -74,7 +105,7 @@ absl::Status CheckOnnxDtypes(const std::vector<std::string>& dtypes) {
 }
 
 absl::StatusOr<uint64_t> WriteOnnxFolder(const Model& model, PassManager& quantize, const fs::path& folder,
-                             const OnnxOutputOptions& options) {
+                                         const OnnxOutputOptions& options) {
   QC_RETURN_IF_ERROR(CheckOnnxDtypes(options.dtypes));
   std::error_code ec;
   fs::create_directories(folder / "onnx", ec);
@@ -96,11 +127,7 @@ absl::StatusOr<uint64_t> WriteOnnxFolder(const Model& model, PassManager& quanti
         {.dtype = dtype == "fp16" || dtype == "q4f16" ? "fp16" : "fp32", .accuracy_level = options.accuracy_level}));
     QC_RETURN_IF_ERROR(lower.Run(lowered));
     const std::string file = StrCat("model", SuffixOf(dtype), ".onnx");
-    formats::onnx::OnnxWriteOptions write;
-    write.producer_version = std::string(kVersion);
-    write.progress = options.progress;
-    lowered.graphs[0].metadata.emplace_back("quantc.pipeline", lowered.PipelineText());
-    QC_ASSIGN_OR_RETURN(auto result, formats::onnx::WriteOnnx(lowered, lowered.graphs[0], folder / "onnx" / file, write));
+    QC_ASSIGN_OR_RETURN(auto result, WriteGraph(lowered, lowered.graphs[0], folder / "onnx" / file, options.progress));
     data_files[file] = result.data_files.size();
     written += lowered.tensors.TotalBytes();
     if (genai_file.empty() || dtype == "q4") genai_file = StrCat("onnx/", file);
@@ -109,69 +136,43 @@ absl::StatusOr<uint64_t> WriteOnnxFolder(const Model& model, PassManager& quanti
   // config.json with the data-file counts transformers.js fetches in the browser.
   nlohmann::ordered_json config = model.config;
   config["transformers.js_config"] = {{"use_external_data_format", data_files}};
-  QC_RETURN_IF_ERROR(WriteStringToFile(folder / "config.json", config.dump(2) + "\n"));
   QC_RETURN_IF_ERROR(WriteStringToFile(folder / "genai_config.json", GenaiConfig(model, genai_file).dump(4) + "\n"));
-  for (const fs::path& aux : model.aux_files) QC_RETURN_IF_ERROR(CopyFile(aux, folder / aux.filename()));
+  QC_RETURN_IF_ERROR(WriteCompanions(model, config, folder));
   return written;
 }
 
 absl::StatusOr<uint64_t> WriteOnnxQdqFolder(const Model& model, const fs::path& folder, Progress* progress) {
   formats::onnx::ExternalDataWriter shared(folder / "model.onnx.data", 2'000'000'000);
-  uint64_t written = 0;
-  for (const Graph& g : model.graphs) {
-    formats::onnx::OnnxWriteOptions write;
-    write.producer_version = std::string(kVersion);
-    write.progress = progress;
-    if (g.name == "context" || g.name == "iterator") write.shared_data = &shared;
-    Graph graph = g;
-    graph.metadata.emplace_back("quantc.pipeline", model.PipelineText());
-    QC_RETURN_IF_ERROR(formats::onnx::WriteOnnx(model, graph, folder / StrCat(g.name, ".onnx"), write).status());
-  }
-  QC_RETURN_IF_ERROR(shared.Close());
-  for (const TensorEntry& e : model.tensors.entries()) written += e.info.byte_size();
-
-  const auto& c = model.config;
-  const int64_t heads = c.value("num_attention_heads", int64_t{0}), hidden = c.value("hidden_size", int64_t{0});
-  const auto eos = c.contains("eos_token_id") ? c["eos_token_id"] : nlohmann::ordered_json(0);
   int64_t chunk = 0, cache = 0;
   for (const Graph& g : model.graphs) {
-    if (g.name == "context") chunk = g.inputs[0].dims[1].value;
-    if (g.name == "context") cache = g.inputs[1].dims[2].value;
+    const bool npu = g.name == "context" || g.name == "iterator";
+    QC_RETURN_IF_ERROR(WriteGraph(model, g, folder / StrCat(g.name, ".onnx"), progress, npu ? &shared : nullptr).status());
+    if (g.name == "context") chunk = g.inputs[0].dims[1].value, cache = g.inputs[1].dims[2].value;
   }
-  nlohmann::ordered_json inputs = {{"input_ids", "input_ids"},
-                                   {"past_key_names", "past_key_values.%d.key"},
-                                   {"past_value_names", "past_key_values.%d.value"},
-                                   {"past_sequence_length", "past_seq_len"},
-                                   {"total_sequence_length", "total_seq_len"}};
-  nlohmann::ordered_json outputs = {{"present_key_names", "present.%d.key"}, {"present_value_names", "present.%d.value"}};
+  QC_RETURN_IF_ERROR(shared.Close());
+
+  const auto& c = model.config;
+  nlohmann::ordered_json decoder = GenaiDecoder(c);
+  decoder["inputs"] = {{"input_ids", "input_ids"},
+                       {"past_key_names", "past_key_values.%d.key"},
+                       {"past_value_names", "past_key_values.%d.value"},
+                       {"past_sequence_length", "past_seq_len"},
+                       {"total_sequence_length", "total_seq_len"}};
+  decoder["outputs"] = {{"present_key_names", "present.%d.key"}, {"present_value_names", "present.%d.value"}};
+  decoder["sliding_window"] = {{"window_size", chunk}, {"pad_value", 0}, {"alignment", "left"}, {"slide_key_value_cache", false}};
   nlohmann::ordered_json pipeline = nlohmann::ordered_json::array();
   pipeline.push_back({{"embeddings", {{"filename", "embeddings.onnx"}, {"inputs", {"input_ids"}}, {"outputs", {"inputs_embeds"}}}}});
   pipeline.push_back({{"context", {{"filename", "context.onnx"}, {"run_on_token_gen", false}}}});
   pipeline.push_back({{"iterator", {{"filename", "iterator.onnx"}, {"run_on_prompt", false}}}});
   pipeline.push_back({{"lm_head", {{"filename", "lm_head.onnx"}, {"inputs", {"hidden_states"}}, {"outputs", {"logits"}}}}});
-  nlohmann::ordered_json genai = {
-      {"model",
-       {{"bos_token_id", c.value("bos_token_id", int64_t{0})},
-        {"context_length", cache},
-        {"decoder",
-         {{"session_options", {{"log_id", "onnxruntime-genai"}, {"provider_options", nlohmann::json::array()}}},
-          {"head_size", c.value("head_dim", heads > 0 ? hidden / heads : int64_t{0})},
-          {"hidden_size", hidden},
-          {"num_attention_heads", heads},
-          {"num_hidden_layers", c.value("num_hidden_layers", int64_t{0})},
-          {"num_key_value_heads", c.value("num_key_value_heads", heads)},
-          {"inputs", inputs},
-          {"outputs", outputs},
-          {"sliding_window", {{"window_size", chunk}, {"pad_value", 0}, {"alignment", "left"}, {"slide_key_value_cache", false}}},
-          {"pipeline", pipeline}}},
-        {"eos_token_id", eos},
-        {"pad_token_id", eos},
-        {"type", "decoder-pipeline"},
-        {"vocab_size", c.value("vocab_size", int64_t{0})}}},
+  decoder["pipeline"] = std::move(pipeline);
+  const nlohmann::ordered_json genai = {
+      {"model", GenaiModel(c, cache, std::move(decoder), EosOf(c), "decoder-pipeline")},
       {"search", {{"do_sample", false}, {"max_length", cache}, {"past_present_share_buffer", true}, {"top_k", 1}}}};
   QC_RETURN_IF_ERROR(WriteStringToFile(folder / "genai_config.json", genai.dump(4) + "\n"));
-  QC_RETURN_IF_ERROR(WriteStringToFile(folder / "config.json", c.dump(2) + "\n"));
-  for (const fs::path& aux : model.aux_files) QC_RETURN_IF_ERROR(CopyFile(aux, folder / aux.filename()));
+  QC_RETURN_IF_ERROR(WriteCompanions(model, c, folder));
+  uint64_t written = 0;
+  for (const TensorEntry& e : model.tensors.entries()) written += e.info.byte_size();
   return written;
 }
 

@@ -11,6 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { topTwo } from './tensor_util.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
@@ -69,20 +70,15 @@ async function step(session, s, tokens, position, cache) {
 
 const result = { chunk, cache: cacheLen, top1: [], margin: [], logits: full ? [] : undefined, greedy: [] };
 let cache = emptyCache();
-let last = null;
 for (let at = 0; at < ids.length; at += chunk) {
   const part = ids.slice(at, at + chunk);
   const { vocab, data } = await step(context, chunk, part, at, cache);
   for (let t = 0; t < part.length; ++t) {
     const row = data.subarray(t * vocab, (t + 1) * vocab);
-    let best = -Infinity, second = -Infinity, arg = -1;
-    for (let v = 0; v < vocab; ++v) {
-      if (row[v] > best) { second = best; best = row[v]; arg = v; } else if (row[v] > second) second = row[v];
-    }
+    const { arg, margin } = topTwo(row);
     result.top1.push(arg);
-    result.margin.push(best - second);
+    result.margin.push(margin);
     if (full) result.logits.push(Array.from(row));
-    last = row;
   }
 }
 let next = result.top1[result.top1.length - 1];
@@ -90,7 +86,6 @@ for (let i = 0; i < greedyN; ++i) {
   result.greedy.push(next);
   if (i + 1 === greedyN) break;
   const { data } = await step(iterator, 1, [next], ids.length + i, cache);
-  let best = -Infinity; next = -1;
-  for (let v = 0; v < data.length; ++v) if (data[v] > best) { best = data[v]; next = v; }
+  next = topTwo(data).arg;
 }
 writeFileSync(outPath, JSON.stringify(result));

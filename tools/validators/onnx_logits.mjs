@@ -8,7 +8,7 @@
 // option applies, so quantized graphs are compared at their exact arithmetic.
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { tensorToFloat32 } from './f16.mjs';
+import { tensorToFloat32 } from './tensor_util.mjs';
 
 function readSafetensors(path) {
   const buf = readFileSync(path);

@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { env, AutoTokenizer, AutoModelForCausalLM, Tensor } from '@huggingface/transformers';
-import { tensorToFloat32 } from './f16.mjs';
+import { tensorToFloat32, topTwo } from './tensor_util.mjs';
 
 env.allowRemoteModels = false;
 env.allowLocalModels = true;
@@ -53,12 +53,8 @@ for (const dtype of dtypes) {
       const data = tensorToFloat32(logits.type, logits.data);
       r.top1 = []; r.margin = [];
       for (let t = 0; t < ids.length; ++t) {
-        let best = -Infinity, second = -Infinity, arg = -1;
-        for (let v = 0; v < vocab; ++v) {
-          const x = Number(data[t * vocab + v]);
-          if (x > best) { second = best; best = x; arg = v; } else if (x > second) second = x;
-        }
-        r.top1.push(arg); r.margin.push(best - second);
+        const { arg, margin } = topTwo(data.subarray(t * vocab, (t + 1) * vocab));
+        r.top1.push(arg); r.margin.push(margin);
       }
     }
     results[dtype] = r;

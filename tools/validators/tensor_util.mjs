@@ -1,3 +1,5 @@
+// Small helpers the ONNX validators share.
+
 // IEEE half-precision bits (what onnxruntime-node and transformers.js hand back for float16
 // tensors on Node 20, which has no Float16Array) decoded to Float32Array.
 export function halfToFloat32(bits) {
@@ -14,4 +16,14 @@ export function tensorToFloat32(type, data) {
   if (type === 'float32') return data;
   if (type === 'float16') return data instanceof Float32Array ? data : halfToFloat32(new Uint16Array(data.buffer, data.byteOffset, data.length));
   throw new Error(`tensor of type ${type}: not a float tensor`);
+}
+
+// The largest entry of a logits row, its index and its margin over the runner-up.
+export function topTwo(row) {
+  let best = -Infinity, second = -Infinity, arg = -1;
+  for (let v = 0; v < row.length; ++v) {
+    const x = Number(row[v]);
+    if (x > best) { second = best; best = x; arg = v; } else if (x > second) second = x;
+  }
+  return { arg, margin: best - second };
 }
