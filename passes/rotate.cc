@@ -12,6 +12,8 @@
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 #include "nlohmann/json.hpp"
+#include "lib/pass/pipeline.h"
+#include "passes/registry.h"
 #include "passes/util/tensor_sources.h"
 
 namespace quantc::passes {
@@ -41,6 +43,11 @@ VectorTransform BlockHadamard(PlanPtr plan, std::vector<int8_t> signs = {}) {
     }
     hd::Apply(*plan, v, count * (length / plan->n));
   };
+}
+
+// R1's M = (I ⊗ H)·D, D the seeded signs of the hidden size (none for seed 0).
+VectorTransform R1(PlanPtr plan, int64_t hidden, int64_t seed) {
+  return BlockHadamard(plan, seed != 0 ? hd::RandomSigns(hidden, static_cast<uint64_t>(seed)) : std::vector<int8_t>());
 }
 
 // H on the value part of every head of a [heads × (nope + v)] vector (kv_b's columns): rows
@@ -76,6 +83,7 @@ class RotatePass final : public Pass {
   explicit RotatePass(RotateOptions options) : options_(options) {}
   std::string_view Name() const override { return "rotate"; }
   void BindOptions(OptionBinder& b) override { RotateOptions::Bind(b, options_); }
+  const RotateOptions& options() const { return options_; }
 
   absl::Status Run(Model& model, PassContext& ctx) override {
     if (model.layout != "hf") return absl::FailedPreconditionError("rotate needs Hugging Face tensor names (layout hf)");
@@ -110,8 +118,7 @@ class RotatePass final : public Pass {
     QC_RETURN_IF_ERROR(CheckNormsAreOnes(model, spec, *adapter));
 
     // R1: x -> M x with M = (I ⊗ H_block)·D on the stream; readers W·Mᵀ (M on rows), writers M·W.
-    const VectorTransform m = BlockHadamard(
-        r1, options_.seed != 0 ? hd::RandomSigns(hidden, static_cast<uint64_t>(options_.seed)) : std::vector<int8_t>());
+    const VectorTransform m = R1(r1, hidden, options_.seed);
     std::vector<std::string> readers = {name(Role::kEmbedding)}, writers;
     if (model.tensors.Find(name(Role::kLmHead)) != nullptr) readers.push_back(name(Role::kLmHead));  // else tied
     for (int64_t l = 0; l < spec.num_layers; ++l) {
@@ -280,6 +287,26 @@ class RotatePass final : public Pass {
 };
 
 }  // namespace
+
+absl::StatusOr<ResidualTransform> ResidualRotation(int64_t hidden, const RotateOptions& options) {
+  const int64_t block = options.block == 0 ? hidden : options.block;
+  if (block < 1 || hidden % block != 0) {
+    return absl::InvalidArgumentError(StrCat("rotate: block ", options.block, " does not divide hidden_size ", hidden));
+  }
+  QC_ASSIGN_OR_RETURN(PlanPtr plan, PlanFor(block, options.block == 0 ? "hidden_size" : "block"));
+  VectorTransform m = R1(plan, hidden, options.seed);
+  return [m, hidden](float* x, int64_t rows) { m(x, rows, hidden); };
+}
+
+absl::StatusOr<std::vector<RotateOptions>> RecordedRotations(std::string_view pipeline) {
+  std::vector<RotateOptions> out;
+  if (pipeline.empty()) return out;
+  QC_ASSIGN_OR_RETURN(auto passes, ParsePipeline(pipeline, Registry()));
+  for (const auto& p : passes) {
+    if (const auto* rotate = dynamic_cast<const RotatePass*>(p.get())) out.push_back(rotate->options());
+  }
+  return out;
+}
 
 std::unique_ptr<Pass> CreateRotatePass(RotateOptions options) { return std::make_unique<RotatePass>(options); }
 

@@ -23,8 +23,12 @@
 // buildable order m, block dividing hidden (else INVALID_ARGUMENT naming the size); r4 once.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string_view>
+#include <vector>
 
+#include "absl/status/statusor.h"
 #include "lib/pass/pass.h"
 
 namespace quantc::passes {
@@ -45,5 +49,14 @@ struct RotateOptions {
 };
 
 std::unique_ptr<Pass> CreateRotatePass(RotateOptions options = {});
+
+// R1 as the pass applies it to the residual stream: x -> M·x on each of `rows` rows of x
+// [rows, hidden]. `quantc validate` maps a reference's hidden states into a rotated model's basis
+// with it (M is orthogonal, so the error it then measures is the error in the original basis).
+using ResidualTransform = std::function<void(float* x, int64_t rows)>;
+absl::StatusOr<ResidualTransform> ResidualRotation(int64_t hidden, const RotateOptions& options);
+
+// The options of every rotate pass in a model's recorded pipeline text (quantc.pipeline), in order.
+absl::StatusOr<std::vector<RotateOptions>> RecordedRotations(std::string_view pipeline);
 
 }  // namespace quantc::passes

@@ -44,64 +44,107 @@ absl::StatusOr<EvalResult> Evaluate(const Runner& model, const Runner* ref, std:
   return Evaluate(m, &r, ids, o, progress);
 }
 
+int64_t EvalWindows(int64_t tokens, const EvalOptions& o) {
+  const int64_t n = std::min(tokens, o.max_tokens);
+  return n > o.ctx ? (n - 1) / o.ctx : 0;  // starts 0, ctx, ... < n - ctx
+}
+
+void WindowScorer::Add(std::span<const int32_t> window, std::span<const float> logits,
+                       std::span<const float> ref_logits) {
+  const int64_t ctx = static_cast<int64_t>(window.size());
+  const bool ref = !ref_logits.empty();
+  for (int64_t t = 1; t < ctx; ++t) {  // logits at t-1 predict token t
+    const int32_t target = window[t];
+    LogSoftmax(logits.subspan((t - 1) * vocab_, vocab_), lq_);
+    nll_ -= lq_[target];
+    if (!ref) continue;
+    LogSoftmax(ref_logits.subspan((t - 1) * vocab_, vocab_), lp_);
+    ref_nll_ -= lp_[target];
+    double kld = 0;
+    int64_t top_p = 0, top_q = 0;
+    for (int64_t v = 0; v < vocab_; ++v) {
+      kld += std::exp(lp_[v]) * (lp_[v] - lq_[v]);
+      if (lp_[v] > lp_[top_p]) top_p = v;
+      if (lq_[v] > lq_[top_q]) top_q = v;
+    }
+    klds_.push_back(std::max(kld, 0.0));
+    top1_ += top_p == top_q;
+    delta_p_ += std::exp(lq_[target]) - std::exp(lp_[target]);
+  }
+  ++windows_;
+  tokens_ += ctx - 1;
+}
+
+EvalResult WindowScorer::Result() const {
+  EvalResult r;
+  r.windows = windows_;
+  r.tokens = tokens_;
+  if (tokens_ == 0) return r;
+  r.nll = nll_ / tokens_;
+  r.ppl = std::exp(r.nll);
+  if (klds_.empty()) return r;
+  RefMetrics m;
+  m.ref_ppl = std::exp(ref_nll_ / tokens_);
+  double sum = 0;
+  for (double k : klds_) sum += k;
+  m.kld_mean = sum / tokens_;
+  m.kld_p99 = Percentile(klds_, 0.99);
+  m.kld_p999 = Percentile(klds_, 0.999);
+  m.top1_agree = top1_ / tokens_;
+  m.delta_p_mean = delta_p_ / tokens_;
+  r.ref = m;
+  return r;
+}
+
 absl::StatusOr<EvalResult> Evaluate(const WindowModel& model, const WindowModel* ref, std::span<const int32_t> ids,
                                     const EvalOptions& o, const std::function<void(int64_t, int64_t)>& progress) {
   if (o.ctx < 2) return absl::InvalidArgumentError("--ctx must be at least 2");
-  const int64_t n = std::min<int64_t>(static_cast<int64_t>(ids.size()), o.max_tokens);
-  if (n <= o.ctx) {
-    return absl::InvalidArgumentError(StrCat("the text has ", n, " tokens; evaluation needs more than --ctx ", o.ctx));
+  const int64_t windows = EvalWindows(static_cast<int64_t>(ids.size()), o);
+  if (windows == 0) {
+    return absl::InvalidArgumentError(StrCat("the text has ", std::min<int64_t>(ids.size(), o.max_tokens),
+                                             " tokens; evaluation needs more than --ctx ", o.ctx));
   }
   const int64_t vocab = model.vocab;
   if (ref != nullptr && ref->vocab != vocab) {
     return absl::InvalidArgumentError(StrCat("reference vocabulary ", ref->vocab, " != model vocabulary ", vocab));
   }
-  const int64_t windows = (n - o.ctx + o.ctx - 1) / o.ctx;  // starts 0, ctx, ... < n - ctx
-  EvalResult r;
-  RefMetrics m;
-  double nll = 0, ref_nll = 0;
-  std::vector<double> klds;
+  WindowScorer scorer(vocab);
   std::vector<float> logits(o.ctx * vocab), ref_logits(ref ? o.ctx * vocab : 0);
-  std::vector<double> lp, lq;
   for (int64_t w = 0; w < windows; ++w) {
     std::span<const int32_t> window = ids.subspan(w * o.ctx, o.ctx);
     QC_RETURN_IF_ERROR(model.forward(window, logits));
     if (ref != nullptr) QC_RETURN_IF_ERROR(ref->forward(window, ref_logits));
-    for (int64_t t = 1; t < o.ctx; ++t) {  // logits at t-1 predict token t
-      const int32_t target = window[t];
-      LogSoftmax(std::span<const float>(logits).subspan((t - 1) * vocab, vocab), lq);
-      nll -= lq[target];
-      if (ref == nullptr) continue;
-      LogSoftmax(std::span<const float>(ref_logits).subspan((t - 1) * vocab, vocab), lp);
-      ref_nll -= lp[target];
-      double kld = 0;
-      int64_t top_p = 0, top_q = 0;
-      for (int64_t v = 0; v < vocab; ++v) {
-        kld += std::exp(lp[v]) * (lp[v] - lq[v]);
-        if (lp[v] > lp[top_p]) top_p = v;
-        if (lq[v] > lq[top_q]) top_q = v;
-      }
-      klds.push_back(std::max(kld, 0.0));
-      m.top1_agree += top_p == top_q;
-      m.delta_p_mean += std::exp(lq[target]) - std::exp(lp[target]);
-    }
+    scorer.Add(window, logits, ref_logits);
     if (progress) progress(w + 1, windows);
   }
-  r.windows = windows;
-  r.tokens = windows * (o.ctx - 1);
-  r.nll = nll / r.tokens;
-  r.ppl = std::exp(r.nll);
-  if (ref != nullptr) {
-    m.ref_ppl = std::exp(ref_nll / r.tokens);
-    double sum = 0;
-    for (double k : klds) sum += k;
-    m.kld_mean = sum / r.tokens;
-    m.kld_p99 = Percentile(klds, 0.99);
-    m.kld_p999 = Percentile(klds, 0.999);
-    m.top1_agree /= r.tokens;
-    m.delta_p_mean /= r.tokens;
-    r.ref = m;
+  return scorer.Result();
+}
+
+void HiddenStateError::Add(int64_t index, std::span<const float> ref, std::span<const float> model) {
+  Sums& s = sums_[index];
+  const int64_t n = static_cast<int64_t>(ref.size()) / hidden_;
+  for (int64_t t = 0; t < n; ++t) {
+    double dot = 0, na = 0, nb = 0, noise = 0;
+    for (int64_t d = 0; d < hidden_; ++d) {
+      const double x = ref[t * hidden_ + d], y = model[t * hidden_ + d];
+      noise += (x - y) * (x - y);
+      dot += x * y, na += x * x, nb += y * y;
+    }
+    s.signal += na;
+    s.noise += noise;
+    s.cosine += dot / std::max(std::sqrt(na * nb), 1e-30);
+    ++s.tokens;
   }
-  return r;
+}
+
+double HiddenStateError::SnrDb(int64_t index) const {
+  const Sums& s = sums_[index];
+  return s.noise > 0 ? 10 * std::log10(s.signal / s.noise) : INFINITY;
+}
+
+double HiddenStateError::Cosine(int64_t index) const {
+  const Sums& s = sums_[index];
+  return s.cosine / std::max<int64_t>(1, s.tokens);
 }
 
 }  // namespace quantc::runner

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "lib/runner/runner.h"
@@ -34,6 +35,28 @@ struct EvalResult {
   std::optional<RefMetrics> ref;
 };
 
+// The windows the protocol evaluates in the first max_tokens of `tokens` tokens (0 when the text
+// is too short: Evaluate says so).
+int64_t EvalWindows(int64_t tokens, const EvalOptions& options);
+
+// Scores one model window by window (and, given the reference's logits of the same window, its
+// distance to the reference), so that several models can be scored against one reference run.
+class WindowScorer {
+ public:
+  explicit WindowScorer(int64_t vocab) : vocab_(vocab) {}
+  // `logits` and `ref_logits` (empty: no reference) are [window.size(), vocab].
+  void Add(std::span<const int32_t> window, std::span<const float> logits, std::span<const float> ref_logits = {});
+  EvalResult Result() const;
+  // KL(ref || model) of every scored token so far, in order (for histograms).
+  const std::vector<double>& klds() const { return klds_; }
+
+ private:
+  int64_t vocab_;
+  int64_t windows_ = 0, tokens_ = 0;
+  double nll_ = 0, ref_nll_ = 0, top1_ = 0, delta_p_ = 0;
+  std::vector<double> klds_, lp_, lq_;
+};
+
 // A model as evaluation sees it: the logits [window, vocab] of a window of tokens, from an empty
 // state (the reference runner, or the NPU pipeline's graphs).
 struct WindowModel {
@@ -50,5 +73,26 @@ absl::StatusOr<EvalResult> Evaluate(const WindowModel& model, const WindowModel*
 absl::StatusOr<EvalResult> Evaluate(const Runner& model, const Runner* ref, std::span<const int32_t> ids,
                                     const EvalOptions& options,
                                     const std::function<void(int64_t, int64_t)>& progress = nullptr);
+
+// Where a model departs from a reference, hidden state by hidden state (HiddenObserver's indices:
+// 0 the embeddings, i the input of layer i, L after the final norm): the SNR of the model's states
+// against the reference's, 10 log10(Σ ref² / Σ (ref - model)²), and the mean per-token cosine.
+class HiddenStateError {
+ public:
+  HiddenStateError(int64_t states, int64_t hidden) : hidden_(hidden), sums_(states) {}
+  // Both [n, hidden] for hidden state `index`.
+  void Add(int64_t index, std::span<const float> ref, std::span<const float> model);
+  int64_t states() const { return static_cast<int64_t>(sums_.size()); }
+  double SnrDb(int64_t index) const;  // +inf where the states are equal
+  double Cosine(int64_t index) const;
+
+ private:
+  struct Sums {
+    double signal = 0, noise = 0, cosine = 0;
+    int64_t tokens = 0;
+  };
+  int64_t hidden_;
+  std::vector<Sums> sums_;
+};
 
 }  // namespace quantc::runner

@@ -46,11 +46,20 @@ void Progress::Draw(bool force) {
     eta = absl::StrFormat("%d:%02d", s / 60, s % 60);
   }
   double pct = total_bytes_ ? 100.0 * done / total_bytes_ : 100.0;
-  std::string line = absl::StrFormat("\r%s: %5.1f%%  %s / %s  %s %d/%d  %s/s  ETA %s\x1b[K", label_, pct, Amount(done),
-                                     Amount(total_bytes_), items_unit_, items, total_items_, Amount(rate), eta);
+  std::string line = absl::StrFormat("\r%s: %5.1f%%  %s / %s  %s %d/%d  %s/s  ETA %s%s%s\x1b[K", label_, pct, Amount(done),
+                                     Amount(total_bytes_), items_unit_, items, total_items_, Amount(rate), eta,
+                                     detail_.empty() ? "" : "  ", detail_);
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
   drawn_ = true;
+}
+
+void Progress::SetDetail(std::string detail) {
+  {
+    std::lock_guard<std::mutex> lock(draw_mutex_);
+    detail_ = std::move(detail);
+  }
+  if (enabled_) Draw(false);
 }
 
 std::string Progress::Amount(double amount) const {

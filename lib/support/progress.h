@@ -21,6 +21,8 @@ class Progress {
 
   // Thread-safe. Redraws at most ten times a second.
   void Advance(uint64_t bytes, uint64_t items = 0);
+  // What is being worked on now, shown at the end of the line ("Q4_K_M.gguf on cpu").
+  void SetDetail(std::string detail);
   // Erases the line (if drawn). Called by the destructor too.
   void Finish();
 
@@ -30,7 +32,7 @@ class Progress {
  private:
   void Draw(bool force);
   std::string Amount(double amount) const;
-  std::string label_, amount_unit_, items_unit_;
+  std::string label_, amount_unit_, items_unit_, detail_;
   uint64_t total_bytes_, total_items_;
   bool enabled_;
   bool drawn_ = false;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
@@ -12,6 +13,7 @@ namespace quantc::tools {
 struct GlobalOptions {
   bool quiet = false;
   int threads = 0;  // 0: OpenMP default
+  std::string command_line;  // as typed (shell-quoted), for reports
 };
 
 using CommandRunner = std::function<absl::Status()>;
@@ -25,5 +27,6 @@ CommandRunner AddCompareCommand(CLI::App& app, const GlobalOptions& global);
 CommandRunner AddLogitsCommand(CLI::App& app, const GlobalOptions& global);
 CommandRunner AddImatrixCommand(CLI::App& app, const GlobalOptions& global);
 CommandRunner AddCheckNpuCommand(CLI::App& app, const GlobalOptions& global);
+CommandRunner AddValidateCommand(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace quantc::tools

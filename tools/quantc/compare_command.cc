@@ -7,6 +7,7 @@
 #include <string>
 
 #include "fmt/core.h"
+#include "lib/runner/eval.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 #include "nlohmann/json.hpp"
@@ -22,11 +23,6 @@ struct CompareOptions {
   bool json = false;
 };
 
-struct LayerError {
-  double signal = 0, noise = 0, cosine_sum = 0;
-  int64_t tokens = 0;
-};
-
 absl::Status RunCompare(const CompareOptions& o) {
   QC_ASSIGN_OR_RETURN(LoadedModel a, LoadModel(o.a, /*with_tokenizer=*/true, o.tokenizer));
   QC_ASSIGN_OR_RETURN(LoadedModel b, LoadModel(o.b, /*with_tokenizer=*/false));
@@ -39,37 +35,25 @@ absl::Status RunCompare(const CompareOptions& o) {
   QC_ASSIGN_OR_RETURN(std::vector<int32_t> ids, TokenizeFile(*a.tokenizer, o.text));
   ids.resize(std::min<size_t>(ids.size(), static_cast<size_t>(o.max_tokens)));
   const int64_t hidden = sa.hidden_size;
-  std::vector<LayerError> errors(sa.num_layers + 1);
+  runner::HiddenStateError errors(sa.num_layers + 1, hidden);
   for (size_t start = 0; start < ids.size(); start += o.ctx) {
     std::span<const int32_t> window = std::span(ids).subspan(start, std::min<size_t>(o.ctx, ids.size() - start));
-    std::vector<std::vector<float>> ha(errors.size());
+    std::vector<std::vector<float>> ha(errors.states());
     auto ca = a.runner->NewCache();
     auto cb = b.runner->NewCache();
     QC_RETURN_IF_ERROR(a.runner->Forward(window, *ca, {}, [&](int64_t i, std::span<const float> h) {
       ha[i].assign(h.begin(), h.end());
     }));
     QC_RETURN_IF_ERROR(b.runner->Forward(window, *cb, {}, [&](int64_t i, std::span<const float> h) {
-      LayerError& e = errors[i];
-      for (size_t t = 0; t < window.size(); ++t) {
-        double dot = 0, na = 0, nb = 0;
-        for (int64_t d = 0; d < hidden; ++d) {
-          const double x = ha[i][t * hidden + d], y = h[t * hidden + d];
-          e.signal += x * x;
-          e.noise += (x - y) * (x - y);
-          dot += x * y, na += x * x, nb += y * y;
-        }
-        e.cosine_sum += dot / std::max(std::sqrt(na * nb), 1e-30);
-        ++e.tokens;
-      }
+      errors.Add(i, ha[i], h);
     }));
   }
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   if (!o.json) fmt::print("{:<10} {:>10} {:>10}\n", "hidden", "SNR dB", "cosine");
-  for (size_t i = 0; i < errors.size(); ++i) {
-    const LayerError& e = errors[i];
-    const double snr = e.noise > 0 ? 10 * std::log10(e.signal / e.noise) : INFINITY;
-    const double cosine = e.cosine_sum / std::max<int64_t>(1, e.tokens);
-    std::string name = i == 0 ? "embed" : i == errors.size() - 1 ? "final" : StrCat("layer ", i);
+  for (int64_t i = 0; i < errors.states(); ++i) {
+    const double snr = errors.SnrDb(i);
+    const double cosine = errors.Cosine(i);
+    std::string name = i == 0 ? "embed" : i == errors.states() - 1 ? "final" : StrCat("layer ", i);
     if (o.json) {
       rows.push_back({{"index", i}, {"name", name}, {"snr_db", std::isinf(snr) ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(snr)},
                       {"cosine", cosine}});

@@ -19,6 +19,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global options (--quiet, --threads) work after the subcommand too
   quantc::tools::GlobalOptions global;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = i == 0 ? std::string("quantc") : std::string(argv[i]);
+    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,%+@") == std::string::npos;
+    global.command_line += (i ? " " : "") + (plain ? a : "'" + a + "'");
+  }
   app.add_flag("-q,--quiet", global.quiet, "no progress line and no summary");
   app.add_option("-j,--threads", global.threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
 
@@ -36,6 +41,8 @@ int main(int argc, char** argv) {
   add("logits", "teacher-forced top-1 predictions and a greedy continuation, as JSON", quantc::tools::AddLogitsCommand);
   add("check-npu", "check NPU-side ONNX models against QNN's rules (static shapes, per-channel weights, QDQ units)",
       quantc::tools::AddCheckNpuCommand);
+  add("validate", "is a quantized model good enough: candidates vs a reference on every target, gates, HTML report",
+      quantc::tools::AddValidateCommand);
   add("imatrix", "compute an importance matrix (llama.cpp imatrix GGUF) on a calibration text", quantc::tools::AddImatrixCommand);
 
   try {

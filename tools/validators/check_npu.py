@@ -9,7 +9,10 @@ tiny-qwen2 is converted with `--format onnx-qdq --calib calib.txt --accuracy-lev
   - quantc's `logits --target npu` (lib/runner/npu_pipeline.h: the same graphs in its evaluator)
     gives logits within 1e-2 relative (per position, L2 of the difference over L2 of quantc's
     logits, and max |difference| <= 1e-2 x the largest |logit|), the same top-1 wherever quantc's
-    top-2 margin exceeds MARGIN, and the same greedy continuation.
+    top-2 margin exceeds MARGIN, and the same greedy continuation;
+  - `quantc validate` runs the folder both ways (its NPU emulation and onnxruntime-node through
+    window_logits.mjs) over 2048 tokens of valid.txt: PPL within 0.2% and mean KLD within 5% of
+    each other.
 Usage: check_npu.py QUANTC TESTDATA WORKDIR. Exits 77 (ctest: skipped) only when node or the npm
 packages are missing.
 """
@@ -91,6 +94,18 @@ def main():
             failures.append(f"{name}: top-1 differs at {strict[:10]} where quantc's margin > {MARGIN}")
         if ours["greedy"] != theirs["greedy"]:
             failures.append(f"{name}: greedy {theirs['greedy']} vs quantc {ours['greedy']}")
+    report = os.path.join(work, "validate.json")
+    v = subprocess.run([quantc, "--quiet", "validate", src, folder, "--text", os.path.join(testdata, "valid.txt"), "--max-tokens", "2048",
+                        "--json", report], capture_output=True, text=True)
+    if v.returncode != 0:
+        failures.append(f"validate: {v.stderr.strip()[-400:]}")
+    else:
+        rows = {r["label"]: r for r in json.load(open(report))["rows"]}
+        emu, ort = rows["tiny-qwen2-npu [emulation]"], rows["tiny-qwen2-npu [onnxruntime]"]
+        print(f"validate: PPL {emu['ppl']:.4f} (emulation) / {ort['ppl']:.4f} (onnxruntime), mean KLD {emu['kld_mean']:.5f} / "
+              f"{ort['kld_mean']:.5f}")
+        if abs(emu["ppl"] / ort["ppl"] - 1) > 2e-3 or abs(emu["kld_mean"] / ort["kld_mean"] - 1) > 0.05:
+            failures.append("validate: the emulation and onnxruntime disagree")
     for f in failures:
         print("FAIL:", f)
     print("ok" if not failures else f"{len(failures)} failure(s)")

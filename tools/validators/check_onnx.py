@@ -13,7 +13,10 @@ q4 and q4f16 models (q4: int4 symmetric, block 32; MatMulNBits accuracy level 0,
     the same int4-g32 weights (`--format safetensors --type int4-g32`, compressed-tensors) at every
     position where quantc's top-2 margin exceeds MARGIN;
   - fp16 and q4f16 (half-precision activations, no exact counterpart in the runner): top-1 equal at
-    >= MIN_AGREEMENT of the positions.
+    >= MIN_AGREEMENT of the positions;
+  - `quantc validate` over 1024 tokens of valid.txt with onnxruntime-node serving model.onnx and
+    model_q4.onnx (window_logits.mjs): fp32 mean KLD < 1e-6 against the BF16 checkpoint, and q4's
+    PPL within 0.1% and mean KLD within 2% of quantc's runner on the same int4-g32 weights.
 Usage: check_onnx.py QUANTC TESTDATA WORKDIR [MODEL ...]. Exits 77 (ctest: skipped) only when node
 or the npm packages are missing.
 """
@@ -76,6 +79,20 @@ def main():
         greedy = {name: [[int(t) for t in run([quantc, "--quiet", "run", path, "--tokenizer", src, "-p", p, "-n", "32", "--ids"]).split()]
                          for p in PROMPTS]
                   for name, path in (("float", src), ("int4", int4))}
+        report = os.path.join(work, f"{model}.validate.json")
+        v = subprocess.run([quantc, "--quiet", "validate", src, os.path.join(folder, "onnx", "model.onnx"),
+                            os.path.join(folder, "onnx", "model_q4.onnx"), int4, "--text", text, "--max-tokens", "1024", "--json", report],
+                           capture_output=True, text=True)
+        if v.returncode != 0:
+            failures.append(f"{model}: validate: {v.stderr.strip()[-400:]}")
+        else:
+            fp32, q4, runner_int4 = json.load(open(report))["rows"]
+            print(f"{model} validate: fp32 (onnxruntime) KLD {fp32['kld_mean']:.2e}; q4 PPL {q4['ppl']:.4f} (onnxruntime) / "
+                  f"{runner_int4['ppl']:.4f} (runner), KLD {q4['kld_mean']:.5f} / {runner_int4['kld_mean']:.5f}")
+            if fp32["kld_mean"] > 1e-6:
+                failures.append(f"{model}: validate: onnxruntime fp32 mean KLD {fp32['kld_mean']}")
+            if abs(q4["ppl"] / runner_int4["ppl"] - 1) > 1e-3 or abs(q4["kld_mean"] / runner_int4["kld_mean"] - 1) > 0.02:
+                failures.append(f"{model}: validate: onnxruntime q4 and the runner's int4-g32 disagree")
         ids_path = os.path.join(work, f"{model}.ids.json")
         json.dump(ours["float"]["ids"], open(ids_path, "w"))
 

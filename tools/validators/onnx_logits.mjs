@@ -7,8 +7,7 @@
 // exits 1 when max |logit - golden| > tol. MatMulNBits runs at accuracy level 0 where the session
 // option applies, so quantized graphs are compared at their exact arithmetic.
 import { readFileSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
-import { tensorToFloat32 } from './tensor_util.mjs';
+import { openDecoder } from './decoder_session.mjs';
 
 function readSafetensors(path) {
   const buf = readFileSync(path);
@@ -42,49 +41,24 @@ const split = opt('--split', null);
 const golden = readSafetensors(goldenPath);
 const ids = golden.input_ids, logits = golden.logits;
 const [prompts, seq] = ids.shape, vocab = logits.shape[2];
-const session = await ort.InferenceSession.create(modelPath, {
-  executionProviders: ['cpu'],
-  extra: { session: { qdq_matmulnbits_accuracy_level: '0' } },
-});
-const pastInputs = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
-const meta = Object.fromEntries(session.inputMetadata.map((m) => [m.name, m]));
-const kvType = meta[pastInputs[0]].type;
-
-function emptyCache() {
-  const feeds = {};
-  for (const name of pastInputs) {
-    const [, kvHeads, , headDim] = meta[name].shape;  // key and value widths may differ (MLA)
-    feeds[name] = new ort.Tensor(kvType, kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0), [1, kvHeads, 0, headDim]);
-  }
-  return feeds;
-}
+const decoder = await openDecoder(modelPath);
 
 let maxDiff = 0, maxLogit = 0, positions = 0;
 for (let p = 0; p < prompts; ++p) {
   const row = ids.data.subarray(p * seq, (p + 1) * seq);
   const chunks = split === null ? [[0, seq]] : [[0, Number(split)], ...Array.from({ length: seq - Number(split) }, (_, i) => [Number(split) + i, Number(split) + i + 1])];
-  let cache = emptyCache();
+  let cache = decoder.emptyCache();
   for (const [from, to] of chunks) {
-    const feeds = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(row.subarray(from, to), (x) => BigInt(x)), [1, to - from]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(to).fill(1n), [1, to]),
-      ...cache,
-    };
-    if (session.inputNames.includes('position_ids')) {
-      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: to - from }, (_, i) => BigInt(from + i)), [1, to - from]);
-    }
-    const out = await session.run(feeds);
-    const got = tensorToFloat32(out.logits.type, out.logits.data);
+    const out = await decoder.run(row, from, to, cache);
     for (let t = from; t < to; ++t) {
       for (let v = 0; v < vocab; ++v) {
         const want = logits.data[(p * seq + t) * vocab + v];
-        maxDiff = Math.max(maxDiff, Math.abs(got[(t - from) * vocab + v] - want));
+        maxDiff = Math.max(maxDiff, Math.abs(out.logits[(t - from) * vocab + v] - want));
         maxLogit = Math.max(maxLogit, Math.abs(want));
       }
       ++positions;
     }
-    cache = {};
-    for (const name of pastInputs) cache[name] = out[name.replace('past_key_values', 'present')];
+    cache = out.cache;
   }
 }
 console.log(JSON.stringify({ model: modelPath, max_abs_diff: maxDiff, max_logit: maxLogit, prompts, positions, tol }));

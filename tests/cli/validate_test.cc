@@ -1,0 +1,190 @@
+// `quantc validate` end to end: gates pass and fail on candidates whose damage is known, the
+// per-layer SNR points at the damaged layer, rotated candidates are compared in their own basis,
+// convert mode makes and validates its candidates, and bad inputs give one clear line.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace quantc {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const fs::path kQuantc = fs::path(QUANTC_BINARY_DIR) / "tools" / "quantc";
+const fs::path kData = QUANTC_TESTDATA_DIR;
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout + stderr
+};
+
+Result RunShell(const std::string& command) {
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+
+std::string Q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// Zeroes one tensor's bytes in a safetensors file, in place.
+void ZeroTensor(const fs::path& file, const std::string& name) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  uint64_t n = 0;
+  f.read(reinterpret_cast<char*>(&n), 8);
+  std::string header(n, '\0');
+  f.read(header.data(), static_cast<std::streamsize>(n));
+  const nlohmann::json h = nlohmann::json::parse(header);
+  ASSERT_TRUE(h.contains(name)) << name;
+  const uint64_t begin = h[name]["data_offsets"][0], end = h[name]["data_offsets"][1];
+  f.seekp(static_cast<std::streamoff>(8 + n + begin));
+  const std::string zeros(end - begin, '\0');
+  f.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+}
+
+class ValidateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("validate_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  fs::path CopyFixture(const std::string& name, const std::string& as) {
+    const fs::path to = dir_ / as;
+    fs::copy(kData / name, to, fs::copy_options::recursive);
+    for (auto& e : fs::recursive_directory_iterator(to)) fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
+    return to;
+  }
+  // Runs validate against tiny-llama-bf16 on the first 1024 tokens of valid.txt, JSON into dir_.
+  Result Validate(const std::string& args, const std::string& ref = "tiny-llama-bf16") {
+    return RunShell(Q(kQuantc) + " --quiet validate " + Q(kData / ref) + " " + args + " --text " +
+                    Q(kData / "valid.txt") + " --max-tokens 1024 --ctx 256 --json " + Q(dir_ / "r.json"));
+  }
+  nlohmann::json Json() {
+    std::ifstream in(dir_ / "r.json");
+    return nlohmann::json::parse(in);
+  }
+  fs::path dir_;
+};
+
+TEST_F(ValidateTest, Q8_0PassesATightGate) {
+  ASSERT_EQ(RunShell(Q(kQuantc) + " --quiet convert " + Q(kData / "tiny-llama-bf16") + " -o " + Q(dir_ / "q8.gguf") +
+                     " --type Q8_0").exit_code, 0);
+  Result r = Validate(Q(dir_ / "q8.gguf") + " --max-kld 0.002 --max-ppl-delta 1% --min-top1 97%");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = Json();
+  ASSERT_EQ(j["rows"].size(), 1u);
+  const auto& row = j["rows"][0];
+  EXPECT_TRUE(row["pass"]);
+  EXPECT_LT(row["kld_mean"].get<double>(), 0.002);
+  EXPECT_NEAR(row["bits_per_weight"].get<double>(), 8.5, 0.3);  // Q8_0: 34 bytes per 32 weights, plus metadata
+  // Every hidden state of a Q8_0 model stays well above 30 dB.
+  ASSERT_EQ(row["hidden_states"].size(), 5u);  // embeddings, layers 0-2, layer 3 + final norm
+  for (const auto& l : row["hidden_states"]) EXPECT_GT(l["snr_db"].get<double>(), 30) << l.dump();
+}
+
+TEST_F(ValidateTest, ZeroedLayerFailsAndIsNamed) {
+  const fs::path bad = CopyFixture("tiny-llama-bf16", "zeroed");
+  for (const char* t : {"model.layers.2.self_attn.o_proj.weight", "model.layers.2.mlp.down_proj.weight"}) {
+    ZeroTensor(bad / "model.safetensors", t);
+  }
+  Result r = Validate(Q(bad) + " --max-kld 0.05");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("quantc validate: error: gate failed: zeroed on cpu: mean KLD"));
+  const nlohmann::json j = Json();
+  EXPECT_FALSE(j["pass"]);
+  EXPECT_EQ(j["rows"][0]["departs_at"], "layer 2");
+  // Layers before the damage are exact.
+  EXPECT_TRUE(j["rows"][0]["hidden_states"][2]["snr_db"].is_null());
+}
+
+TEST_F(ValidateTest, WrongRopeBaseDepartsAtTheFirstLayer) {
+  const fs::path bad = CopyFixture("tiny-llama-bf16", "rope");
+  nlohmann::ordered_json config;
+  {
+    std::ifstream in(bad / "config.json");
+    config = nlohmann::ordered_json::parse(in);
+  }
+  config["rope_parameters"]["rope_theta"] = 10000.0;
+  std::ofstream(bad / "config.json") << config.dump(2);
+  Result r = Validate(Q(bad) + " --max-ppl-delta 2%");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("(--max-ppl-delta)"));
+  EXPECT_EQ(Json()["rows"][0]["departs_at"], "layer 0");
+}
+
+TEST_F(ValidateTest, RotatedCandidateIsComparedInItsBasis) {
+  // F32 storage: the rotated model computes the original function, so every hidden state must
+  // match once the reference's states are rotated the same way (without that, SNR would be ~0 dB).
+  // What is left is fuse-norms' BF16 rounding of the folded weights.
+  ASSERT_EQ(RunShell(Q(kQuantc) + " --quiet convert " + Q(kData / "tiny-qwen2-bf16") + " -o " + Q(dir_ / "rot") +
+                     " --passes 'rotate(f32=true,seed=7)'").exit_code, 0);
+  Result r = Validate(Q(dir_ / "rot") + " --max-kld 1e-4", "tiny-qwen2-bf16");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = Json();
+  const auto& row = j["rows"][0];
+  EXPECT_THAT(row["pipeline"].get<std::string>(), HasSubstr("rotate("));
+  for (const auto& l : row["hidden_states"]) {
+    if (!l["snr_db"].is_null()) EXPECT_GT(l["snr_db"].get<double>(), 50) << l.dump();
+  }
+}
+
+TEST_F(ValidateTest, ConvertModeMakesAndValidatesEachTarget) {
+  Result r = Validate("--to gguf:Q8_0,safetensors:int4-g128 --out-dir " + Q(dir_ / "out") + " --report " + Q(dir_ / "r.html"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = Json();
+  ASSERT_EQ(j["rows"].size(), 2u);
+  EXPECT_EQ(j["rows"][0]["label"], "gguf:Q8_0");
+  EXPECT_EQ(j["rows"][1]["label"], "safetensors:int4-g128");
+  EXPECT_LT(j["rows"][0]["kld_mean"].get<double>(), j["rows"][1]["kld_mean"].get<double>());  // 8 bits beat 4
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "gguf-Q8_0.gguf"));
+  ASSERT_EQ(j["commands"].size(), 3u);  // validate itself, then the two conversions
+  EXPECT_THAT(j["commands"][1].get<std::string>(), HasSubstr("convert"));
+  std::ifstream html(dir_ / "r.html");
+  const std::string page((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(page, HasSubstr("<svg"));
+  EXPECT_THAT(page, Not(HasSubstr("http://")));  // self-contained: nothing fetched
+  EXPECT_THAT(page, Not(HasSubstr("https://")));
+}
+
+TEST_F(ValidateTest, MpShardsRunThroughTheTensorParallelSimulator) {
+  // DeepSeek-V3's mp shards carry no config: the reference's is used. The simulator computes the
+  // unsharded model (FP32 all-reduce order aside), so the shards must agree with it closely.
+  Result r = Validate("--to mp:2 --max-kld 1e-5", "tiny-deepseek-v3-bf16");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = Json();
+  ASSERT_EQ(j["rows"].size(), 1u);
+  EXPECT_EQ(j["rows"][0]["kind"], "mp");
+  EXPECT_THAT(j["rows"][0]["engine"].get<std::string>(), HasSubstr("2 ranks"));
+}
+
+TEST_F(ValidateTest, BadInputsGiveOneLine) {
+  Result missing = Validate(Q(dir_ / "nothing.gguf"));
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("nothing.gguf: no such file or folder"));
+  Result target = Validate(Q(kData / "tiny-llama-fp8") + " --targets npu");
+  EXPECT_EQ(target.exit_code, 1);
+  EXPECT_THAT(target.output, HasSubstr("tiny-llama-fp8: runs on cpu, not on the --targets given (npu)"));
+  Result vocab = Validate(Q(kData / "tiny-deepseek-v3-yarn"));
+  EXPECT_EQ(vocab.exit_code, 1);
+  EXPECT_THAT(vocab.output, HasSubstr("vocabulary 512 != the reference's 4096"));
+  Result gate = Validate(Q(kData / "tiny-llama-fp8") + " --min-top1 1.5");
+  EXPECT_EQ(gate.exit_code, 1);
+  EXPECT_THAT(gate.output, HasSubstr("--min-top1 1.5: not in 0..1"));
+  for (const Result& r : {missing, target, vocab, gate}) EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "r.json"));
+}
+
+}  // namespace
+}  // namespace quantc
