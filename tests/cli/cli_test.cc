@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/run_shell.h"
 #include "tests/testing/raw_gguf.h"
 #include "tests/testing/raw_safetensors.h"
 
@@ -28,22 +29,9 @@ const fs::path kQuantc = fs::path(QUANTC_BINARY_DIR) / "tools" / "quantc";
 const fs::path kSynth = fs::path(QUANTC_BINARY_DIR) / "tools" / "bench" / "make_synthetic_checkpoint";
 const fs::path kData = QUANTC_TESTDATA_DIR;
 
-struct Result {
-  int exit_code;
-  std::string output;  // stdout + stderr
-};
-
-Result RunShell(const std::string& command) {
-  std::string cmd = command + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
-
-std::string Q(const fs::path& p) { return "'" + p.string() + "'"; }
+using Result = testing::ShellResult;
+using testing::Q;
+using testing::RunShell;
 
 class CliTest : public ::testing::Test {
  protected:

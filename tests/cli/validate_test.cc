@@ -1,8 +1,6 @@
 // `quantc validate` end to end: gates pass and fail on candidates whose damage is known, the
 // per-layer SNR points at the damaged layer, rotated candidates are compared in their own basis,
 // convert mode makes and validates its candidates, and bad inputs give one clear line.
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/run_shell.h"
 
 namespace quantc {
 namespace {
@@ -21,21 +20,9 @@ using ::testing::Not;
 const fs::path kQuantc = fs::path(QUANTC_BINARY_DIR) / "tools" / "quantc";
 const fs::path kData = QUANTC_TESTDATA_DIR;
 
-struct Result {
-  int exit_code;
-  std::string output;  // stdout + stderr
-};
-
-Result RunShell(const std::string& command) {
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
-
-std::string Q(const fs::path& p) { return "'" + p.string() + "'"; }
+using Result = testing::ShellResult;
+using testing::Q;
+using testing::RunShell;
 
 // Zeroes one tensor's bytes in a safetensors file, in place.
 void ZeroTensor(const fs::path& file, const std::string& name) {
@@ -170,19 +157,21 @@ TEST_F(ValidateTest, MpShardsRunThroughTheTensorParallelSimulator) {
 }
 
 TEST_F(ValidateTest, BadInputsGiveOneLine) {
-  Result missing = Validate(Q(dir_ / "nothing.gguf"));
-  EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_THAT(missing.output, HasSubstr("nothing.gguf: no such file or folder"));
-  Result target = Validate(Q(kData / "tiny-llama-fp8") + " --targets npu");
-  EXPECT_EQ(target.exit_code, 1);
-  EXPECT_THAT(target.output, HasSubstr("tiny-llama-fp8: runs on cpu, not on the --targets given (npu)"));
-  Result vocab = Validate(Q(kData / "tiny-deepseek-v3-yarn"));
-  EXPECT_EQ(vocab.exit_code, 1);
-  EXPECT_THAT(vocab.output, HasSubstr("vocabulary 512 != the reference's 4096"));
-  Result gate = Validate(Q(kData / "tiny-llama-fp8") + " --min-top1 1.5");
-  EXPECT_EQ(gate.exit_code, 1);
-  EXPECT_THAT(gate.output, HasSubstr("--min-top1 1.5: not in 0..1"));
-  for (const Result& r : {missing, target, vocab, gate}) EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  const std::pair<std::string, std::string> cases[] = {
+      {Q(dir_ / "nothing.gguf"), "nothing.gguf: no such file or folder"},
+      {Q(kData / "tiny-llama-fp8") + " --targets npu", "tiny-llama-fp8: runs on cpu, not on the --targets given (npu)"},
+      {Q(kData / "tiny-deepseek-v3-yarn"), "vocabulary 512 != the reference's 4096"},
+      {Q(kData / "tiny-llama-fp8") + " --min-top1 1.5", "--min-top1 1.5: not in 0..1"},
+      {Q(kData / "tiny-llama-fp8") + " --targets gpu", "--targets gpu: this quantc has no GPU runner"},
+      {"--to gguf", "--to gguf: name the GGUF type, e.g. gguf:Q4_K_M"},
+  };
+  for (const auto& [args, message] : cases) {
+    Result r = Validate(args);
+    EXPECT_EQ(r.exit_code, 1) << args;
+    EXPECT_THAT(r.output, HasSubstr("quantc validate: error: " )) << args;
+    EXPECT_THAT(r.output, HasSubstr(message)) << args;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  }
   EXPECT_FALSE(fs::exists(dir_ / "r.json"));
 }
 

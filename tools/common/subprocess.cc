@@ -75,26 +75,30 @@ std::string Subprocess::Describe() {
   return exit_ >= 128 ? StrCat(name_, " (killed by signal ", exit_ - 128, ")") : StrCat(name_, " (exit ", exit_, ")");
 }
 
+// Moves all `bytes` through `io` (write or read on one pipe), retrying short transfers; false when
+// the pipe closed or failed first.
+template <typename Io>
+bool TransferAll(Io io, size_t bytes) {
+  size_t done = 0;
+  while (done < bytes) {
+    const ssize_t n = io(done, bytes - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 absl::Status Subprocess::Write(const void* data, size_t bytes) {
   const char* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    const ssize_t n = write(in_, p, bytes);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return absl::UnavailableError(StrCat(Describe(), " stopped reading its requests"));
-    p += n, bytes -= static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
+  if (TransferAll([&](size_t at, size_t n) { return write(in_, p + at, n); }, bytes)) return absl::OkStatus();
+  return absl::UnavailableError(StrCat(Describe(), " stopped reading its requests"));
 }
 
 absl::Status Subprocess::Read(void* data, size_t bytes) {
   char* p = static_cast<char*>(data);
-  while (bytes > 0) {
-    const ssize_t n = read(out_, p, bytes);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return absl::UnavailableError(StrCat(Describe(), " ended before answering"));
-    p += n, bytes -= static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
+  if (TransferAll([&](size_t at, size_t n) { return read(out_, p + at, n); }, bytes)) return absl::OkStatus();
+  return absl::UnavailableError(StrCat(Describe(), " ended before answering"));
 }
 
 absl::StatusOr<int> Subprocess::Finish() {

@@ -10,6 +10,7 @@
 #include "formats/safetensors/reader.h"
 #include "lib/arch/adapter.h"
 #include "lib/arch/gguf_layout.h"
+#include "lib/support/file_util.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 #include "passes/rotate.h"
@@ -140,9 +141,10 @@ absl::StatusOr<RowPtr> MpRow(const fs::path& folder, const CandidateContext& ctx
   row->engine = StrCat("quantc tensor-parallel simulator (", ranks, " ranks)");
   nlohmann::ordered_json config;
   std::error_code ec;
-  if (fs::exists(folder / "config.json", ec)) {
-    QC_ASSIGN_OR_RETURN(Model m, ReadModel(folder));  // unusual, but a folder may carry one
-    config = m.config;
+  if (fs::exists(folder / "config.json", ec)) {  // unusual, but a folder may carry one
+    QC_ASSIGN_OR_RETURN(std::string text, ReadFileToString(folder / "config.json"));
+    config = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!config.is_object()) return absl::InvalidArgumentError(StrCat((folder / "config.json").string(), ": not a JSON object"));
   } else if (ctx.ref != nullptr && ctx.ref->layout == "hf") {
     config = ctx.ref->config;
   } else {
@@ -282,7 +284,9 @@ absl::StatusOr<std::vector<RowPtr>> OpenCandidate(const fs::path& path, const Ca
   const std::string base = !label.empty() ? label : !name.empty() ? name : path.parent_path().filename().string();
   for (RowPtr& row : rows) {
     row->path = path.string();
-    row->label = row->variant.empty() ? base : StrCat(base, " [", row->variant, "]");
+    // A variant names the row when the candidate has several, or when no label was given.
+    const bool named = !row->variant.empty() && (rows.size() > 1 || label.empty());
+    row->label = named ? StrCat(base, " [", row->variant, "]") : base;
   }
   return rows;
 }
