@@ -44,8 +44,7 @@ absl::Status RunEval(const EvalCliOptions& o, const GlobalOptions& global) {
     QC_ASSIGN_OR_RETURN(ref, LoadModel(o.ref, /*with_tokenizer=*/false));
   }
   QC_ASSIGN_OR_RETURN(std::vector<int32_t> ids, TokenizeFile(tok, o.text));
-  const int64_t n = std::min<int64_t>(static_cast<int64_t>(ids.size()), o.eval.max_tokens);
-  const int64_t windows = n > o.eval.ctx ? (n - 1) / o.eval.ctx : 0;
+  const int64_t windows = runner::EvalWindows(static_cast<int64_t>(ids.size()), o.eval);
   // Progress counts scored tokens: windows * (ctx - 1).
   Progress progress("eval", static_cast<uint64_t>(windows * (o.eval.ctx - 1)), static_cast<uint64_t>(windows),
                     !global.quiet && Progress::StderrIsTerminal(), "tokens", "windows");
