@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "lib/support/strings.h"
 #include "lib/ir/block_scale.h"
+#include "lib/ir/fp4_weight.h"
 #include "lib/kernels/fp8/block_dequant.h"
 #include "lib/support/status_macros.h"
 
@@ -100,7 +101,7 @@ class Fp8ToBf16Pass final : public Pass {
     std::vector<std::string> used_scales;
     int64_t converted = 0;
     for (TensorEntry& e : model.tensors.mutable_entries()) {
-      if (e.info.dtype != DType::kF8E4M3) continue;
+      if (e.info.dtype != DType::kF8E4M3 || IsFp4Scale(model.tensors, e)) continue;
       const TensorEntry* scale = FindBlockScale(model.tensors, e.name);
       if (scale == nullptr) {
         return absl::InvalidArgumentError(StrCat("tensor '", e.name, "' (", e.origin, ") is F8_E4M3 but has no scale tensor '",
@@ -140,7 +141,7 @@ std::unique_ptr<Pass> CreateFp8ToBf16Pass(Fp8ToBf16Options options) {
 
 bool HasFp8Weights(const Model& model) {
   for (const TensorEntry& e : model.tensors.entries()) {
-    if (e.info.dtype == DType::kF8E4M3) return true;
+    if (e.info.dtype == DType::kF8E4M3 && !IsFp4Scale(model.tensors, e)) return true;
   }
   return false;
 }

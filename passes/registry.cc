@@ -1,5 +1,7 @@
 #include "passes/registry.h"
 
+#include "lib/ir/fp4_weight.h"
+#include "passes/fp4_to_bf16.h"
 #include "passes/fp8_to_bf16.h"
 #include "passes/fuse_norms.h"
 #include "passes/gguf_layout.h"
@@ -18,6 +20,8 @@ std::span<const PassInfo> Registry() {
   static constexpr PassInfo kPasses[] = {
       {"fp8-to-bf16", "dequantize block-scaled F8_E4M3 weights to BF16 (DeepSeek fp8_cast_bf16.py, byte-exact)",
        [] { return CreateFp8ToBf16Pass(); }},
+      {"fp4-to-bf16", "dequantize FP4 weights to BF16 (DeepSeek-V4 experts, compressed-tensors mxfp4/nvfp4, ModelOpt NVFP4, gpt-oss)",
+       [] { return CreateFp4ToBf16Pass(); }},
       {"fuse-norms", "fold every RMSNorm scale into the linears that read it (norms become ones; unties a tied head)",
        [] { return CreateFuseNormsPass(); }},
       {"gguf-layout", "rename and reshape tensors to llama.cpp's GGUF layout and set its metadata (convert_hf_to_gguf.py)",
@@ -42,6 +46,13 @@ std::span<const PassInfo> Registry() {
        [] { return CreateShardPass(); }},
   };
   return kPasses;
+}
+
+std::vector<std::unique_ptr<Pass>> DequantPassesFor(const Model& model) {
+  std::vector<std::unique_ptr<Pass>> passes;
+  if (HasFp8Weights(model)) passes.push_back(CreateFp8ToBf16Pass());
+  if (HasFp4Weights(model.tensors)) passes.push_back(CreateFp4ToBf16Pass());
+  return passes;
 }
 
 }  // namespace quantc::passes

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "lib/ir/block_scale.h"
+#include "lib/ir/fp4_weight.h"
 #include "lib/ir/packed_int.h"
 #include "lib/kernels/int_quant/int_quant.h"
 #include "lib/support/status_macros.h"
@@ -30,6 +31,18 @@ absl::StatusOr<std::unique_ptr<kernels::WeightMatrix>> PackedIntMatrix(const Mod
   }
   auto m = kernels::MakePackedIntWeight(codes, layout, std::move(scales), std::move(zeros));
   if (!m.ok()) return absl::Status(m.status().code(), StrCat("tensor '", p.packed->name, "': ", m.status().message()));
+  return std::move(*m);
+}
+
+// An FP4 weight: codes viewed in place, scale bytes read once.
+absl::StatusOr<std::unique_ptr<kernels::WeightMatrix>> Fp4Matrix(const std::string& weight_name, const Fp4Entries& f,
+                                                                 std::span<const uint8_t> codes) {
+  QC_ASSIGN_OR_RETURN(auto dims, CheckFp4Weight(weight_name, f));
+  QC_ASSIGN_OR_RETURN(float global, Fp4GlobalMultiplier(f));
+  QC_ASSIGN_OR_RETURN(std::vector<uint8_t> scales, ReadFp4Scales(f));
+  const auto format = f.scheme == Fp4Scheme::kMxfp4 ? kernels::fp4::Fp4Format::kMx : kernels::fp4::Fp4Format::kNv;
+  auto m = kernels::MakeFp4Weight(format, codes, std::move(scales), global, dims.first, dims.second);
+  if (!m.ok()) return absl::Status(m.status().code(), StrCat("tensor '", f.codes->name, "': ", m.status().message()));
   return std::move(*m);
 }
 
@@ -71,12 +84,20 @@ absl::StatusOr<const kernels::WeightMatrix*> Weights::Matrix(arch::Role role, in
   auto key = std::make_tuple(static_cast<int>(role), layer, expert);
   if (auto it = matrices_.find(key); it != matrices_.end()) return it->second.get();
   const arch::TensorRole tr{role, layer, expert};
+  const std::string weight_name = adapter_.TensorName(tr);
   const TensorEntry* e = Find(tr);
-  // compressed-tensors pack-quantized (lib/ir/packed_int.h): the role's "X.weight" is stored as
-  // X.weight_packed with its scales (and zero points), and runs as stored.
+  // FP4 (lib/ir/fp4_weight.h: DeepSeek-V4, compressed-tensors mxfp4/nvfp4, ModelOpt NVFP4) and
+  // compressed-tensors pack-quantized integers (lib/ir/packed_int.h): the role's "X.weight" is
+  // stored as codes with their scales, and runs as stored.
+  std::optional<Fp4Entries> fp4;
   std::optional<PackedIntEntries> packed;
-  if (e == nullptr && (packed = FindPackedInt(model_.tensors, adapter_.TensorName(tr)))) e = packed->packed;
-  if (e == nullptr) return absl::NotFoundError(StrCat("checkpoint has no tensor '", adapter_.TensorName(tr), "'"));
+  if (e == nullptr || e->info.dtype == DType::kU8 || e->info.dtype == DType::kI8) fp4 = FindFp4Weight(model_.tensors, weight_name);
+  if (fp4) {
+    e = fp4->codes;
+  } else if (e == nullptr && (packed = FindPackedInt(model_.tensors, weight_name))) {
+    e = packed->packed;
+  }
+  if (e == nullptr) return absl::NotFoundError(StrCat("checkpoint has no tensor '", weight_name, "'"));
   const Shape& shape = e->info.shape;
   const DType dtype = e->info.dtype;
   // The matrix: the whole 2-D tensor, one expert's [out, in] slice of a stacked 3-D tensor, or
@@ -111,9 +132,13 @@ absl::StatusOr<const kernels::WeightMatrix*> Weights::Matrix(arch::Role role, in
     bytes = bytes.subspan(static_cast<uint64_t>(slice) * size, size);
   }
   std::unique_ptr<kernels::WeightMatrix> m;
-  if (packed) {
+  if (fp4) {
+    if (stacked) return absl::UnimplementedError(StrCat("tensor '", e->name, "': stacked FP4 experts"));
+    QC_ASSIGN_OR_RETURN(m, Fp4Matrix(weight_name, *fp4, bytes));
+    cols = m->cols();
+  } else if (packed) {
     if (stacked) return absl::UnimplementedError(StrCat("tensor '", e->name, "': stacked pack-quantized experts"));
-    QC_ASSIGN_OR_RETURN(m, PackedIntMatrix(model_, adapter_.TensorName(tr), *packed, bytes));
+    QC_ASSIGN_OR_RETURN(m, PackedIntMatrix(model_, weight_name, *packed, bytes));
     cols = m->cols();
   } else if (dtype == DType::kF8E4M3) {
     if (stacked) return absl::UnimplementedError(StrCat("tensor '", e->name, "': stacked F8_E4M3 experts"));
@@ -130,7 +155,7 @@ absl::StatusOr<const kernels::WeightMatrix*> Weights::Matrix(arch::Role role, in
   }
   if (options_.llama_cpp_activations) m->set_input_rounding(kernels::ggml_quants::ActivationRoundingFor(dtype));
   if (options_.matmul_observer && role != arch::Role::kEmbedding && role != arch::Role::kLmHead) {
-    m->set_input_observer([observer = options_.matmul_observer, name = packed ? adapter_.TensorName(tr) : e->name,
+    m->set_input_observer([observer = options_.matmul_observer, name = packed || fp4 ? weight_name : e->name,
                            expert = stacked ? *stacked : int64_t{-1},
                            cols](const float* x, int64_t n) { observer(name, expert, x, n, cols); });
   }

@@ -114,7 +114,8 @@ TEST_P(RunnerGoldenTest, MatchesTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, RunnerGoldenTest,
                          ::testing::Values("tiny-qwen2-bf16", "tiny-qwen2-fp8", "tiny-llama-bf16", "tiny-llama-fp8",
-                                           "tiny-deepseek-v3-bf16", "tiny-deepseek-v3-fp8", "tiny-deepseek-v3-yarn"),
+                                           "tiny-deepseek-v3-bf16", "tiny-deepseek-v3-fp8", "tiny-deepseek-v3-yarn",
+                                           "tiny-deepseek-v3-fp4"),
                          [](const auto& info) {
                            std::string n = info.param;
                            std::replace(n.begin(), n.end(), '-', '_');

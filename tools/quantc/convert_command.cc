@@ -19,7 +19,6 @@
 #include "lib/support/output_dir.h"
 #include "lib/support/progress.h"
 #include "lib/support/status_macros.h"
-#include "passes/fp8_to_bf16.h"
 #include "passes/fuse_norms.h"
 #include "passes/gguf_layout.h"
 #include "passes/int_quant.h"
@@ -90,8 +89,8 @@ absl::StatusOr<std::pair<Pipeline, Pipeline>> BuildOnnxPipelines(const ConvertOp
     quant_part.assign(std::make_move_iterator(first_quant), std::make_move_iterator(all.end()));
     all.erase(first_quant, all.end());
     float_part = std::move(all);
-  } else if (passes::HasFp8Weights(model)) {
-    float_part.push_back(passes::CreateFp8ToBf16Pass());
+  } else {
+    float_part = passes::DequantPassesFor(model);
   }
   if (quant_part.empty()) quant_part.push_back(passes::CreateIntQuantPass({.scheme = scheme}));
   return std::pair{std::move(float_part), std::move(quant_part)};
@@ -132,8 +131,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOp
       defaults["gptq"] = {{"scheme", o.type}};
       if (!o.calib.empty()) defaults["gptq"].emplace_back("calib", o.calib);
       QC_ASSIGN_OR_RETURN(pipeline, ParseUserPipeline(o.passes, defaults));
-    } else if (passes::HasFp8Weights(model)) {
-      pipeline.push_back(passes::CreateFp8ToBf16Pass());
+    } else {
+      pipeline = passes::DequantPassesFor(model);
     }
     auto has = [&](std::string_view name) {
       return std::any_of(pipeline.begin(), pipeline.end(), [&](const auto& p) { return p->Name() == name; });
@@ -164,10 +163,9 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOp
     if (!o.type.empty() && named("quantize") == pipeline.end()) pipeline.push_back(passes::CreateQuantizePass(QuantizeOptionsFor(o)));
     return pipeline;
   }
-  std::vector<std::unique_ptr<Pass>> pipeline;
-  // Both outputs start from BF16 when the input is FP8: engines that load safetensors want BF16,
-  // and llama.cpp's own route (DeepSeek's cast, then the converter) goes through it too.
-  if (passes::HasFp8Weights(model)) pipeline.push_back(passes::CreateFp8ToBf16Pass());
+  // Both outputs start from BF16 when the input is FP8 or FP4: engines that load safetensors want
+  // BF16, and llama.cpp's own route (DeepSeek's cast, then the converter) goes through it too.
+  std::vector<std::unique_ptr<Pass>> pipeline = passes::DequantPassesFor(model);
   if (o.format != "gguf") return pipeline;
   if (model.layout == "hf") pipeline.push_back(passes::CreateGgufLayoutPass());
   if (!o.type.empty()) pipeline.push_back(passes::CreateQuantizePass(QuantizeOptionsFor(o)));

@@ -20,7 +20,7 @@
 #include "lib/support/progress.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
-#include "passes/fp8_to_bf16.h"
+#include "passes/registry.h"
 #include "passes/gguf_layout.h"
 #include "tools/quantc/commands.h"
 #include "tools/quantc/loaded_model.h"
@@ -50,7 +50,7 @@ absl::Status RunImatrix(const ImatrixOptions& o, const GlobalOptions& global) {
                                  : fs::is_directory(o.model) ? fs::path(o.model) : fs::path(o.model).parent_path();
   if (model.layout == "hf") {
     PassManager pm;
-    if (passes::HasFp8Weights(model)) pm.Add(passes::CreateFp8ToBf16Pass());
+    for (auto& p : passes::DequantPassesFor(model)) pm.Add(std::move(p));
     pm.Add(passes::CreateGgufLayoutPass());
     QC_RETURN_IF_ERROR(pm.Run(model));
   }

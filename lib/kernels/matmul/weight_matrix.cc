@@ -124,6 +124,26 @@ class PackedIntWeight final : public WeightMatrix {
   std::vector<uint8_t> zeros_;
 };
 
+class Fp4Weight final : public WeightMatrix {
+ public:
+  Fp4Weight(fp4::Fp4Format format, std::span<const uint8_t> codes, std::vector<uint8_t> scales, float global,
+            int64_t rows, int64_t cols)
+      : WeightMatrix(rows, cols), format_(format), codes_(codes), scales_(std::move(scales)), global_(global) {}
+  void DequantRows(int64_t r0, int64_t r1, float* out) const override {
+    const int64_t groups = cols() / fp4::GroupSize(format_);
+    for (int64_t r = r0; r < r1; ++r) {
+      fp4::DequantizeRow(format_, codes_.data() + r * (cols() / 2), scales_.data() + r * groups, cols(), global_,
+                         out + (r - r0) * cols());
+    }
+  }
+
+ private:
+  fp4::Fp4Format format_;
+  std::span<const uint8_t> codes_;
+  std::vector<uint8_t> scales_;
+  float global_;
+};
+
 float Dot(const float* a, const float* b, int64_t n) {
   float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
@@ -278,6 +298,18 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, const fl
       }
     }
   }
+}
+
+absl::StatusOr<std::unique_ptr<WeightMatrix>> MakeFp4Weight(fp4::Fp4Format format, std::span<const uint8_t> codes,
+                                                            std::vector<uint8_t> scales, float global, int64_t rows,
+                                                            int64_t cols) {
+  const int64_t group = fp4::GroupSize(format);
+  if (cols % group != 0 || codes.size() != static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols / 2) ||
+      scales.size() != static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols / group)) {
+    return absl::InvalidArgumentError(StrCat(fp4::Name(format), " weight [", rows, ", ", cols, "] does not match ",
+                                             codes.size(), " code bytes and ", scales.size(), " scales"));
+  }
+  return std::unique_ptr<WeightMatrix>(new Fp4Weight(format, codes, std::move(scales), global, rows, cols));
 }
 
 }  // namespace quantc::kernels

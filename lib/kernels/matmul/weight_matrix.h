@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "lib/dtypes/dtype.h"
+#include "lib/kernels/fp4/fp4.h"
 #include "lib/kernels/fp8/block_dequant.h"
 #include "lib/kernels/ggml_quants/activations.h"
 #include "lib/kernels/ggml_quants/dot.h"
@@ -79,6 +80,14 @@ struct PackedIntLayout {
 };
 absl::StatusOr<std::unique_ptr<WeightMatrix>> MakePackedIntWeight(std::span<const uint8_t> packed, PackedIntLayout layout,
                                                                   std::vector<float> scales, std::vector<uint8_t> zeros);
+
+// FP4 (E2M1) codes, two per byte along a row (element 2j in the low nibble), rows back to back
+// (cols / 2 bytes each); one scale byte per group (E8M0 for MXFP4, E4M3 for NVFP4), rows back to
+// back; `global` NVFP4's per-tensor multiplier. Rows are decoded by fp4::DequantizeRow.
+// `codes` must outlive the matrix.
+absl::StatusOr<std::unique_ptr<WeightMatrix>> MakeFp4Weight(fp4::Fp4Format format, std::span<const uint8_t> codes,
+                                                            std::vector<uint8_t> scales, float global, int64_t rows,
+                                                            int64_t cols);
 
 // y[t * w.rows() + r] = sum_c x[t * w.cols() + c] * W[r, c] (+ bias[r]), for t < n. Parallel over
 // row tiles; x and y must not overlap.
