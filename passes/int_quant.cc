@@ -33,20 +33,6 @@ int FusedSet(Role r) {
   }
 }
 
-bool IsLinear(Role r) {
-  switch (r) {
-    case Role::kQ: case Role::kK: case Role::kV: case Role::kO:
-    case Role::kQA: case Role::kQB: case Role::kKVA: case Role::kKVB:
-    case Role::kGate: case Role::kUp: case Role::kDown:
-    case Role::kExpertGate: case Role::kExpertUp: case Role::kExpertDown:
-    case Role::kSharedGate: case Role::kSharedUp: case Role::kSharedDown:
-    case Role::kLmHead:
-      return true;
-    default:
-      return false;  // embeddings, norms, the router and its bias, attention biases
-  }
-}
-
 // Round to nearest: the weight is read in batches of rows; each row-group gets quant.py's
 // parameters and each weight its nearest code. Deterministic, so every output tensor of the weight
 // (packed codes, scales, zero points) can stream it on its own and they agree.
@@ -150,7 +136,7 @@ class IntQuantPass final : public Pass {
     std::map<std::tuple<int64_t, int64_t, int>, std::pair<std::vector<std::string>, std::vector<std::string>>> fused;
     for (const TensorEntry& e : model.tensors.entries()) {
       const std::optional<arch::TensorRole> role = adapter->RoleOf(e.name);
-      if (!role || !IsLinear(role->role) || !e.name.ends_with(".weight")) continue;
+      if (!role || !arch::IsLinearRole(role->role) || !e.name.ends_with(".weight")) continue;
       const bool skip = !options_.ignore.empty() && std::regex_search(e.name, ignore);
       if (const int set = FusedSet(role->role); set != 0) {
         auto& [in, out] = fused[{role->layer, role->expert, set}];

@@ -1,6 +1,7 @@
 #include "passes/registry.h"
 
 #include "lib/ir/fp4_weight.h"
+#include "passes/fp4_pack.h"
 #include "passes/fp4_to_bf16.h"
 #include "passes/fp8_to_bf16.h"
 #include "passes/fuse_norms.h"
@@ -20,6 +21,8 @@ std::span<const PassInfo> Registry() {
   static constexpr PassInfo kPasses[] = {
       {"fp8-to-bf16", "dequantize block-scaled F8_E4M3 weights to BF16 (DeepSeek fp8_cast_bf16.py, byte-exact)",
        [] { return CreateFp8ToBf16Pass(); }},
+      {"fp4-pack", "round weights to MXFP4/NVFP4 (ceil = DeepSeek QAT rule, reference, mse) as compressed-tensors, DeepSeek-V4 tensors or GGUF MXFP4",
+       [] { return CreateFp4PackPass(); }},
       {"fp4-to-bf16", "dequantize FP4 weights to BF16 (DeepSeek-V4 experts, compressed-tensors mxfp4/nvfp4, ModelOpt NVFP4, gpt-oss)",
        [] { return CreateFp4ToBf16Pass(); }},
       {"fuse-norms", "fold every RMSNorm scale into the linears that read it (norms become ones; unties a tied head)",

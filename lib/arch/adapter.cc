@@ -108,6 +108,20 @@ std::span<const ArchAdapter* const> AllAdapters() {
   return kAdapters;
 }
 
+bool IsLinearRole(Role r) {
+  switch (r) {
+    case Role::kQ: case Role::kK: case Role::kV: case Role::kO:
+    case Role::kQA: case Role::kQB: case Role::kKVA: case Role::kKVB: case Role::kKB: case Role::kVB:
+    case Role::kGate: case Role::kUp: case Role::kDown:
+    case Role::kExpertGate: case Role::kExpertUp: case Role::kExpertDown:
+    case Role::kSharedGate: case Role::kSharedUp: case Role::kSharedDown:
+    case Role::kLmHead:
+      return true;
+    default:
+      return false;
+  }
+}
+
 absl::StatusOr<const ArchAdapter*> AdapterFor(std::string_view model_type) {
   std::string known;
   for (const ArchAdapter* a : AllAdapters()) {

@@ -29,6 +29,11 @@ enum class Role : uint8_t {
   kKB, kVB, kRopeFreqs,
 };
 
+// Matrices a Linear layer multiplies by (projections, experts, lm_head): what weight quantizers
+// quantize. Not embeddings, norms, the router and its bias, biases, rope factors.
+bool IsLinearRole(Role r);
+inline bool IsRoutedExpertRole(Role r) { return r == Role::kExpertGate || r == Role::kExpertUp || r == Role::kExpertDown; }
+
 struct TensorRole {
   Role role = Role::kEmbedding;
   int64_t layer = -1;   // for per-layer roles

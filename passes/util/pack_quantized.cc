@@ -280,7 +280,9 @@ absl::Status ReplaceWithPacked(Model& model, std::vector<PackedIntTensors> packe
     if (model.tensors.Find(name) == nullptr) return absl::NotFoundError(StrCat("no tensor '", name, "' to replace with its packed form"));
     if (!by_name.emplace(name, i).second) return absl::InvalidArgumentError(StrCat("tensor '", name, "' is replaced twice"));
     for (const TensorEntry& e : packed[i].entries) {
-      if (model.tensors.Find(e.name) != nullptr) return absl::AlreadyExistsError(StrCat("tensor '", e.name, "' already exists"));
+      if (e.name != name && model.tensors.Find(e.name) != nullptr) {
+        return absl::AlreadyExistsError(StrCat("tensor '", e.name, "' already exists"));
+      }
     }
   }
   std::vector<TensorEntry>& entries = model.tensors.mutable_entries();

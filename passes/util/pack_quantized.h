@@ -78,7 +78,8 @@ absl::StatusOr<PackedIntTensors> PackInt(const TensorEntry& weight, const kernel
 absl::StatusOr<PackedIntTensors> PackIntLazy(const TensorEntry& weight, const kernels::int_quant::IntScheme& scheme,
                                              DType scale_dtype, std::shared_ptr<const IntRowsProducer> producer);
 
-// Puts each PackedIntTensors in the table at the position of the weight it replaces (one pass over
+// Puts each PackedIntTensors (any weight's replacement entries, one of which may keep the weight's
+// own name: FP4 layouts do) in the table at the position of the weight it replaces (one pass over
 // the table, so a whole model's weights at once cost no more than one). NOT_FOUND names a weight
 // the table lacks.
 absl::Status ReplaceWithPacked(Model& model, std::vector<PackedIntTensors> packed);

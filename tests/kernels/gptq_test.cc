@@ -1,7 +1,8 @@
 // GPTQ's solver (lib/kernels/gptq) against a float64 transcription of IST-DASLab/gptq's
 // fasterquant written here: Cholesky, cholesky_inverse, upper Cholesky, the 128-column lazy blocks
 // with the in-block updates, static groups and act-order. Both drive the same quantizer (GPTQ's
-// quant.py int4 asymmetric grid), so any difference comes from the solver.
+// quant.py int4 asymmetric grid, or an FP4 grid), so any difference comes from the solver. The FP4
+// quantizer (fp4_quantizer.h) is also checked against round-to-nearest (fp4::QuantizeRow).
 #include "lib/kernels/gptq/gptq.h"
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "lib/kernels/fp4/fp4.h"
+#include "lib/kernels/gptq/fp4_quantizer.h"
 
 namespace quantc::kernels::gptq {
 namespace {
@@ -91,10 +94,15 @@ struct Reference {
   double loss = 0;
 };
 
-// fasterquant(blocksize=128, percdamp, groupsize, actorder, static_groups), in float64.
+// fasterquant(blocksize=128, percdamp, groupsize, actorder, static_groups), in float64, driving
+// `quantizer` (groups of quantizer.group_size() columns; importance: the undamped H diagonal, as
+// gptq.cc passes it; quant.py ignores it).
 Reference ReferenceGptq(const std::vector<float>& w_in, int64_t rows, int64_t cols, const std::vector<float>& h_in,
-                        int64_t group, const Options& o) {
+                        RowQuantizer& quantizer, const Options& o) {
   std::vector<double> w(w_in.begin(), w_in.end()), h(h_in.begin(), h_in.end());
+  const int64_t group = quantizer.group_size();
+  std::vector<float> importance(static_cast<size_t>(cols));
+  for (int64_t c = 0; c < cols; ++c) importance[c] = h_in[c * cols + c];
   for (int64_t c = 0; c < cols; ++c) {
     if (h[c * cols + c] == 0) {
       h[c * cols + c] = 1;
@@ -102,13 +110,12 @@ Reference ReferenceGptq(const std::vector<float>& w_in, int64_t rows, int64_t co
     }
   }
   const int64_t groups = (cols + group - 1) / group;
-  Int4Quantizer quantizer(rows, cols, group);
   const bool static_fit = group == cols || o.static_groups || o.act_order;
   std::vector<float> wf(static_cast<size_t>(group));
   auto fit = [&](int64_t r, int64_t g, const std::vector<double>& src, int64_t c0) {
     const int64_t n = std::min(group, cols - c0);
     for (int64_t i = 0; i < n; ++i) wf[i] = static_cast<float>(src[r * cols + c0 + i]);
-    quantizer.FitGroup(r, g, wf.data(), nullptr, n);
+    quantizer.FitGroup(r, g, wf.data(), importance.data() + c0, n);
   };
   if (static_fit) {
     for (int64_t r = 0; r < rows; ++r) {
@@ -231,7 +238,8 @@ TEST_P(GptqVsReference, MatchesFloat64Transcription) {
   absl::StatusOr<Result> result = Quantize(q.data(), p.rows, p.cols, p.h.data(), quantizer, o);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->dead_columns, 1);
-  const Reference ref = ReferenceGptq(p.w, p.rows, p.cols, p.h, group, o);
+  Int4Quantizer ref_quantizer(p.rows, p.cols, group);
+  const Reference ref = ReferenceGptq(p.w, p.rows, p.cols, p.h, ref_quantizer, o);
 
   // FP32 against FP64: a weight near a rounding boundary may go the other way and the difference
   // then propagates along its row, so compare the choices and the objective, not bits.
@@ -316,6 +324,183 @@ TEST(Gptq, IndefiniteHessianIsAnError) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("positive definite"), std::string::npos);
 }
+
+// ---- FP4 (MXFP4 / NVFP4) ----
+
+// The FP4 grid with codes chosen in float64 (nearest E2M1 value to w / scale, ties to the even
+// code, saturating at ±6) and the family's scale bytes; unpacked codes. The reference GPTQ drives it.
+class Fp4Grid64 final : public RowQuantizer {
+ public:
+  Fp4Grid64(fp4::Fp4Format f, fp4::ScaleRule rule, float global, int64_t rows, int64_t cols)
+      : codes(static_cast<size_t>(rows * cols)), scales(static_cast<size_t>(rows * cols / fp4::GroupSize(f))),
+        f_(f), rule_(rule), global_(global), cols_(cols), group_(fp4::GroupSize(f)) {}
+  int64_t group_size() const override { return group_; }
+  void FitGroup(int64_t row, int64_t group, const float* w, const float* importance, int64_t n) override {
+    scales[row * (cols_ / group_) + group] = fp4::FitGroupScale(f_, rule_, w, n, global_, importance);
+  }
+  float Quantize(int64_t row, int64_t col, float w) override {
+    static constexpr double kValues[8] = {0, 0.5, 1, 1.5, 2, 3, 4, 6};
+    const double scale = fp4::GroupScale(f_, scales[row * (cols_ / group_) + col / group_], global_);
+    const double a = std::abs(static_cast<double>(w)) / scale;
+    int k = 0;
+    for (int i = 1; i < 8; ++i) {
+      const double d = std::abs(a - kValues[i]), best = std::abs(a - kValues[k]);
+      if (d < best || (d == best && i % 2 == 0)) k = i;
+    }
+    codes[row * cols_ + col] = static_cast<uint8_t>(k | (std::signbit(w) ? 8 : 0));
+    return static_cast<float>((std::signbit(w) ? -1 : 1) * kValues[k] * scale);
+  }
+  std::vector<uint8_t> codes, scales;
+
+ private:
+  fp4::Fp4Format f_;
+  fp4::ScaleRule rule_;
+  float global_;
+  int64_t cols_, group_;
+};
+
+std::vector<uint8_t> Unpack(const std::vector<uint8_t>& packed) {
+  std::vector<uint8_t> codes(packed.size() * 2);
+  for (size_t j = 0; j < packed.size(); ++j) codes[2 * j] = packed[j] & 0xF, codes[2 * j + 1] = packed[j] >> 4;
+  return codes;
+}
+
+float TensorGlobal(fp4::Fp4Format f, const std::vector<float>& w) {
+  float amax = 0;
+  for (float v : w) amax = std::max(amax, std::abs(v));
+  return f == fp4::Fp4Format::kNv ? fp4::NvGlobalScale(amax) : 1.0f;
+}
+
+// Round-to-nearest with the family's reference codec (importance: H's diagonal, for kMse).
+struct Fp4Rtn {
+  std::vector<uint8_t> codes, scales;  // packed, as the family stores them
+  std::vector<float> q;
+};
+Fp4Rtn RoundToNearest(fp4::Fp4Format f, fp4::ScaleRule rule, float global, const std::vector<float>& w, int64_t rows,
+                      int64_t cols, const std::vector<float>& h) {
+  const int64_t g = fp4::GroupSize(f);
+  std::vector<float> importance(static_cast<size_t>(cols));
+  for (int64_t c = 0; c < cols; ++c) importance[c] = h[c * cols + c];
+  Fp4Rtn out{std::vector<uint8_t>(static_cast<size_t>(rows * cols / 2)),
+             std::vector<uint8_t>(static_cast<size_t>(rows * cols / g)), std::vector<float>(w.size())};
+  for (int64_t r = 0; r < rows; ++r) {
+    fp4::QuantizeRow(f, rule, &w[r * cols], cols, global, importance.data(), &out.codes[r * cols / 2],
+                     &out.scales[r * cols / g]);
+    fp4::DequantizeRow(f, &out.codes[r * cols / 2], &out.scales[r * cols / g], cols, global, &out.q[r * cols]);
+  }
+  return out;
+}
+
+// tr((W - Q) H (W - Q)^T), in float64: the layer loss GPTQ minimizes.
+double LayerLoss(const std::vector<float>& w, const std::vector<float>& q, const std::vector<float>& h, int64_t rows,
+                 int64_t cols) {
+  double total = 0;
+  std::vector<double> d(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) d[c] = double(w[r * cols + c]) - q[r * cols + c];
+    for (int64_t i = 0; i < cols; ++i) {
+      double s = 0;
+      for (int64_t j = 0; j < cols; ++j) s += h[i * cols + j] * d[j];
+      total += d[i] * s;
+    }
+  }
+  return total;
+}
+
+struct Fp4Case {
+  fp4::Fp4Format format;
+  fp4::ScaleRule rule;
+};
+
+class Fp4Gptq : public ::testing::TestWithParam<Fp4Case> {};
+
+// A diagonal Hessian has no cross terms: nothing to compensate, so GPTQ is the family's RTN, byte
+// for byte (kMse weighs its scale search by the same diagonal), in either column order.
+TEST_P(Fp4Gptq, DiagonalHessianIsRoundToNearest) {
+  const Fp4Case c = GetParam();
+  const int64_t rows = 8, cols = 320;  // 10 MX groups, 20 NV groups; more than one lazy block
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  std::uniform_real_distribution<float> uniform(0.1f, 4.0f);
+  std::vector<float> w(static_cast<size_t>(rows * cols));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = normal(rng) * (i % 53 == 0 ? 8.0f : 1.0f);
+  std::vector<float> h(static_cast<size_t>(cols * cols), 0.0f);
+  for (int64_t i = 0; i < cols; ++i) h[i * cols + i] = uniform(rng);
+  const float global = TensorGlobal(c.format, w);
+  const Fp4Rtn rtn = RoundToNearest(c.format, c.rule, global, w, rows, cols, h);
+  for (bool act_order : {false, true}) {
+    SCOPED_TRACE(act_order ? "act-order" : "in order");
+    Options o;
+    o.act_order = act_order;
+    std::vector<float> q = w;
+    Fp4RowQuantizer quantizer(c.format, c.rule, global, rows, cols);
+    ASSERT_TRUE(Quantize(q.data(), rows, cols, h.data(), quantizer, o).ok());
+    EXPECT_EQ(quantizer.codes(), rtn.codes);
+    EXPECT_EQ(quantizer.scales(), rtn.scales);
+    EXPECT_EQ(q, rtn.q);  // the values Quantize returned are the family's dequantized ones
+  }
+}
+
+// Correlated inputs: GPTQ's codes cost less layer loss than RTN's under the same scale rule.
+TEST_P(Fp4Gptq, BeatsRoundToNearestOnLayerLoss) {
+  const Fp4Case c = GetParam();
+  const Problem p = MakeProblem(48, 384, 600, 7);
+  const float global = TensorGlobal(c.format, p.w);
+  std::vector<float> q = p.w;
+  Fp4RowQuantizer quantizer(c.format, c.rule, global, p.rows, p.cols);
+  ASSERT_TRUE(Quantize(q.data(), p.rows, p.cols, p.h.data(), quantizer, Options{}).ok());
+  std::vector<float> dequant(q.size());
+  for (int64_t r = 0; r < p.rows; ++r) {
+    fp4::DequantizeRow(c.format, &quantizer.codes()[r * p.cols / 2],
+                       &quantizer.scales()[r * p.cols / fp4::GroupSize(c.format)], p.cols, global, &dequant[r * p.cols]);
+  }
+  EXPECT_EQ(dequant, q);  // the codes and scales decode to what the solve left in w
+  const Fp4Rtn rtn = RoundToNearest(c.format, c.rule, global, p.w, p.rows, p.cols, p.h);
+  const double gptq = LayerLoss(p.w, q, p.h, p.rows, p.cols), plain = LayerLoss(p.w, rtn.q, p.h, p.rows, p.cols);
+  EXPECT_LT(gptq, 0.8 * plain) << "gptq " << gptq << " rtn " << plain;
+}
+
+// The FP32 solver with Fp4RowQuantizer against the float64 transcription with the float64 grid.
+TEST_P(Fp4Gptq, MatchesFloat64Transcription) {
+  const Fp4Case c = GetParam();
+  const Problem p = MakeProblem(48, 384, 600, 7);
+  const float global = TensorGlobal(c.format, p.w);
+  for (bool act_order : {false, true}) {
+    SCOPED_TRACE(act_order ? "act-order" : "in order");
+    Options o;
+    o.act_order = act_order;
+    std::vector<float> q = p.w;
+    Fp4RowQuantizer quantizer(c.format, c.rule, global, p.rows, p.cols);
+    absl::StatusOr<Result> result = Quantize(q.data(), p.rows, p.cols, p.h.data(), quantizer, o);
+    ASSERT_TRUE(result.ok()) << result.status();
+    Fp4Grid64 grid(c.format, c.rule, global, p.rows, p.cols);
+    const Reference ref = ReferenceGptq(p.w, p.rows, p.cols, p.h, grid, o);
+    // As for int4: a weight at a rounding boundary may go the other way in FP32, so compare choices.
+    const std::vector<uint8_t> codes = Unpack(quantizer.codes());
+    int64_t same_codes = 0, same_scales = 0;
+    for (size_t i = 0; i < codes.size(); ++i) same_codes += codes[i] == grid.codes[i];
+    for (size_t i = 0; i < grid.scales.size(); ++i) same_scales += quantizer.scales()[i] == grid.scales[i];
+    EXPECT_GE(static_cast<double>(same_codes) / codes.size(), 0.99);
+    EXPECT_GE(static_cast<double>(same_scales) / grid.scales.size(), 0.99);
+    EXPECT_NEAR(result->loss, ref.loss, 0.01 * ref.loss);
+    const double loss = LayerLoss(p.w, q, p.h, p.rows, p.cols), ref_loss = LayerLoss(p.w, ref.q, p.h, p.rows, p.cols);
+    EXPECT_NEAR(loss, ref_loss, 0.01 * ref_loss);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, Fp4Gptq,
+                         ::testing::Values(Fp4Case{fp4::Fp4Format::kMx, fp4::ScaleRule::kCeil},
+                                           Fp4Case{fp4::Fp4Format::kMx, fp4::ScaleRule::kReference},
+                                           Fp4Case{fp4::Fp4Format::kMx, fp4::ScaleRule::kMse},
+                                           Fp4Case{fp4::Fp4Format::kNv, fp4::ScaleRule::kCeil},
+                                           Fp4Case{fp4::Fp4Format::kNv, fp4::ScaleRule::kReference},
+                                           Fp4Case{fp4::Fp4Format::kNv, fp4::ScaleRule::kMse}),
+                         [](const auto& info) {
+                           return std::string(info.param.format == fp4::Fp4Format::kMx ? "Mx" : "Nv") +
+                                  (info.param.rule == fp4::ScaleRule::kCeil        ? "Ceil"
+                                   : info.param.rule == fp4::ScaleRule::kReference ? "Reference"
+                                                                                   : "Mse");
+                         });
 
 }  // namespace
 }  // namespace quantc::kernels::gptq

@@ -39,7 +39,8 @@ FP8 = re.compile(r"\.(self_attn\.(q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj
 
 
 def e2m1_codes(v):
-    """Nearest E2M1 code of each value of v (|v| <= 6), ties to the even code (round half to even)."""
+    """Nearest E2M1 code of each value of v (|v| <= 6), ties to the even code (round half to even),
+    the sign bit copied from v (so -0.1 becomes -0, code 8, as PyTorch's and the GPU's casts do)."""
     mags = E2M1[:8]
     a = np.abs(v)
     dist = np.abs(a[..., None] - mags)  # [..., 8]
@@ -48,7 +49,7 @@ def e2m1_codes(v):
     # among tied magnitudes prefer the even code (its mantissa bit is 0)
     even = np.where(ties & (np.arange(8) % 2 == 0), 1, 0)
     code = np.where(even.any(axis=-1), np.argmax(even, axis=-1), np.argmax(ties, axis=-1))
-    sign = (np.signbit(v) & (code != 0)).astype(np.uint8) << 3
+    sign = np.signbit(v).astype(np.uint8) << 3  # a negative value rounding to zero keeps its sign (-0), as casts do
     return code.astype(np.uint8) | sign
 
 

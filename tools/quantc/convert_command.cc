@@ -153,12 +153,15 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOp
     QC_ASSIGN_OR_RETURN(auto pipeline, ParseUserPipeline(o.passes, defaults));
     if (o.format != "gguf") return pipeline;
     // GGUF: the layout pass goes before the first pass that works on GGUF tensors (gptq chooses
-    // values on the mix's block types), else last; quantize(--type) closes the pipeline.
+    // values on the mix's block types, fp4-pack writes ggml MXFP4), else last; quantize(--type) closes the pipeline.
     auto named = [&](std::string_view name) {
       return std::find_if(pipeline.begin(), pipeline.end(), [&](const auto& p) { return p->Name() == name; });
     };
     if (model.layout == "hf" && named("gguf-layout") == pipeline.end()) {
-      pipeline.insert(named("gptq"), passes::CreateGgufLayoutPass());
+      auto first_gguf_pass = std::find_if(pipeline.begin(), pipeline.end(), [](const auto& p) {
+        return p->Name() == "gptq" || p->Name() == "fp4-pack";
+      });
+      pipeline.insert(first_gguf_pass, passes::CreateGgufLayoutPass());
     }
     if (!o.type.empty() && named("quantize") == pipeline.end()) pipeline.push_back(passes::CreateQuantizePass(QuantizeOptionsFor(o)));
     return pipeline;

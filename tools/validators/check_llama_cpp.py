@@ -28,6 +28,10 @@ MARGIN = 0.05
 MIN_AGREEMENT = 0.95
 TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L",
          "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS", "MXFP4_MOE"]
+# FP4 routes for MoE models (issue 9): the BF16 experts packed by fp4-pack (DeepSeek's round-up
+# rule) into ggml MXFP4, and the DeepSeek-V4-encoded fixture's FP4 experts carried into MXFP4.
+FP4_CASES = {"tiny-deepseek-v3": [("MXFP4_MOE-fp4-pack", "-bf16", ["--type", "MXFP4_MOE", "--passes", "fp4-pack"]),
+                                  ("MXFP4_MOE-from-fp4", "-fp4", ["--type", "MXFP4_MOE"])]}
 GREEDY_TYPES = {"F32", "F16", "BF16", "Q8_0"}
 ENFORCED = {"F32", "F16", "BF16"}  # strict rule enforced on the dense models
 EXTRA_LOGITS_ARGS = ["--llama-cpp-numerics"] + os.environ.get("QUANTC_LOGITS_ARGS", "").split()
@@ -46,9 +50,11 @@ def main():
     for model in models:
         folder = os.path.join(testdata, model + "-bf16")
         files, ours = [], {}
-        for t in TYPES:
+        cases = [(t, "-bf16", ["--type", t]) for t in TYPES] + FP4_CASES.get(model, [])
+        for t, suffix, args in cases:
             path = os.path.join(work, f"{model}-{t}.gguf")
-            subprocess.run([quantc, "--quiet", "convert", folder, "-o", path, "--type", t, "--force"], check=True)
+            subprocess.run([quantc, "--quiet", "convert", os.path.join(testdata, model + suffix), "-o", path, "--force"] + args,
+                           check=True)
             out = os.path.join(work, f"{model}-{t}.quantc.json")
             subprocess.run([quantc, "--quiet", "logits", path, "--text", text, "--tokenizer", folder, "--positions", "256",
                             "--greedy", "16", "-o", out] + EXTRA_LOGITS_ARGS, check=True)
