@@ -1,7 +1,6 @@
 #include "passes/fp4_pack.h"
 
 #include <cmath>
-#include <regex>
 #include <vector>
 
 #include "lib/arch/gguf_layout.h"
@@ -47,15 +46,10 @@ class Fp4PackPass final : public Pass {
     if (!gguf && model.layout != "hf") {
       return absl::FailedPreconditionError(StrCat("fp4-pack works on Hugging Face or GGUF layout, not ", model.layout));
     }
-    Fp4Scheme scheme;
-    if (options_.format == "mxfp4") scheme = Fp4Scheme::kMxfp4;
-    else if (options_.format == "nvfp4") scheme = Fp4Scheme::kNvfp4;
-    else return absl::InvalidArgumentError(StrCat("fp4-pack: format='", options_.format, "': expected mxfp4 or nvfp4"));
-    QC_ASSIGN_OR_RETURN(fp4::ScaleRule rule, fp4::ParseScaleRule(options_.rule));
-    Fp4Layout layout;
-    if (options_.layout == "compressed-tensors") layout = Fp4Layout::kCompressedTensors;
-    else if (options_.layout == "deepseek-v4") layout = Fp4Layout::kDeepSeekV4;
-    else return absl::InvalidArgumentError(StrCat("fp4-pack: layout='", options_.layout, "': expected compressed-tensors or deepseek-v4"));
+    QC_ASSIGN_OR_RETURN(const Fp4Scheme scheme, ParseFp4Scheme("fp4-pack", options_.format));
+    QC_ASSIGN_OR_RETURN(const fp4::ScaleRule rule, fp4::ParseScaleRule(options_.rule));
+    QC_ASSIGN_OR_RETURN(const Fp4Layout layout, ParseFp4Layout("fp4-pack", options_.layout));
+    QC_ASSIGN_OR_RETURN(const Fp4Selection selection, Fp4Selection::Parse("fp4-pack", options_.tensors));
     if (gguf && scheme == Fp4Scheme::kNvfp4) {
       return absl::UnimplementedError("fp4-pack: GGUF holds MXFP4 only here (llama.cpp's NVFP4 type is newer than the "
                                       "llama.cpp quantc's GGUF files are checked with): use format=mxfp4");
@@ -65,25 +59,13 @@ class Fp4PackPass final : public Pass {
                                            "weights (dequantize first: fp8-to-bf16, fp4-to-bf16)");
     }
     QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterForModel(model));
-    std::regex pattern;
-    const bool by_role = options_.tensors == "experts" || options_.tensors == "linear";
-    if (!by_role) {
-      try {
-        pattern = std::regex(options_.tensors);
-      } catch (const std::regex_error& e) {
-        return absl::InvalidArgumentError(StrCat("fp4-pack: tensors='", options_.tensors, "' is not a regex: ", e.what()));
-      }
-    }
-    const fp4::Fp4Format format = scheme == Fp4Scheme::kMxfp4 ? fp4::Fp4Format::kMx : fp4::Fp4Format::kNv;
+    const fp4::Fp4Format format = KernelFormat(scheme);
     std::vector<PackedIntTensors> packed;
     std::vector<std::string> targets, ignore;
     for (const TensorEntry& e : model.tensors.entries()) {
       const std::optional<arch::TensorRole> role = adapter->RoleOf(e.name);
       const bool linear = role && arch::IsLinearRole(role->role) && e.name.ends_with(".weight");
-      bool selected = false;
-      if (options_.tensors == "experts") selected = linear && arch::IsRoutedExpertRole(role->role);
-      else if (options_.tensors == "linear") selected = linear && role->role != arch::Role::kLmHead;
-      else selected = std::regex_search(e.name, pattern);
+      const bool selected = selection.Selects(e.name, role);
       const std::string module = e.name.ends_with(".weight") ? e.name.substr(0, e.name.size() - 7) : e.name;
       if (!selected) {
         if (linear) ignore.push_back(module);

@@ -9,6 +9,7 @@
 #include "lib/arch/adapter.h"
 #include "lib/arch/gguf_layout.h"
 #include "lib/kernels/ggml_quants/grid.h"
+#include "lib/kernels/gptq/fp4_quantizer.h"
 #include "lib/kernels/gptq/ggml_quantizer.h"
 #include "lib/kernels/gptq/int_quantizer.h"
 #include "lib/kernels/ggml_quants/quants.h"
@@ -17,6 +18,7 @@
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 #include "passes/quantize.h"
+#include "passes/util/fp4_storage.h"
 #include "passes/util/hessian_collector.h"
 #include "passes/util/pack_quantized.h"
 
@@ -75,11 +77,20 @@ class GptqPass final : public Pass {
     QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterForModel(model));
     QC_ASSIGN_OR_RETURN(std::vector<Target> targets, FindTargets(model, *adapter, ctx));
     if (targets.empty()) return absl::OkStatus();
+    // Described before the first weight is packed (the runner reads packed weights through it):
+    // the targets, and the Linear layers left in higher precision.
+    std::vector<std::string> modules, ignored;
+    auto module_of = [](const std::string& weight) { return weight.substr(0, weight.size() - std::string_view(".weight").size()); };
+    for (const Target& t : targets) modules.push_back(module_of(t.name));
+    for (const TensorEntry& e : model.tensors.entries()) {
+      const std::optional<arch::TensorRole> role = adapter->RoleOf(e.name);
+      if (role && arch::IsLinearRole(role->role) && e.name.ends_with(".weight") &&
+          std::none_of(targets.begin(), targets.end(), [&](const Target& t) { return t.name == e.name; })) {
+        ignored.push_back(module_of(e.name));
+      }
+    }
+    if (fp4_ && fp4_->layout == Fp4Layout::kCompressedTensors) SetFp4QuantizationConfig(model, fp4_->scheme, modules, ignored);
     if (int_scheme_) {
-      // Described before the first weight is packed: the runner reads packed weights through it.
-      std::vector<std::string> ignored;  // Linear layers left unquantized
-      const std::string head = adapter->TensorName({Role::kLmHead});
-      if (model.tensors.Find(head) != nullptr) ignored.push_back(head.substr(0, head.size() - std::string_view(".weight").size()));
       SetPackedIntQuantizationConfig(model, *int_scheme_, ignored,
                                      options_.act_order && int_scheme_->group > 0 ? "weight" : "");
     }
@@ -233,6 +244,19 @@ class GptqPass final : public Pass {
       q.overrides = options_.overrides;
       q.pure = options_.pure;
       QC_ASSIGN_OR_RETURN(types, PlanQuantTypes(model, q, ctx.importance != nullptr));
+    } else if (model.layout == "hf" && (options_.scheme == "mxfp4" || options_.scheme == "nvfp4")) {
+      Fp4Target f;
+      QC_ASSIGN_OR_RETURN(f.scheme, ParseFp4Scheme("gptq", options_.scheme));
+      QC_ASSIGN_OR_RETURN(f.rule, kernels::fp4::ParseScaleRule(options_.rule));
+      QC_ASSIGN_OR_RETURN(f.layout, ParseFp4Layout("gptq", options_.layout));
+      QC_ASSIGN_OR_RETURN(Fp4Selection selection,
+                          Fp4Selection::Parse("gptq", options_.tensors.empty() ? "experts" : options_.tensors));
+      QC_RETURN_IF_ERROR(NamesFor(f.layout, f.scheme, "x.weight").status());
+      if (f.layout == Fp4Layout::kCompressedTensors && model.config.contains("quantization_config")) {
+        return absl::FailedPreconditionError("gptq: config.json already has quantization_config; FP4 starts from F32/F16/BF16 weights");
+      }
+      fp4_ = f;
+      selection_ = std::move(selection);
     } else if (model.layout == "hf") {
       absl::StatusOr<kernels::int_quant::IntScheme> scheme = kernels::int_quant::ParseIntScheme(options_.scheme);
       if (!scheme.ok()) {
@@ -241,6 +265,10 @@ class GptqPass final : public Pass {
       }
       int_scheme_ = *scheme;
       scale_dtype_ = PackedIntScaleDType(model);
+      if (!options_.tensors.empty()) {
+        QC_ASSIGN_OR_RETURN(Fp4Selection selection, Fp4Selection::Parse("gptq", options_.tensors));
+        selection_ = std::move(selection);
+      }
     } else {
       return absl::FailedPreconditionError(StrCat("gptq quantizes GGUF or Hugging Face layouts, not '", model.layout, "'"));
     }
@@ -252,20 +280,28 @@ class GptqPass final : public Pass {
       if (!role) continue;
       // The output projection (GGUF only; pack-quantized leaves lm_head out, as GPTQ's llama.py
       // does) is calibrated on the final norm's output after the last layer.
-      const bool head = role->role == Role::kLmHead && !int_scheme_ && options_.head;
-      const bool embed = role->role == Role::kEmbedding && !int_scheme_ && options_.embed;
+      const bool hf = int_scheme_ || fp4_;
+      const bool head = role->role == Role::kLmHead && !hf && options_.head;
+      const bool embed = role->role == Role::kEmbedding && !hf && options_.embed;
       if (role->layer < 0 && !head && !embed) continue;
       const int step = head    ? kHeadStep
                        : embed ? kEmbedStep
-                       : role->role == Role::kKVB && int_scheme_ ? 1
+                       : role->role == Role::kKVB && hf ? 1
                                                                  : StepOf(role->role);
       if (step < 0) continue;
       DType type = e.info.dtype;
-      if (!int_scheme_) {
+      if (!hf) {
         type = types[i];
         if (type == e.info.dtype || !Traits(type).is_block_quant) continue;
         if (!kernels::ggml_quants::HasGrid(type)) {
           return absl::UnimplementedError(StrCat("gptq: no grid for ", quantc::Name(type), " (tensor '", e.name, "')"));
+        }
+      } else if (selection_ && !selection_->Selects(e.name, role)) {
+        continue;
+      } else if (fp4_) {
+        if (e.info.shape.size() != 2 || e.info.shape[1] % GroupSize(fp4_->scheme) != 0) {
+          return absl::InvalidArgumentError(StrCat("gptq: tensor '", e.name, "' ", ShapeToString(e.info.shape), " has no whole ",
+                                                   quantc::Name(fp4_->scheme), " blocks of ", GroupSize(fp4_->scheme), " inputs"));
         }
       } else {
         QC_RETURN_IF_ERROR(CheckPackable(e, *int_scheme_));
@@ -312,6 +348,22 @@ class GptqPass final : public Pass {
       dead += r->dead_columns;
       return absl::OkStatus();
     };
+    if (fp4_) {
+      float amax = 0.0f;
+      for (float v : w) amax = std::max(amax, std::fabs(v));
+      const kernels::fp4::Fp4Format format = KernelFormat(fp4_->scheme);
+      auto q = std::make_shared<Fp4Quantized>();
+      q->global = format == kernels::fp4::Fp4Format::kNv ? kernels::fp4::NvGlobalScale(amax) : 1.0f;
+      gptq::Fp4RowQuantizer quantizer(format, fp4_->rule, q->global, rows, cols);
+      QC_RETURN_IF_ERROR(solve(w.data(), hessian_of(0), quantizer));
+      q->codes = quantizer.codes();
+      q->scales = quantizer.scales();
+      QC_ASSIGN_OR_RETURN(PackedIntTensors packed, Fp4Tensors(e, fp4_->layout, fp4_->scheme,
+                                                              [q]() -> absl::StatusOr<Fp4Quantized> { return *q; }));
+      std::vector<PackedIntTensors> batch;
+      batch.push_back(std::move(packed));
+      return ReplaceWithPacked(model, std::move(batch));
+    }
     if (int_scheme_) {
       gptq::IntRowQuantizer quantizer(*int_scheme_, scale_dtype_, rows, cols);
       std::vector<float> original;
@@ -337,6 +389,13 @@ class GptqPass final : public Pass {
 
   GptqOptions options_;
   std::optional<kernels::int_quant::IntScheme> int_scheme_;  // HF layout: the integer scheme
+  struct Fp4Target {
+    Fp4Scheme scheme = Fp4Scheme::kMxfp4;
+    kernels::fp4::ScaleRule rule = kernels::fp4::ScaleRule::kCeil;
+    Fp4Layout layout = Fp4Layout::kCompressedTensors;
+  };
+  std::optional<Fp4Target> fp4_;       // HF layout: mxfp4 / nvfp4
+  std::optional<Fp4Selection> selection_;  // HF layout: the `tensors` option (fp4 default: experts)
   DType scale_dtype_ = DType::kBF16;
   int64_t ragged_ = 0;  // weights whose last group is shorter (pack-quantized, noted)
 };

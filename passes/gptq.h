@@ -10,7 +10,9 @@
 // output.weight (calibrated on the final norm's output); token_embd (a lookup) and MLA's
 // attn_k_b/attn_v_b (absorbed) are left to quantize. On a Hugging Face layout model, `scheme` is
 // an integer scheme (int4, int4-g128, int8; lib/kernels/int_quant) stored as compressed-tensors
-// pack-quantized, lm_head left out as int-quant leaves it.
+// pack-quantized, lm_head left out as int-quant leaves it; or mxfp4 / nvfp4 (lib/kernels/fp4, each
+// group's scale by `rule` when GPTQ reaches it) on the weights `tensors` selects, stored as
+// fp4-pack stores them (`layout`: compressed-tensors or deepseek-v4).
 // Contract: layout "gguf" or "hf"; weights to quantize F32/F16/BF16; calibration tokens present.
 #pragma once
 
@@ -35,8 +37,11 @@ struct GptqOptions {
   bool head = true;       // GGUF: GPTQ on the output projection too (calibrated on the final norm)
   bool embed = false;     // GGUF: GPTQ on token_embd rows, H from layer 0's readers (see gptq.cc)
   bool refit = false;     // int per-channel schemes: least-squares scales for the chosen codes
+  std::string rule = "ceil";                  // mxfp4/nvfp4: the scale rule (fp4-pack's)
+  std::string tensors;                        // HF: experts, linear or a regex ("": mxfp4/nvfp4 experts, int linear)
+  std::string layout = "compressed-tensors";  // mxfp4/nvfp4: fp4-pack's Hugging Face layouts
   static void Bind(OptionBinder& b, GptqOptions& o) {
-    b.String("scheme", &o.scheme, "GGUF: llama-quantize mix or type (Q4_K_M, Q4_0, ...)");
+    b.String("scheme", &o.scheme, "GGUF: llama-quantize mix or type (Q4_K_M, Q4_0, ...); HF: int4[-g128], int8, mxfp4, nvfp4");
     b.String("override", &o.overrides, "GGUF: per-tensor types, 'regex=type;...' as given to quantize");
     b.Bool("pure", &o.pure, "GGUF: every quantizable tensor gets the scheme's type (as quantize's pure)");
     b.String("calib", &o.calib, "calibration text file (tokenized by the caller)");
@@ -49,6 +54,9 @@ struct GptqOptions {
     b.Bool("head", &o.head, "GGUF: GPTQ on output.weight too, calibrated on the final norm's output");
     b.Bool("embed", &o.embed, "GGUF: GPTQ on token_embd rows, weighted by layer 0's readers (experimental)");
     b.Bool("refit", &o.refit, "int per-channel: refit each row's scale to the codes by least squares under the layer loss");
+    b.String("rule", &o.rule, "mxfp4/nvfp4: scale rule, ceil (DeepSeek QAT), reference or mse (Hessian-weighted)");
+    b.String("tensors", &o.tensors, "HF: experts, linear (all Linear but lm_head) or a regex on names (default: experts for mxfp4/nvfp4, linear for int)");
+    b.String("layout", &o.layout, "mxfp4/nvfp4: compressed-tensors (vLLM) or deepseek-v4");
   }
 };
 

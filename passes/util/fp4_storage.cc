@@ -115,6 +115,37 @@ absl::StatusOr<PackedIntTensors> GgmlMxfp4Tensors(const TensorEntry& weight, Fp4
   return t;
 }
 
+absl::StatusOr<Fp4Scheme> ParseFp4Scheme(std::string_view pass, std::string_view text) {
+  if (text == "mxfp4") return Fp4Scheme::kMxfp4;
+  if (text == "nvfp4") return Fp4Scheme::kNvfp4;
+  return absl::InvalidArgumentError(StrCat(pass, ": format='", text, "': expected mxfp4 or nvfp4"));
+}
+
+absl::StatusOr<Fp4Layout> ParseFp4Layout(std::string_view pass, std::string_view text) {
+  if (text == "compressed-tensors") return Fp4Layout::kCompressedTensors;
+  if (text == "deepseek-v4") return Fp4Layout::kDeepSeekV4;
+  return absl::InvalidArgumentError(StrCat(pass, ": layout='", text, "': expected compressed-tensors or deepseek-v4"));
+}
+
+absl::StatusOr<Fp4Selection> Fp4Selection::Parse(std::string_view pass, const std::string& text) {
+  Fp4Selection s;
+  s.text_ = text;
+  if (text == "experts" || text == "linear") return s;
+  try {
+    s.regex_ = std::regex(text);
+  } catch (const std::regex_error& e) {
+    return absl::InvalidArgumentError(StrCat(pass, ": tensors='", text, "' is not a regex (nor experts, linear): ", e.what()));
+  }
+  return s;
+}
+
+bool Fp4Selection::Selects(const std::string& name, const std::optional<arch::TensorRole>& role) const {
+  if (regex_) return std::regex_search(name, *regex_);
+  const bool linear = role && arch::IsLinearRole(role->role) && name.ends_with(".weight");
+  if (text_ == "experts") return linear && arch::IsRoutedExpertRole(role->role);
+  return linear && role->role != arch::Role::kLmHead;
+}
+
 void SetFp4QuantizationConfig(Model& model, Fp4Scheme scheme, std::span<const std::string> targets,
                               std::span<const std::string> ignore) {
   const bool nv = scheme == Fp4Scheme::kNvfp4;

@@ -10,13 +10,17 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <regex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "lib/ir/fp4_weight.h"
+#include "lib/arch/adapter.h"
 #include "lib/ir/model.h"
+#include "lib/kernels/fp4/fp4.h"
 #include "passes/util/pack_quantized.h"
 
 namespace quantc::passes {
@@ -40,6 +44,28 @@ absl::StatusOr<PackedIntTensors> Fp4Tensors(const TensorEntry& weight, Fp4Layout
 // name (blocks of 32: the E8M0 byte, then 16 bytes in ggml's nibble order, element j low and
 // j + 16 high). Exact: ggml's values are the same codes doubled under half the scale.
 absl::StatusOr<PackedIntTensors> GgmlMxfp4Tensors(const TensorEntry& weight, Fp4Producer produce);
+
+inline kernels::fp4::Fp4Format KernelFormat(Fp4Scheme s) {
+  return s == Fp4Scheme::kMxfp4 ? kernels::fp4::Fp4Format::kMx : kernels::fp4::Fp4Format::kNv;
+}
+
+// The option values passes take (fp4-pack, gptq): "mxfp4" / "nvfp4"; "compressed-tensors" /
+// "deepseek-v4". INVALID_ARGUMENT names `pass`, the option and the choices.
+absl::StatusOr<Fp4Scheme> ParseFp4Scheme(std::string_view pass, std::string_view text);
+absl::StatusOr<Fp4Layout> ParseFp4Layout(std::string_view pass, std::string_view text);
+
+// Which weights get FP4: "experts" (routed experts, as DeepSeek-V4 ships them), "linear" (every
+// Linear weight but lm_head) or a regex searched in the tensor name.
+class Fp4Selection {
+ public:
+  static absl::StatusOr<Fp4Selection> Parse(std::string_view pass, const std::string& text);
+  // `linear`: the name is a Linear layer's weight (arch::IsLinearRole, ".weight").
+  bool Selects(const std::string& name, const std::optional<arch::TensorRole>& role) const;
+
+ private:
+  std::string text_;
+  std::optional<std::regex> regex_;
+};
 
 // config.json's quantization_config for compressed-tensors FP4: one group whose targets are
 // `targets` (module names, or "re:" regexes), `ignore` the Linear modules left in higher precision.

@@ -136,8 +136,9 @@ TEST_F(SafetensorsWriterTest, ByteIdenticalToPythonWrittenFixtures) {
     }
   }
   // 8 fixture model files (every one) + 5 of their 6 goldens (tiny-deepseek-v3-fp8's lists its 2 keys
-  // unsorted) + tiny-deepseek-v3-yarn's model and golden (written by transformers on the device).
-  EXPECT_EQ(checked, 15);
+  // unsorted) + tiny-deepseek-v3-yarn's and tiny-deepseek-v3-fp4's model and golden (written by
+  // safetensors on the device: I8, F8_E8M0, F8_E4M3 and BF16 in its own order).
+  EXPECT_EQ(checked, 17);
 }
 
 // ---- header layout ---------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import math
 import os
 import re
 import shutil
-import struct
 import sys
 import tempfile
 
@@ -95,20 +94,15 @@ def dequant_fp8(q, scale_bytes):
 
 
 def write_safetensors(path, tensors):
-    """tensors: name -> (dtype string, shape, bytes). Sorted by name, 8-byte aligned header."""
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    for name in sorted(tensors):
-        dtype, shape, data = tensors[name]
-        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
+    """tensors: name -> (dtype string, shape, bytes), written by the safetensors library itself (its
+    own tensor order and header padding), as a real checkpoint would be."""
+    torch_dtypes = {"I8": torch.int8, "F8_E8M0": torch.float8_e8m0fnu, "F8_E4M3": torch.float8_e4m3fn,
+                    "BF16": torch.bfloat16}
+    out = {}
+    for name, (dtype, shape, data) in tensors.items():
+        raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        out[name] = raw.view(torch_dtypes[dtype]).reshape(tuple(shape))
+    save_file(out, path, metadata={"format": "pt"})
 
 
 def main():

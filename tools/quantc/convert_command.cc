@@ -19,6 +19,7 @@
 #include "lib/support/output_dir.h"
 #include "lib/support/progress.h"
 #include "lib/support/status_macros.h"
+#include "passes/fp4_pack.h"
 #include "passes/fuse_norms.h"
 #include "passes/gguf_layout.h"
 #include "passes/int_quant.h"
@@ -140,6 +141,12 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOp
     if (has("int-quant")) {
       return absl::InvalidArgumentError("--type and an int-quant pass in --passes both quantize: give one of them");
     }
+    // --type mxfp4 / nvfp4: fp4-pack with that format (its defaults: routed experts, the ceil
+    // rule), unless the pipeline packs FP4 itself (fp4-pack with options, or gptq).
+    if (o.type == "mxfp4" || o.type == "nvfp4") {
+      if (!has("gptq") && !has("fp4-pack")) pipeline.push_back(passes::CreateFp4PackPass({.format = o.type}));
+      return pipeline;
+    }
     if (!has("gptq")) pipeline.push_back(passes::CreateIntQuantPass({.scheme = o.type}));
     return pipeline;
   }
@@ -208,7 +215,23 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
   if (qdq && o.calib.empty()) {
     return absl::InvalidArgumentError("--format onnx-qdq calibrates its uint16 activations: give --calib FILE (not the evaluation text)");
   }
-  if ((o.format == "safetensors" || onnx || qdq) && !o.type.empty()) {
+  const bool fp4_type = o.type == "mxfp4" || o.type == "nvfp4";
+  if (fp4_type && (onnx || qdq)) {
+    // ONNX has FLOAT4E2M1 (opset 23), but onnxruntime 1.30's CPU provider has no DequantizeLinear
+    // kernel for it and MatMulNBits takes integer codes: say so and write what runs.
+    ConvertOptions fallback = o;
+    fallback.type = onnx ? "int4-g32" : "int4";
+    if (!global.quiet) {
+      fmt::print(stderr, "note: --type {}: onnxruntime's CPU provider cannot run FP4 weights (no FLOAT4E2M1 "
+                 "DequantizeLinear); writing int4 ({}) MatMulNBits weights instead\n", o.type, fallback.type);
+    }
+    return RunConvert(fallback, global);
+  }
+  if (gguf && fp4_type) {
+    return absl::InvalidArgumentError(StrCat("--type ", o.type, " with --format gguf: use --type MXFP4_MOE (ggml's MXFP4 for the "
+                                             "experts), with --passes fp4-pack to choose the scale rule"));
+  }
+  if ((o.format == "safetensors" || onnx || qdq) && !o.type.empty() && !fp4_type) {
     // Checked before any work; the int-quant pass parses it again with the same function.
     absl::StatusOr<kernels::int_quant::IntScheme> scheme = kernels::int_quant::ParseIntScheme(o.type);
     if (!scheme.ok()) {
@@ -357,7 +380,8 @@ CommandRunner AddConvertCommand(CLI::App& app, const GlobalOptions& global) {
   app.add_option("--type", o->type,
                  "GGUF: llama-quantize mix or type (Q4_K_M, Q5_K_M, Q8_0, Q6_K, Q4_0, IQ4_XS, F16, BF16, ...); "
                  "safetensors: integer scheme for vLLM's compressed-tensors pack-quantized (int4, int4-g128, int8, "
-                 "int4-g128-asym; runs int-quant after --passes); onnx: the q4 models' scheme (default int4-g32). "
+                 "int4-g128-asym; runs int-quant after --passes) or FP4 (mxfp4, nvfp4: fp4-pack's compressed-tensors, routed "
+                 "experts by default); onnx: the q4 models' scheme (default int4-g32). "
                  "Default: keep the checkpoint's F32/F16/BF16");
   app.add_option("--imatrix", o->imatrix, "GGUF: importance matrix (llama.cpp imatrix GGUF, from `quantc imatrix` or llama-imatrix)");
   app.add_option("--override", o->overrides, "GGUF: per-tensor type, 'REGEX=TYPE' (repeatable; first match wins)");
