@@ -61,28 +61,27 @@ class Fp4PackPass final : public Pass {
     QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterForModel(model));
     const fp4::Fp4Format format = KernelFormat(scheme);
     std::vector<PackedIntTensors> packed;
-    std::vector<std::string> targets, ignore;
+    std::vector<std::string> weights;
     for (const TensorEntry& e : model.tensors.entries()) {
-      const std::optional<arch::TensorRole> role = adapter->RoleOf(e.name);
-      const bool linear = role && arch::IsLinearRole(role->role) && e.name.ends_with(".weight");
-      const bool selected = selection.Selects(e.name, role);
-      const std::string module = e.name.ends_with(".weight") ? e.name.substr(0, e.name.size() - 7) : e.name;
-      if (!selected) {
-        if (linear) ignore.push_back(module);
-        continue;
-      }
+      if (!selection.Selects(e.name, adapter->RoleOf(e.name))) continue;
       Fp4Producer produce = RtnProducer(e, format, rule);
       QC_ASSIGN_OR_RETURN(PackedIntTensors t, gguf ? GgmlMxfp4Tensors(e, std::move(produce))
                                                   : Fp4Tensors(e, layout, scheme, std::move(produce)));
       packed.push_back(std::move(t));
-      targets.push_back(module);
+      weights.push_back(e.name);
     }
     if (packed.empty()) {
       return absl::InvalidArgumentError(StrCat("fp4-pack: tensors='", options_.tensors, "' selects no weight of this model"));
     }
     const int64_t count = static_cast<int64_t>(packed.size());
+    // Left-out Linear layers are listed before the packed ones lose their ".weight" names.
+    const std::vector<std::string> ignore = LinearModulesLeftOut(model, *adapter, weights);
     QC_RETURN_IF_ERROR(ReplaceWithPacked(model, std::move(packed)));
-    if (!gguf && layout == Fp4Layout::kCompressedTensors) SetFp4QuantizationConfig(model, scheme, targets, ignore);
+    if (!gguf && layout == Fp4Layout::kCompressedTensors) {
+      std::vector<std::string> targets;
+      for (const std::string& w : weights) targets.push_back(ModuleOf(w));
+      SetFp4QuantizationConfig(model, scheme, targets, ignore);
+    }
     if (ctx.stats != nullptr) ctx.stats->Add("tensors-packed", count);
     return absl::OkStatus();
   }

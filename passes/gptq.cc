@@ -79,16 +79,12 @@ class GptqPass final : public Pass {
     if (targets.empty()) return absl::OkStatus();
     // Described before the first weight is packed (the runner reads packed weights through it):
     // the targets, and the Linear layers left in higher precision.
-    std::vector<std::string> modules, ignored;
-    auto module_of = [](const std::string& weight) { return weight.substr(0, weight.size() - std::string_view(".weight").size()); };
-    for (const Target& t : targets) modules.push_back(module_of(t.name));
-    for (const TensorEntry& e : model.tensors.entries()) {
-      const std::optional<arch::TensorRole> role = adapter->RoleOf(e.name);
-      if (role && arch::IsLinearRole(role->role) && e.name.ends_with(".weight") &&
-          std::none_of(targets.begin(), targets.end(), [&](const Target& t) { return t.name == e.name; })) {
-        ignored.push_back(module_of(e.name));
-      }
+    std::vector<std::string> weights, modules;
+    for (const Target& t : targets) {
+      weights.push_back(t.name);
+      modules.push_back(ModuleOf(t.name));
     }
+    const std::vector<std::string> ignored = LinearModulesLeftOut(model, *adapter, weights);
     if (fp4_ && fp4_->layout == Fp4Layout::kCompressedTensors) SetFp4QuantizationConfig(model, fp4_->scheme, modules, ignored);
     if (int_scheme_) {
       SetPackedIntQuantizationConfig(model, *int_scheme_, ignored,

@@ -143,7 +143,7 @@ class IntQuantPass final : public Pass {
         (skip ? out : in).push_back(e.name);
       }
       if (skip) {
-        ignored.push_back(e.name.substr(0, e.name.size() - std::string_view(".weight").size()));
+        ignored.push_back(ModuleOf(e.name));
         continue;
       }
       ragged += HasRaggedLastGroup(e, scheme) ? 1 : 0;

@@ -5,7 +5,8 @@
 // a routed expert is its slice of the layer's stacked [n_expert, out, in] tensor, and MLA's split
 // attn_k_b [heads, kv_lora, nope] / attn_v_b [heads, v, kv_lora] are viewed as 2-D (leading dims
 // flattened into rows). Hugging Face layout also runs compressed-tensors pack-quantized weights
-// (X.weight_packed + scales, lib/ir/packed_int.h) as stored, through kernels::MakePackedIntWeight.
+// (X.weight_packed + scales, lib/ir/packed_int.h) as stored, through kernels::MakePackedIntWeight,
+// and FP4 weights in every layout lib/ir/fp4_weight.h reads, through kernels::MakeFp4Weight.
 #pragma once
 
 #include <map>

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <unordered_set>
 
 #include "absl/container/flat_hash_map.h"
 #include "lib/arch/model_spec.h"
@@ -299,6 +300,23 @@ absl::Status ReplaceWithPacked(Model& model, std::vector<PackedIntTensors> packe
   entries = std::move(out);
   model.tensors.RebuildIndex();
   return absl::OkStatus();
+}
+
+std::string ModuleOf(std::string_view weight_name) {
+  return std::string(weight_name.ends_with(".weight") ? weight_name.substr(0, weight_name.size() - 7) : weight_name);
+}
+
+std::vector<std::string> LinearModulesLeftOut(const Model& model, const arch::ArchAdapter& adapter,
+                                              std::span<const std::string> quantized) {
+  const std::unordered_set<std::string_view> done(quantized.begin(), quantized.end());
+  std::vector<std::string> out;
+  for (const TensorEntry& e : model.tensors.entries()) {
+    const std::optional<arch::TensorRole> role = adapter.RoleOf(e.name);
+    if (role && arch::IsLinearRole(role->role) && e.name.ends_with(".weight") && !done.contains(e.name)) {
+      out.push_back(ModuleOf(e.name));
+    }
+  }
+  return out;
 }
 
 void SetPackedIntQuantizationConfig(Model& model, const iq::IntScheme& scheme, std::span<const std::string> ignore,

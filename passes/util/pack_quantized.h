@@ -18,6 +18,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "lib/arch/adapter.h"
 #include "lib/ir/model.h"
 #include "lib/kernels/int_quant/int_quant.h"
 
@@ -83,6 +84,13 @@ absl::StatusOr<PackedIntTensors> PackIntLazy(const TensorEntry& weight, const ke
 // the table, so a whole model's weights at once cost no more than one). NOT_FOUND names a weight
 // the table lacks.
 absl::Status ReplaceWithPacked(Model& model, std::vector<PackedIntTensors> packed);
+
+// The module name of a weight ("X.weight" -> "X"): how quantization_config names layers.
+std::string ModuleOf(std::string_view weight_name);
+// The modules of the Linear weights (arch::IsLinearRole) that `quantized` does not name, in table
+// order: a quantization_config's `ignore` list.
+std::vector<std::string> LinearModulesLeftOut(const Model& model, const arch::ArchAdapter& adapter,
+                                              std::span<const std::string> quantized);
 
 // config.json's quantization_config for `scheme`: one group targeting Linear, `ignore` the module
 // names (tensor names without ".weight") of Linear layers left unquantized; `actorder` "" (null)

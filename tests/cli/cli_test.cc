@@ -266,6 +266,42 @@ TEST_F(CliTest, EvalWithReferenceReportsEveryMetric) {
   EXPECT_DOUBLE_EQ(s["ppl"].get<double>(), s["ref_ppl"].get<double>());
 }
 
+// DeepSeek-V4's encoding (FP4 experts, E8M0-scaled FP8 elsewhere): the default conversion leaves
+// only BF16, and the runner computes the same thing from either (FP4 and these FP8 values are
+// exact in BF16): equal perplexity, zero divergence. Packing the BF16 experts again with fp4-pack
+// gives a checkpoint that runs as stored.
+TEST_F(CliTest, Fp4CheckpointConvertsToBf16AndRunsAlike) {
+  Result r = Convert(kData / "tiny-deepseek-v3-fp4", dir_ / "bf16");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("pipeline  fp8-to-bf16,fp4-to-bf16"));
+  for (const auto& [name, t] : testing::ReadRawCheckpoint(dir_ / "bf16")) EXPECT_EQ(t.dtype, "BF16") << name;
+  Result e = RunShell(Q(kQuantc) + " eval " + Q(dir_ / "bf16") + " --text " + Q(kData / "valid.txt") +
+                      " --max-tokens 1100 --ref " + Q(kData / "tiny-deepseek-v3-fp4") + " --json");
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  nlohmann::json j = nlohmann::json::parse(e.output);
+  EXPECT_DOUBLE_EQ(j["ppl"].get<double>(), j["ref_ppl"].get<double>());
+  EXPECT_NEAR(j["kld_mean"].get<double>(), 0.0, 1e-9);
+  // And back: routed experts as compressed-tensors MXFP4, run as stored.
+  Result packed = Convert(dir_ / "bf16", dir_ / "mx", "--type mxfp4");
+  ASSERT_EQ(packed.exit_code, 0) << packed.output;
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(dir_ / "mx" / "config.json"));
+  EXPECT_EQ(config["quantization_config"]["format"], "mxfp4-pack-quantized");
+  Result run = RunShell(Q(kQuantc) + " eval " + Q(dir_ / "mx") + " --text " + Q(kData / "valid.txt") + " --max-tokens 600");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+}
+
+TEST_F(CliTest, Fp4TypeWhereTheFormatCannotHoldIt) {
+  Result gguf = Convert(kData / "tiny-deepseek-v3-bf16", dir_ / "m.gguf", "--format gguf --type mxfp4");
+  ExpectOneErrorLine(gguf);
+  EXPECT_THAT(gguf.output, HasSubstr("use --type MXFP4_MOE"));
+  ExpectNoOutput(dir_ / "m.gguf");
+  Result onnx = Convert(kData / "tiny-llama-bf16", dir_ / "onnx", "--format onnx --type nvfp4 --dtypes q4");
+  ASSERT_EQ(onnx.exit_code, 0) << onnx.output;
+  EXPECT_THAT(onnx.output, HasSubstr("cannot run FP4 weights"));
+  EXPECT_THAT(onnx.output, HasSubstr("writing int4 (int4-g32) MatMulNBits weights instead"));
+  EXPECT_TRUE(fs::exists(dir_ / "onnx" / "onnx" / "model_q4.onnx"));
+}
+
 TEST_F(CliTest, CompareReportsPerLayerError) {
   Result r = RunShell(Q(kQuantc) + " compare " + Q(kData / "tiny-qwen2-bf16") + " " + Q(kData / "tiny-qwen2-fp8") +
                       " --text " + Q(kData / "valid.txt") + " --max-tokens 256 --json");
