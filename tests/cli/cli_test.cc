@@ -290,6 +290,24 @@ TEST_F(CliTest, Fp4CheckpointConvertsToBf16AndRunsAlike) {
   EXPECT_EQ(run.exit_code, 0) << run.output;
 }
 
+// NVFP4 (compressed-tensors: E4M3 block scales, the global scale a divisor) runs as stored: the
+// runner's answers equal those on its own BF16 dequantization but for BF16's rounding of
+// e2m1 · e4m3 / global.
+TEST_F(CliTest, Nvfp4RunsAsStored) {
+  ASSERT_EQ(Convert(kData / "tiny-deepseek-v3-bf16", dir_ / "nv", "--type nvfp4").exit_code, 0);
+  ASSERT_EQ(Convert(dir_ / "nv", dir_ / "nv-bf16").exit_code, 0);  // fp4-to-bf16 by default
+  Result e = RunShell(Q(kQuantc) + " eval " + Q(dir_ / "nv") + " --text " + Q(kData / "valid.txt") +
+                      " --max-tokens 1100 --ref " + Q(dir_ / "nv-bf16") + " --json");
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  nlohmann::json j = nlohmann::json::parse(e.output);
+  EXPECT_LT(j["kld_mean"].get<double>(), 1e-4);
+  EXPECT_NEAR(j["ppl"].get<double>() / j["ref_ppl"].get<double>(), 1.0, 1e-3);
+  // ... and differs from the unquantized model (the weights really are FP4).
+  Result q = RunShell(Q(kQuantc) + " eval " + Q(dir_ / "nv") + " --text " + Q(kData / "valid.txt") +
+                      " --max-tokens 1100 --ref " + Q(kData / "tiny-deepseek-v3-bf16") + " --json");
+  EXPECT_GT(nlohmann::json::parse(q.output)["kld_mean"].get<double>(), 1e-3);
+}
+
 TEST_F(CliTest, Fp4TypeWhereTheFormatCannotHoldIt) {
   Result gguf = Convert(kData / "tiny-deepseek-v3-bf16", dir_ / "m.gguf", "--format gguf --type mxfp4");
   ExpectOneErrorLine(gguf);
