@@ -22,7 +22,8 @@ ALLOWED = {
     "lib/arch": BASE + ["lib/dtypes", "lib/tensor", "lib/ir"],
     "lib/pass": BASE + ["lib/dtypes", "lib/tensor", "lib/ir"],
     "lib/tokenizer": BASE,
-    "lib/runner": BASE + ["lib/dtypes", "lib/tensor", "lib/ir", "lib/arch", "lib/kernels", "lib/tokenizer"],
+    "lib/cuda": BASE + ["lib/dtypes", "lib/tensor", "lib/kernels"],
+    "lib/runner": BASE + ["lib/dtypes", "lib/tensor", "lib/ir", "lib/arch", "lib/kernels", "lib/tokenizer", "lib/cuda"],
     "passes": BASE + ["lib/dtypes", "lib/tensor", "lib/ir", "lib/arch", "lib/kernels", "lib/pass", "lib/runner"],
     "formats": BASE + ["lib/dtypes", "lib/tensor", "lib/ir"],
     "tools": None,  # everything

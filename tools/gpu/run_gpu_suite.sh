@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The GPU suite, on the device machine (no build tools, no Node, no Debian packages there): runs
+# the binaries tools/gpu/pack.sh put in .gpu/ and writes each one's log and JUnit XML under
+# $OUT (default ./gpu-results). Exit status: non-zero if any test failed.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+RESULTS=${OUT:-$ROOT/gpu-results}
+mkdir -p "$RESULTS"
+export LD_LIBRARY_PATH=$ROOT/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$RESULTS/device.txt" 2>&1
+status=0
+for t in "$ROOT"/.gpu/bin/*_test; do
+  name=$(basename "$t")
+  (cd "$ROOT" && "$t" --gtest_output="xml:$RESULTS/$name.xml") > "$RESULTS/$name.log" 2>&1 || status=1
+  tail -n 3 "$RESULTS/$name.log"
+done
+exit $status
