@@ -32,6 +32,10 @@ std::optional<kernels::Format> FormatOf(DType t) {
 
 }  // namespace
 
+absl::Status CheckLaunch(int code, std::string_view what) { return Check(static_cast<cudaError_t>(code), what); }
+
+absl::Status Synchronize() { return Check(cudaDeviceSynchronize(), "kernels"); }
+
 int DeviceCount() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
@@ -98,10 +102,13 @@ absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> 
 absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y) {
   const std::optional<kernels::Format> f = FormatOf(w.dtype);
   if (!f) return absl::UnimplementedError(StrCat("no CUDA matmul kernel for ", Name(w.dtype)));
-  if (int e = kernels::LaunchMatMul(*f, w.bytes.data(), w.rows, w.cols, static_cast<int64_t>(w.row_bytes), x, n, y); e != 0) {
-    return Check(static_cast<cudaError_t>(e), "matmul launch");
+  if (absl::Status s = CheckLaunch(kernels::LaunchMatMul(*f, w.bytes.data(), w.rows, w.cols,
+                                                          static_cast<int64_t>(w.row_bytes), x, n, y),
+                                     "matmul launch");
+      !s.ok()) {
+    return s;
   }
-  return Check(cudaDeviceSynchronize(), "matmul");
+  return Synchronize();
 }
 
 }  // namespace quantc::cuda

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "lib/dtypes/dtype.h"
@@ -18,6 +19,11 @@ namespace quantc::cuda {
 // device 0 ("NVIDIA H100 80GB HBM3, sm_90, 79.1 GiB").
 int DeviceCount();
 std::string DeviceDescription();
+
+// A kernel launch's return code (kernels::Launch*: a CUDA error, 0 = success) as a Status naming
+// `what`; Synchronize waits for the device and reports what went wrong in the kernels since.
+absl::Status CheckLaunch(int code, std::string_view what);
+absl::Status Synchronize();
 
 // Device memory, freed with the object. Move-only.
 class DeviceBuffer {

@@ -1,0 +1,130 @@
+// The GPU forward pass's element-wise and attention kernels against the CPU runner's functions
+// (lib/runner/layers.h, rope.h) on the same inputs: RMSNorm, RoPE (half-split and interleaved,
+// llama3 and yarn tables), silu·up, residual and bias adds, causal GQA attention over a cache.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "lib/cuda/cuda.h"
+#include "lib/cuda/ops_kernels.h"
+#include "lib/runner/layers.h"
+#include "lib/runner/rope.h"
+
+namespace quantc {
+namespace {
+
+namespace k = cuda::kernels;
+
+class CudaOpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  }
+  // A device copy of v (kept alive by the fixture).
+  float* Device(const std::vector<float>& v) {
+    auto b = cuda::DeviceBuffer::Allocate(std::max<size_t>(4, v.size() * 4));
+    EXPECT_TRUE(b.ok());
+    EXPECT_TRUE(b->Upload({reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4}).ok());
+    buffers_.push_back(std::move(*b));
+    return buffers_.back().as<float>();
+  }
+  std::vector<float> Host(const float* d, size_t n) {
+    EXPECT_TRUE(cuda::Synchronize().ok());
+    for (const auto& b : buffers_) {
+      if (b.as<float>() == d) {
+        std::vector<float> v(n);
+        EXPECT_TRUE(b.Download({reinterpret_cast<uint8_t*>(v.data()), n * 4}).ok());
+        return v;
+      }
+    }
+    ADD_FAILURE() << "not a buffer of this test";
+    return {};
+  }
+  std::vector<cuda::DeviceBuffer> buffers_;
+};
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// max |a - b| over max |b|.
+double RelativeMaxError(const std::vector<float>& a, const std::vector<float>& b) {
+  double err = 0, norm = 1e-30;
+  for (size_t i = 0; i < b.size(); ++i) {
+    err = std::max(err, std::fabs(double(a[i]) - b[i]));
+    norm = std::max(norm, std::fabs(double(b[i])));
+  }
+  return err / norm;
+}
+
+TEST_F(CudaOpsTest, RmsNorm) {
+  constexpr int64_t kN = 5, kWidth = 384;
+  auto x = Random(kN * kWidth, 1, 3.0f), w = Random(kWidth, 2);
+  std::vector<float> want(x.size());
+  runner::RmsNorm(x.data(), kN, kWidth, w, 1e-6, want.data());
+  float* dx = Device(x);
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchRmsNorm(dx, kN, kWidth, Device(w), 1e-6f, dx), "rmsnorm").ok());
+  EXPECT_LE(RelativeMaxError(Host(dx, x.size()), want), 1e-6);
+}
+
+TEST_F(CudaOpsTest, RopeBothLayoutsAgainstTheCpuTables) {
+  for (bool interleaved : {false, true}) {
+    arch::RopeSpec spec;
+    spec.dim = 64;
+    spec.theta = 500000.0;
+    spec.interleaved = interleaved;
+    runner::Rope rope(spec);
+    constexpr int64_t kN = 7, kHeads = 3, kPos0 = 100;
+    std::vector<float> cos, sin;
+    rope.Tables(kPos0 + kN, cos, sin);
+    // Heads of 80 values whose rotary part starts at 16 (as MLA's q: nope then rope).
+    constexpr int64_t kHeadStride = 80, kOffset = 16;
+    auto x = Random(kN * kHeads * kHeadStride, 3);
+    std::vector<float> want = x;
+    for (int64_t t = 0; t < kN; ++t) {
+      for (int64_t h = 0; h < kHeads; ++h) rope.Apply(want.data() + (t * kHeads + h) * kHeadStride + kOffset, kPos0 + t);
+    }
+    float* dx = Device(x);
+    ASSERT_TRUE(cuda::CheckLaunch(k::LaunchRope(dx, kN, kHeads * kHeadStride, kHeads, kHeadStride, kOffset, spec.dim,
+                                                interleaved, Device(cos), Device(sin), kPos0),
+                                  "rope")
+                    .ok());
+    EXPECT_LE(RelativeMaxError(Host(dx, x.size()), want), 1e-6) << (interleaved ? "interleaved" : "half-split");
+  }
+}
+
+TEST_F(CudaOpsTest, SiluMulAddAndBias) {
+  auto g = Random(1000, 4), u = Random(1000, 5), b = Random(100, 6);
+  std::vector<float> want(g.size());
+  for (size_t i = 0; i < g.size(); ++i) want[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i] + u[i] + b[i % 100];
+  float* dg = Device(g);
+  float* du = Device(u);
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchSiluMul(dg, du, 1000), "silu").ok());
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchAdd(dg, du, 1000), "add").ok());
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchAddBias(dg, Device(b), 10, 100), "bias").ok());
+  EXPECT_LE(RelativeMaxError(Host(dg, g.size()), want), 1e-6);
+}
+
+TEST_F(CudaOpsTest, CausalGroupedAttention) {
+  // 6 new queries after 50 cached positions; 8 heads over 2 KV heads; dk 48, dv 32 (MLA-like).
+  constexpr int64_t kN = 6, kPos0 = 50, kHeads = 8, kKvHeads = 2, kDk = 48, kDv = 32, kT = kPos0 + kN;
+  auto q = Random(kN * kHeads * kDk, 7), kk = Random(kT * kKvHeads * kDk, 8), v = Random(kT * kKvHeads * kDv, 9);
+  const float scale = 1.0f / std::sqrt(float(kDk));
+  std::vector<float> want(kN * kHeads * kDv);
+  runner::Attend(q.data(), kk.data(), v.data(), kN, kPos0, kHeads, kKvHeads, kDk, kDv, scale, want.data());
+  std::vector<float> zeros(want.size());
+  float* out = Device(zeros);
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchAttend(Device(q), Device(kk), Device(v), kN, kPos0, kHeads, kKvHeads, kDk, kDv,
+                                                scale, out),
+                                "attend")
+                  .ok());
+  EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-5);
+}
+
+}  // namespace
+}  // namespace quantc
