@@ -7,6 +7,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 RESULTS=${OUT:-$ROOT/gpu-results}
 mkdir -p "$RESULTS"
 export LD_LIBRARY_PATH=$ROOT/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export QUANTC_GPU_TESTDATA=$ROOT/.gpu/testdata
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$RESULTS/device.txt" 2>&1
 status=0
 for t in "$ROOT"/.gpu/bin/*_test; do

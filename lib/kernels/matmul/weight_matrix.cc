@@ -45,6 +45,7 @@ class DenseWeight final : public WeightMatrix {
   const float* f32_rows() const override {
     return dtype_ == DType::kF32 ? reinterpret_cast<const float*>(bytes_.data()) : nullptr;
   }
+  std::optional<StoredRows> stored_rows() const override { return StoredRows{dtype_, bytes_}; }
 
  private:
   DType dtype_;
@@ -72,6 +73,7 @@ class BlockQuantWeight final : public WeightMatrix {
  public:
   BlockQuantWeight(DType dtype, std::span<const uint8_t> bytes, uint64_t row_bytes, int64_t rows, int64_t cols)
       : WeightMatrix(rows, cols),
+        dtype_(dtype),
         dequantize_(ggml_quants::Fast(dtype).dequantize),
         dot_(ggml_quants::FastDot(dtype)),
         bytes_(bytes),
@@ -80,8 +82,10 @@ class BlockQuantWeight final : public WeightMatrix {
     for (int64_t r = r0; r < r1; ++r) dequantize_(bytes_.data() + r * row_bytes_, out + (r - r0) * cols(), cols());
   }
   QuantizedRows quantized_rows() const override { return {dot_, bytes_.data(), row_bytes_}; }
+  std::optional<StoredRows> stored_rows() const override { return StoredRows{dtype_, bytes_}; }
 
  private:
+  DType dtype_;
   ggml_quants::DequantizeRowFn dequantize_;
   const ggml_quants::DotKernels* dot_;
   std::span<const uint8_t> bytes_;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -39,6 +40,13 @@ class WeightMatrix {
     uint64_t row_bytes = 0;
   };
   virtual QuantizedRows quantized_rows() const { return {}; }
+  // The stored bytes, rows back to back, for formats other backends can run as stored (dense
+  // F32/F16/BF16 and the ggml block types); nullopt for the rest (they decode with DequantRows).
+  struct StoredRows {
+    DType dtype;
+    std::span<const uint8_t> bytes;
+  };
+  virtual std::optional<StoredRows> stored_rows() const { return std::nullopt; }
 
   // How MatMul treats this matrix's inputs (set once by whoever builds the model's weights):
   // rounded first as llama.cpp's CPU backend rounds them (ggml_quants/activations.h), and/or shown
