@@ -13,6 +13,7 @@
 #include "lib/support/strings.h"
 #include "nlohmann/json.hpp"
 #include "tools/quantc/commands.h"
+#include "tools/quantc/gpu_target.h"
 #include "tools/quantc/loaded_model.h"
 
 namespace quantc::tools {
@@ -49,10 +50,15 @@ absl::Status RunEval(const EvalCliOptions& o, const GlobalOptions& global) {
   Progress progress("eval", static_cast<uint64_t>(windows * (o.eval.ctx - 1)), static_cast<uint64_t>(windows),
                     !global.quiet && Progress::StderrIsTerminal(), "tokens", "windows");
   auto start = std::chrono::steady_clock::now();
+  GpuTarget gpu;
+  if (o.target == "gpu") {
+    QC_ASSIGN_OR_RETURN(gpu, MakeGpuTarget(*m.model, ro));
+  }
   const runner::WindowModel model =
-      o.target == "npu" ? runner::WindowModel{npu.pipeline->vocab(),
-                                              [&](std::span<const int32_t> w, std::span<float> l) { return npu.pipeline->Forward(w, l); }}
-                        : runner::AsWindowModel(*m.runner);
+      o.target == "npu"   ? runner::WindowModel{npu.pipeline->vocab(),
+                                                [&](std::span<const int32_t> w, std::span<float> l) { return npu.pipeline->Forward(w, l); }}
+      : o.target == "gpu" ? gpu.model
+                          : runner::AsWindowModel(*m.runner);
   std::optional<runner::WindowModel> ref_model;
   if (ref.runner) ref_model = runner::AsWindowModel(*ref.runner);
   QC_ASSIGN_OR_RETURN(runner::EvalResult r,
@@ -100,9 +106,10 @@ CommandRunner AddEvalCommand(CLI::App& app, const GlobalOptions& global) {
                "evaluate MODEL as llama.cpp's CPU backend computes it (activations rounded per weight type, "
                "integer dot products for block types; faster on GGUF); the reference stays exact");
   app.add_option("--target", o->target,
-                 "cpu: quantc's reference runner; npu: MODEL is a --format onnx-qdq folder, run as its integer "
-                 "pipeline (uint16 activations, int4 weights, static chunks and KV cache), exactly as written")
-      ->check(CLI::IsMember({"cpu", "npu"}))
+                 "cpu: quantc's reference runner; gpu: the same forward pass on a CUDA device (dense qwen2/llama so "
+                 "far); npu: MODEL is a --format onnx-qdq folder, run as its integer pipeline (uint16 activations, "
+                 "int4 weights, static chunks and KV cache), exactly as written")
+      ->check(CLI::IsMember({"cpu", "gpu", "npu"}))
       ->capture_default_str();
   app.add_flag("--json", o->json, "print one JSON object");
   return [o, &global] { return RunEval(*o, global); };
