@@ -308,6 +308,15 @@ TEST_F(CliTest, Nvfp4RunsAsStored) {
   EXPECT_GT(nlohmann::json::parse(q.output)["kld_mean"].get<double>(), 1e-3);
 }
 
+// Without a CUDA device (CI) or without CUDA in the build, --target gpu is one clear error.
+TEST_F(CliTest, TargetGpuWithoutADeviceSaysSo) {
+  Result r = RunShell(Q(kQuantc) + " eval " + Q(kData / "tiny-llama-bf16") + " --text " + Q(kData / "valid.txt") +
+                      " --max-tokens 600 --target gpu");
+  if (r.exit_code == 0) GTEST_SKIP() << "this machine has a CUDA device";
+  EXPECT_THAT(r.output, HasSubstr("quantc eval: error: --target gpu: "));
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+}
+
 TEST_F(CliTest, Fp4TypeWhereTheFormatCannotHoldIt) {
   Result gguf = Convert(kData / "tiny-deepseek-v3-bf16", dir_ / "m.gguf", "--format gguf --type mxfp4");
   ExpectOneErrorLine(gguf);
