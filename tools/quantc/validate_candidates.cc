@@ -15,6 +15,7 @@
 #include "lib/support/strings.h"
 #include "passes/rotate.h"
 #include "tools/common/model_io.h"
+#include "tools/quantc/gpu_target.h"
 
 namespace quantc::tools {
 namespace {
@@ -122,6 +123,23 @@ absl::StatusOr<RowPtr> RunnerRow(const fs::path& path, std::string kind, const C
   return row;
 }
 
+// The same candidate on the CUDA device (`--targets gpu`, only when asked for): logits, no hidden
+// states yet.
+absl::StatusOr<RowPtr> GpuRow(const fs::path& path, std::string kind, const CandidateContext& ctx) {
+  QC_ASSIGN_OR_RETURN(RowPtr row, RunnerRow(path, std::move(kind), ctx));
+  QC_ASSIGN_OR_RETURN(GpuTarget gpu, MakeGpuTarget(*row->loaded.model));
+  row->target = "gpu";
+  row->engine = "quantc runner (CUDA)";
+  row->model = gpu.model;
+  row->gpu = std::move(gpu.runner);
+  row->runner = nullptr;
+  return row;
+}
+
+bool AskedFor(const CandidateContext& ctx, std::string_view target) {
+  return std::find(ctx.targets.begin(), ctx.targets.end(), target) != ctx.targets.end();
+}
+
 // N when `folder` holds model0-mp{N}.safetensors, else 0.
 int64_t MpRanks(const fs::path& folder) {
   static const std::regex kRank(R"(model0-mp(\d+)\.safetensors)");
@@ -222,9 +240,13 @@ absl::StatusOr<std::vector<RowPtr>> OpenCandidate(const fs::path& path, const Ca
       rows.push_back(std::move(row));
     }
   } else if (fs::is_regular_file(path, ec)) {
-    supported = "cpu";
+    supported = "cpu, gpu";
     if (Wants(ctx, "cpu")) {
       QC_ASSIGN_OR_RETURN(RowPtr row, RunnerRow(path, "gguf", ctx));
+      rows.push_back(std::move(row));
+    }
+    if (AskedFor(ctx, "gpu")) {
+      QC_ASSIGN_OR_RETURN(RowPtr row, GpuRow(path, "gguf", ctx));
       rows.push_back(std::move(row));
     }
   } else if (fs::exists(path / "context.onnx", ec)) {
@@ -271,9 +293,13 @@ absl::StatusOr<std::vector<RowPtr>> OpenCandidate(const fs::path& path, const Ca
       rows.push_back(std::move(row));
     }
   } else {
-    supported = "cpu";
+    supported = "cpu, gpu";
     if (Wants(ctx, "cpu")) {
       QC_ASSIGN_OR_RETURN(RowPtr row, RunnerRow(path, "hf", ctx));
+      rows.push_back(std::move(row));
+    }
+    if (AskedFor(ctx, "gpu")) {
+      QC_ASSIGN_OR_RETURN(RowPtr row, GpuRow(path, "hf", ctx));
       rows.push_back(std::move(row));
     }
   }

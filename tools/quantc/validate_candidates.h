@@ -37,7 +37,7 @@ struct ValidationRow {
   std::string path;    // as given
   std::string label;   // short name for tables: "Q4_K_M.gguf", "onnx (q4)"
   std::string kind;    // gguf, hf, mp, onnx, onnx-qdq
-  std::string target;  // cpu, npu
+  std::string target;  // cpu, gpu, npu
   std::string engine;  // "quantc runner", "onnxruntime-node (CPU EP)", ...
   std::string variant;  // tells apart rows of one candidate on one target: "emulation", "onnxruntime"
   uint64_t bytes = 0;  // the files the row reads
@@ -52,6 +52,7 @@ struct ValidationRow {
   std::unique_ptr<runner::TensorParallelRunner> tp;
   LoadedNpuPipeline npu;
   std::unique_ptr<Subprocess> driver;
+  std::shared_ptr<void> gpu;  // the GPU runner of a --targets gpu row
 };
 
 struct CandidateContext {

@@ -152,9 +152,6 @@ std::string LayerName(int64_t index, int64_t states) {
 
 absl::Status RunValidate(ValidateOptions o, const GlobalOptions& global) {
   QC_ASSIGN_OR_RETURN(Gates gates, ParseGates(o));
-  for (const std::string& t : o.targets) {
-    if (t == "gpu") return absl::UnimplementedError("--targets gpu: this quantc has no GPU runner; validate on cpu (and npu)");
-  }
   const bool convert_mode = !o.to.empty();
   if (convert_mode == !o.candidates.empty()) {
     return absl::InvalidArgumentError(convert_mode ? "give candidates or --to, not both"
@@ -316,7 +313,7 @@ CommandRunner AddValidateCommand(CLI::App& app, const GlobalOptions& global) {
                  "--format onnx-qdq folders");
   app.add_option("--text", o->text, "evaluation text (never the calibration text)")->required()->check(CLI::ExistingFile);
   app.add_option("--tokenizer", o->tokenizer, "tokenizer.json (or its folder) for a .gguf reference without tokenizer keys");
-  app.add_option("--targets", o->targets, "cpu, npu (default: every target each candidate runs on)")
+  app.add_option("--targets", o->targets, "cpu, npu, gpu (default: cpu and npu, every one each candidate runs on; gpu only when named: HF and GGUF candidates on the CUDA device)")
       ->delimiter(',')
       ->check(CLI::IsMember({"cpu", "npu", "gpu"}));
   app.add_option("--ctx", o->eval.ctx, "window length")->capture_default_str()->check(CLI::Range(2, 1 << 20));
