@@ -140,6 +140,21 @@ bool AskedFor(const CandidateContext& ctx, std::string_view target) {
   return std::find(ctx.targets.begin(), ctx.targets.end(), target) != ctx.targets.end();
 }
 
+// The runner's rows of an HF folder or GGUF file: cpu (unless --targets leaves it out), and gpu
+// when --targets names it.
+absl::Status AddRunnerRows(const fs::path& path, const std::string& kind, const CandidateContext& ctx,
+                           std::vector<RowPtr>& rows) {
+  if (Wants(ctx, "cpu")) {
+    QC_ASSIGN_OR_RETURN(RowPtr row, RunnerRow(path, kind, ctx));
+    rows.push_back(std::move(row));
+  }
+  if (AskedFor(ctx, "gpu")) {
+    QC_ASSIGN_OR_RETURN(RowPtr row, GpuRow(path, kind, ctx));
+    rows.push_back(std::move(row));
+  }
+  return absl::OkStatus();
+}
+
 // N when `folder` holds model0-mp{N}.safetensors, else 0.
 int64_t MpRanks(const fs::path& folder) {
   static const std::regex kRank(R"(model0-mp(\d+)\.safetensors)");
@@ -241,14 +256,7 @@ absl::StatusOr<std::vector<RowPtr>> OpenCandidate(const fs::path& path, const Ca
     }
   } else if (fs::is_regular_file(path, ec)) {
     supported = "cpu, gpu";
-    if (Wants(ctx, "cpu")) {
-      QC_ASSIGN_OR_RETURN(RowPtr row, RunnerRow(path, "gguf", ctx));
-      rows.push_back(std::move(row));
-    }
-    if (AskedFor(ctx, "gpu")) {
-      QC_ASSIGN_OR_RETURN(RowPtr row, GpuRow(path, "gguf", ctx));
-      rows.push_back(std::move(row));
-    }
+    QC_RETURN_IF_ERROR(AddRunnerRows(path, "gguf", ctx, rows));
   } else if (fs::exists(path / "context.onnx", ec)) {
     supported = "npu";
     if (Wants(ctx, "npu")) {
@@ -294,14 +302,7 @@ absl::StatusOr<std::vector<RowPtr>> OpenCandidate(const fs::path& path, const Ca
     }
   } else {
     supported = "cpu, gpu";
-    if (Wants(ctx, "cpu")) {
-      QC_ASSIGN_OR_RETURN(RowPtr row, RunnerRow(path, "hf", ctx));
-      rows.push_back(std::move(row));
-    }
-    if (AskedFor(ctx, "gpu")) {
-      QC_ASSIGN_OR_RETURN(RowPtr row, GpuRow(path, "hf", ctx));
-      rows.push_back(std::move(row));
-    }
+    QC_RETURN_IF_ERROR(AddRunnerRows(path, "hf", ctx, rows));
   }
   if (rows.empty()) {
     return absl::InvalidArgumentError(StrCat(path.string(), ": runs on ", supported, ", not on the --targets given (",
