@@ -9,6 +9,7 @@
 #include "lib/kernels/fp4/fp4.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
+#include "passes/util/fp4_storage.h"
 
 namespace quantc::passes {
 namespace {
@@ -116,9 +117,7 @@ class Fp4ToBf16Pass final : public Pass {
       QC_ASSIGN_OR_RETURN(auto dims, CheckFp4Weight(weight, *f));
       QC_ASSIGN_OR_RETURN(float global, Fp4GlobalMultiplier(*f));
       QC_ASSIGN_OR_RETURN(std::vector<uint8_t> scales, ReadFp4Scales(*f));
-      Fp4Source s{t.source, t.info, std::move(scales),
-                  f->scheme == Fp4Scheme::kMxfp4 ? fp4::Fp4Format::kMx : fp4::Fp4Format::kNv, global, dims.first,
-                  dims.second, 0};
+      Fp4Source s{t.source, t.info, std::move(scales), KernelFormat(f->scheme), global, dims.first, dims.second, 0};
       changes.push_back({t.name, std::string(weight), Shape{dims.first, dims.second}, std::move(s)});
       drop.insert(f->scales->name);
       if (f->global) drop.insert(f->global->name);
