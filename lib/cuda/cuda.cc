@@ -2,7 +2,9 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <optional>
+#include <vector>
 
 #include "lib/cuda/matmul_kernels.h"
 #include "lib/kernels/ggml_quants/quants.h"
@@ -35,6 +37,109 @@ std::optional<kernels::Format> FormatOf(DType t) {
 absl::Status CheckLaunch(int code, std::string_view what) { return Check(static_cast<cudaError_t>(code), what); }
 
 absl::Status Synchronize() { return Check(cudaDeviceSynchronize(), "kernels"); }
+
+absl::StatusOr<Stream> Stream::Create() {
+  Stream s;
+  if (absl::Status st = Check(cudaStreamCreate(&s.s_), "creating a stream"); !st.ok()) return st;
+  return s;
+}
+
+Stream& Stream::operator=(Stream&& o) noexcept {
+  if (this != &o) {
+    if (s_ != nullptr) cudaStreamDestroy(s_);
+    s_ = o.s_;
+    o.s_ = nullptr;
+  }
+  return *this;
+}
+
+Stream::~Stream() {
+  if (s_ != nullptr) cudaStreamDestroy(s_);
+}
+
+absl::Status Stream::Synchronize() const { return Check(cudaStreamSynchronize(s_), "kernels"); }
+
+absl::StatusOr<PinnedBuffer> PinnedBuffer::Allocate(size_t bytes) {
+  PinnedBuffer b;
+  if (bytes == 0) return b;
+  if (absl::Status s = Check(cudaMallocHost(&b.data_, bytes), StrCat("allocating ", bytes, " pinned bytes")); !s.ok()) {
+    return s;
+  }
+  b.size_ = bytes;
+  return b;
+}
+
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& o) noexcept {
+  if (this != &o) {
+    if (data_ != nullptr) cudaFreeHost(data_);
+    data_ = o.data_, size_ = o.size_;
+    o.data_ = nullptr, o.size_ = 0;
+  }
+  return *this;
+}
+
+PinnedBuffer::~PinnedBuffer() {
+  if (data_ != nullptr) cudaFreeHost(data_);
+}
+
+absl::StatusOr<Graph> Graph::Capture(const Stream& stream, const std::function<absl::Status()>& enqueue) {
+  if (absl::Status s = Check(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeThreadLocal), "graph capture");
+      !s.ok()) {
+    return s;
+  }
+  const absl::Status queued = enqueue();
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream.get(), &graph);
+  if (!queued.ok()) {
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    return queued;
+  }
+  if (absl::Status s = Check(ended, "graph capture"); !s.ok()) return s;
+  Graph g;
+  const cudaError_t made = cudaGraphInstantiate(&g.exec_, graph, 0);
+  cudaGraphDestroy(graph);
+  if (absl::Status s = Check(made, "graph instantiation"); !s.ok()) return s;
+  return g;
+}
+
+Graph& Graph::operator=(Graph&& o) noexcept {
+  if (this != &o) {
+    if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
+    exec_ = o.exec_;
+    o.exec_ = nullptr;
+  }
+  return *this;
+}
+
+Graph::~Graph() {
+  if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
+}
+
+absl::Status Graph::Launch(const Stream& stream) const { return Check(cudaGraphLaunch(exec_, stream.get()), "graph launch"); }
+
+absl::StatusOr<double> MeasureCopyBandwidth(size_t bytes, int reps) {
+  absl::StatusOr<DeviceBuffer> a = DeviceBuffer::Allocate(bytes), b = DeviceBuffer::Allocate(bytes);
+  if (!a.ok()) return a.status();
+  if (!b.ok()) return b.status();
+  if (absl::Status s = Check(cudaMemset(a->data(), 0x5A, bytes), "memset"); !s.ok()) return s;
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::vector<float> ms;
+  for (int r = -1; r < reps; ++r) {  // r = -1: the warm-up
+    cudaEventRecord(start);
+    cudaMemcpy(b->data(), a->data(), bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(stop);
+    if (absl::Status s = Check(cudaEventSynchronize(stop), "copy"); !s.ok()) return s;
+    float t = 0;
+    cudaEventElapsedTime(&t, start, stop);
+    if (r >= 0) ms.push_back(t);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(ms.begin(), ms.end());
+  return 2.0 * static_cast<double>(bytes) / (ms[ms.size() / 2] * 1e-3);
+}
 
 int DeviceCount() {
   int n = 0;
@@ -73,6 +178,20 @@ absl::Status DeviceBuffer::Upload(std::span<const uint8_t> bytes, size_t offset)
   return Check(cudaMemcpy(static_cast<uint8_t*>(data_) + offset, bytes.data(), bytes.size(), cudaMemcpyHostToDevice), "upload");
 }
 
+absl::Status DeviceBuffer::UploadAsync(std::span<const uint8_t> bytes, const Stream& stream, size_t offset) {
+  if (offset + bytes.size() > size_) return absl::OutOfRangeError("upload past the end of a device buffer");
+  return Check(cudaMemcpyAsync(static_cast<uint8_t*>(data_) + offset, bytes.data(), bytes.size(), cudaMemcpyHostToDevice,
+                               stream.get()),
+               "upload");
+}
+
+absl::Status DeviceBuffer::DownloadAsync(std::span<uint8_t> bytes, const Stream& stream, size_t offset) const {
+  if (offset + bytes.size() > size_) return absl::OutOfRangeError("download past the end of a device buffer");
+  return Check(cudaMemcpyAsync(bytes.data(), static_cast<const uint8_t*>(data_) + offset, bytes.size(),
+                               cudaMemcpyDeviceToHost, stream.get()),
+               "download");
+}
+
 absl::Status DeviceBuffer::Download(std::span<uint8_t> bytes, size_t offset) const {
   if (offset + bytes.size() > size_) return absl::OutOfRangeError("download past the end of a device buffer");
   return Check(cudaMemcpy(bytes.data(), static_cast<const uint8_t*>(data_) + offset, bytes.size(), cudaMemcpyDeviceToHost),
@@ -99,16 +218,14 @@ absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> 
   return w;
 }
 
-absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y) {
+absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out,
+                    const Stream* stream) {
   const std::optional<kernels::Format> f = FormatOf(w.dtype);
   if (!f) return absl::UnimplementedError(StrCat("no CUDA matmul kernel for ", Name(w.dtype)));
-  if (absl::Status s = CheckLaunch(kernels::LaunchMatMul(*f, w.bytes.data(), w.rows, w.cols,
-                                                          static_cast<int64_t>(w.row_bytes), x, n, y),
-                                     "matmul launch");
-      !s.ok()) {
-    return s;
-  }
-  return Synchronize();
+  kernels::MatMulArgs a;
+  a.w = w.bytes.data(), a.rows = w.rows, a.cols = w.cols, a.row_bytes = static_cast<int64_t>(w.row_bytes);
+  a.x = x, a.n = n, a.y = y, a.ldy = out.ldy == 0 ? w.rows : out.ldy, a.bias = out.bias, a.accumulate = out.accumulate;
+  return CheckLaunch(kernels::LaunchMatMul(*f, a, stream != nullptr ? stream->get() : nullptr), "matmul launch");
 }
 
 }  // namespace quantc::cuda

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -13,12 +14,34 @@
 #include "absl/status/statusor.h"
 #include "lib/dtypes/dtype.h"
 
+struct CUstream_st;
+struct CUgraphExec_st;
+
 namespace quantc::cuda {
 
 // The number of CUDA devices (0 without a driver or device: not an error) and a description of
 // device 0 ("NVIDIA H100 80GB HBM3, sm_90, 79.1 GiB").
 int DeviceCount();
 std::string DeviceDescription();
+
+// Work queued in order on the device (cudaStream_t). Move-only; work on it is not waited for at
+// destruction (Synchronize first).
+class Stream {
+ public:
+  Stream() = default;  // none yet (Create makes one)
+  static absl::StatusOr<Stream> Create();
+  Stream(Stream&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  Stream& operator=(Stream&& o) noexcept;
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  ~Stream();
+  CUstream_st* get() const { return s_; }
+  // Waits for the stream's work; reports what went wrong in its kernels.
+  absl::Status Synchronize() const;
+
+ private:
+  CUstream_st* s_ = nullptr;
+};
 
 // A kernel launch's return code (kernels::Launch*: a CUDA error, 0 = success) as a Status naming
 // `what`; Synchronize waits for the device and reports what went wrong in the kernels since.
@@ -38,6 +61,10 @@ class DeviceBuffer {
 
   absl::Status Upload(std::span<const uint8_t> bytes, size_t offset = 0);
   absl::Status Download(std::span<uint8_t> bytes, size_t offset = 0) const;
+  // Queued on `stream`: the host memory must stay valid (and, for true overlap, be pinned:
+  // PinnedBuffer) until the stream gets there.
+  absl::Status UploadAsync(std::span<const uint8_t> bytes, const Stream& stream, size_t offset = 0);
+  absl::Status DownloadAsync(std::span<uint8_t> bytes, const Stream& stream, size_t offset = 0) const;
   void* data() const { return data_; }
   size_t size() const { return size_; }
   template <typename T>
@@ -47,6 +74,48 @@ class DeviceBuffer {
   void* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// Page-locked host memory, for copies that overlap the device's work. Move-only.
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  static absl::StatusOr<PinnedBuffer> Allocate(size_t bytes);
+  PinnedBuffer(PinnedBuffer&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr, o.size_ = 0; }
+  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept;
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  ~PinnedBuffer();
+  template <typename T>
+  std::span<T> as() const { return {static_cast<T*>(data_), size_ / sizeof(T)}; }
+  std::span<uint8_t> bytes() const { return {static_cast<uint8_t*>(data_), size_}; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// A recorded sequence of the stream's work (CUDA graph), replayed with one launch: a decode step's
+// few hundred small kernels without a host round trip each. Move-only.
+class Graph {
+ public:
+  Graph() = default;
+  // Records what `enqueue` queues on `stream` (nothing runs), then instantiates it.
+  static absl::StatusOr<Graph> Capture(const Stream& stream, const std::function<absl::Status()>& enqueue);
+  Graph(Graph&& o) noexcept : exec_(o.exec_) { o.exec_ = nullptr; }
+  Graph& operator=(Graph&& o) noexcept;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+  ~Graph();
+  explicit operator bool() const { return exec_ != nullptr; }
+  absl::Status Launch(const Stream& stream) const;
+
+ private:
+  CUgraphExec_st* exec_ = nullptr;
+};
+
+// Device-to-device copy bandwidth in bytes per second, counting bytes read and written (the
+// bandwidth bound's denominator): the median of `reps` copies of `bytes` after a warm-up.
+absl::StatusOr<double> MeasureCopyBandwidth(size_t bytes, int reps);
 
 // A weight matrix [rows = out, cols = in] on the device in its stored format.
 struct DeviceWeight {
@@ -60,8 +129,17 @@ bool HasMatMulKernel(DType dtype);
 // [rows, cols] or cols is not whole blocks of 32 (256 for K-quants).
 absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> bytes, int64_t rows, int64_t cols);
 
-// y[t * rows + r] = sum_c x[t * cols + c] * W[r, c] for t < n; x [n, cols] and y [n, rows] are
-// device FP32. Synchronous (waits for the kernels, reports their errors).
-absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y);
+// Where a matmul writes: y[t * ldy + r] (ldy 0 = rows), plus bias[r] if given, added to what y
+// holds if `accumulate` (the residual add).
+struct MatMulOutput {
+  int64_t ldy = 0;
+  const float* bias = nullptr;
+  bool accumulate = false;
+};
+// y[t * ldy + r] = sum_c x[t * cols + c] * W[r, c] for t < n; x [n, cols] and y are device FP32.
+// Queued on `stream` (null: the legacy default stream); launch errors are reported here, kernel
+// errors by the next synchronization.
+absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out = {},
+                    const Stream* stream = nullptr);
 
 }  // namespace quantc::cuda

@@ -1,18 +1,30 @@
 // The launch interface of lib/cuda's matmul kernels (matmul_kernels.cu): plain types only, so the
-// C++ side (matmul.cc, absl::Status) and nvcc never share a header beyond this one.
+// C++ side (cuda.cc, absl::Status) and nvcc never share a header beyond this one. A stream is
+// CUDA's own opaque handle type (cudaStream_t is `CUstream_st*`), declared here without CUDA's headers.
 #pragma once
 
 #include <cstdint>
 
+struct CUstream_st;
+
 namespace quantc::cuda::kernels {
 
-// Storage formats with a kernel; the numbers are private to lib/cuda (matmul.cc maps DType).
+// Storage formats with a kernel; the numbers are private to lib/cuda (cuda.cc maps DType).
 enum class Format : int { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K, kQ6_K, kMXFP4 };
 
-// y[t * rows + r] = sum_c x[t * cols + c] * W[r, c] for t < n, W's rows back to back in `w`
-// (row_bytes each, the format's blocks in order). x and y are device FP32. Returns the CUDA error
-// code of the launch (0 = success). cols must be a multiple of 32 (256 for K-quants).
-int LaunchMatMul(Format format, const void* w, int64_t rows, int64_t cols, int64_t row_bytes, const float* x,
-                 int64_t n, float* y);
+struct MatMulArgs {
+  const void* w = nullptr;  // rows back to back, row_bytes each, the format's blocks in order
+  int64_t rows = 0, cols = 0, row_bytes = 0;
+  const float* x = nullptr;  // [n, cols]
+  int64_t n = 0;
+  float* y = nullptr;  // [n, ldy]: y[t * ldy + r]
+  int64_t ldy = 0;
+  const float* bias = nullptr;  // [rows] added to every token, or null
+  bool accumulate = false;      // y += W·x (the residual add) instead of y = W·x
+};
+
+// y = W·x (+ bias) for every token; x, y and bias are device FP32. Returns the CUDA error code of
+// the launch (0 = success). cols must be a multiple of 32 (256 for K-quants).
+int LaunchMatMul(Format format, const MatMulArgs& args, CUstream_st* stream);
 
 }  // namespace quantc::cuda::kernels

@@ -1,28 +1,36 @@
 // Launch interface of lib/cuda's element-wise and attention kernels (ops_kernels.cu): plain types
-// only. Each returns the CUDA error code of its launch (0 = success). All pointers are device memory.
+// only. Each returns the CUDA error code of its launch (0 = success). All pointers are device
+// memory. Positions come from device memory (`pos0`: the cache length before these tokens), so a
+// captured decode step replays at whatever position the cache has reached.
 #pragma once
 
 #include <cstdint>
+
+struct CUstream_st;
 
 namespace quantc::cuda::kernels {
 
 // out[t, :] = x[t, :] * (1 / sqrtf(mean_fp32(x²) + eps)) * weight (squares summed in double, as the
 // CPU runner and ggml do). out may alias x.
-int LaunchRmsNorm(const float* x, int64_t n, int64_t width, const float* weight, float eps, float* out);
+int LaunchRmsNorm(const float* x, int64_t n, int64_t width, const float* weight, float eps, float* out,
+                  CUstream_st* stream);
 // Rotates `heads` head vectors of `dim` values per token (row stride `stride` floats, head h at
-// offset h * head_stride + offset) for positions pos0 + t, with cos/sin tables [positions, dim/2];
+// offset h * head_stride + offset) for positions *pos0 + t, with cos/sin tables [positions, dim/2];
 // half-split pairs (i, i + dim/2) or interleaved pairs (2i, 2i + 1).
 int LaunchRope(float* x, int64_t n, int64_t stride, int64_t heads, int64_t head_stride, int64_t offset, int64_t dim,
-               bool interleaved, const float* cos, const float* sin, int64_t pos0);
-// g[i] = g[i] / (1 + expf(-g[i])) * u[i], i < count.
-int LaunchSiluMul(float* g, const float* u, int64_t count);
-// x[i] += y[i], i < count.
-int LaunchAdd(float* x, const float* y, int64_t count);
-// x[t, j] += bias[j] for t < n, j < width.
-int LaunchAddBias(float* x, const float* bias, int64_t n, int64_t width);
-// Causal attention of n queries (positions pos0 .. pos0 + n - 1) over keys 0 .. pos0 + t:
-// q [n, heads, dk], k [T, kv_heads, dk], v [T, kv_heads, dv] -> out [n, heads, dv]; dv <= 512.
-int LaunchAttend(const float* q, const float* k, const float* v, int64_t n, int64_t pos0, int64_t heads,
-                 int64_t kv_heads, int64_t dk, int64_t dv, float scale, float* out);
+               bool interleaved, const float* cos, const float* sin, const int32_t* pos0, CUstream_st* stream);
+// cache[(*pos0 + t) * width + j] = src[t * stride + j] for t < n, j < width: new keys or values
+// appended to a cache.
+int LaunchStoreRows(const float* src, int64_t n, int64_t stride, int64_t width, float* cache, const int32_t* pos0,
+                    CUstream_st* stream);
+// out[t, i] = silu(gu[t, i]) * gu[t, inter + i]: gate and up side by side in one row per token.
+int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstream_st* stream);
+// Causal attention of n queries (positions *pos0 .. *pos0 + n - 1) over cached keys 0 .. *pos0 + t:
+// q [n, q_stride] (head h at h * dk), k [T, kv_heads * dk], v [T, kv_heads * dv] ->
+// out [n, heads * dv]; dv <= 512.
+int LaunchAttend(const float* q, int64_t q_stride, const float* k, const float* v, int64_t n, const int32_t* pos0,
+                 int64_t heads, int64_t kv_heads, int64_t dk, int64_t dv, float scale, float* out, CUstream_st* stream);
+// *out = the first index of the largest of x[0 .. width).
+int LaunchArgmax(const float* x, int64_t width, int32_t* out, CUstream_st* stream);
 
 }  // namespace quantc::cuda::kernels

@@ -1,6 +1,7 @@
 #include "lib/runner/gpu_runner.h"
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "lib/arch/gguf_layout.h"
@@ -27,18 +28,86 @@ absl::StatusOr<cuda::DeviceBuffer> UploadFloats(const std::vector<float>& v) {
   return b;
 }
 
-// As stored where a kernel runs the format, else decoded to FP32 once.
-absl::StatusOr<cuda::DeviceWeight> UploadMatrix(const kernels::WeightMatrix& m) {
-  if (auto s = m.stored_rows(); s && cuda::HasMatMulKernel(s->dtype)) return cuda::UploadWeight(s->dtype, s->bytes, m.rows(), m.cols());
-  std::vector<float> f(static_cast<size_t>(m.rows() * m.cols()));
-  m.DequantRows(0, m.rows(), f.data());
-  return cuda::UploadWeight(DType::kF32, Bytes(f), m.rows(), m.cols());
+absl::StatusOr<cuda::DeviceBuffer> AllocateFloats(int64_t count) {
+  return cuda::DeviceBuffer::Allocate(static_cast<size_t>(count) * 4);
+}
+
+// Matrices that read the same input (q/k/v; gate/up), their outputs side by side in one row per
+// token: [n, rows]. Stacked into one device matrix when they share a kernel format (one launch),
+// else one part each. A matrix without a kernel for its format is decoded to FP32 on the host.
+struct Projection {
+  std::vector<cuda::DeviceWeight> parts;
+  std::vector<int64_t> offsets;  // of each part's outputs in the row
+  int64_t rows = 0;
+  cuda::DeviceBuffer bias;  // [rows] or empty
+  uint64_t bytes() const {
+    uint64_t b = 0;
+    for (const cuda::DeviceWeight& w : parts) b += w.bytes.size();
+    return b;
+  }
+};
+
+// A matrix's bytes in the format the GPU will read: stored, or FP32 decoded here.
+struct HostRows {
+  DType dtype;
+  std::span<const uint8_t> bytes;
+  std::vector<float> decoded;
+};
+HostRows RowsFor(const kernels::WeightMatrix& m) {
+  if (auto s = m.stored_rows(); s && cuda::HasMatMulKernel(s->dtype)) return {s->dtype, s->bytes, {}};
+  HostRows h{DType::kF32, {}, std::vector<float>(static_cast<size_t>(m.rows() * m.cols()))};
+  m.DequantRows(0, m.rows(), h.decoded.data());
+  h.bytes = Bytes(h.decoded);
+  return h;
+}
+
+absl::StatusOr<Projection> UploadProjection(std::span<const kernels::WeightMatrix* const> matrices,
+                                            std::span<const std::vector<float>* const> biases) {
+  Projection p;
+  std::vector<HostRows> rows;
+  for (const kernels::WeightMatrix* m : matrices) rows.push_back(RowsFor(*m));
+  size_t start = 0;
+  while (start < matrices.size()) {
+    // The longest run of matrices from `start` in one format and width: one stacked part.
+    size_t end = start + 1;
+    while (end < matrices.size() && rows[end].dtype == rows[start].dtype && matrices[end]->cols() == matrices[start]->cols()) ++end;
+    int64_t part_rows = 0;
+    std::vector<uint8_t> stacked;
+    for (size_t i = start; i < end; ++i) {
+      part_rows += matrices[i]->rows();
+      if (end - start > 1) stacked.insert(stacked.end(), rows[i].bytes.begin(), rows[i].bytes.end());
+    }
+    QC_ASSIGN_OR_RETURN(cuda::DeviceWeight w, cuda::UploadWeight(rows[start].dtype, end - start > 1 ? stacked : rows[start].bytes,
+                                                                 part_rows, matrices[start]->cols()));
+    p.offsets.push_back(p.rows);
+    p.rows += part_rows;
+    p.parts.push_back(std::move(w));
+    start = end;
+  }
+  if (!biases.empty()) {
+    std::vector<float> b;
+    for (const std::vector<float>* v : biases) b.insert(b.end(), v->begin(), v->end());
+    QC_ASSIGN_OR_RETURN(p.bias, UploadFloats(b));
+  }
+  return p;
+}
+
+// y[t, :] (row stride p.rows) = the projection of x [n, cols]; += when accumulating.
+absl::Status Project(const Projection& p, const float* x, int64_t n, float* y, const cuda::Stream& stream,
+                     bool accumulate = false) {
+  for (size_t i = 0; i < p.parts.size(); ++i) {
+    cuda::MatMulOutput out{p.rows, p.bias.size() ? p.bias.as<float>() + p.offsets[i] : nullptr, accumulate};
+    QC_RETURN_IF_ERROR(cuda::MatMul(p.parts[i], x, n, y + p.offsets[i], out, &stream));
+  }
+  return absl::OkStatus();
 }
 
 struct GpuLayer {
-  cuda::DeviceWeight q, k, v, o, gate, up, down;
-  cuda::DeviceBuffer attn_norm, ffn_norm, q_bias, k_bias, v_bias;
+  Projection qkv, o, gate_up, down;
+  cuda::DeviceBuffer attn_norm, ffn_norm;
 };
+
+constexpr size_t kPosBytes = 16;  // the position, ahead of the input rows (kept 16-byte aligned)
 
 }  // namespace
 
@@ -49,12 +118,46 @@ struct GpuRunner::Impl {
   std::unique_ptr<Rope> rope;
   std::vector<GpuLayer> layers;
   cuda::DeviceBuffer final_norm;
-  cuda::DeviceWeight lm_head;
+  Projection lm_head;
+  int64_t inter = 0;
 };
+
+struct GpuCache::Scratch {
+  int64_t tokens = 0, logit_rows = 0;
+  cuda::PinnedBuffer staged;  // the position, then [tokens, hidden] embedding rows
+  cuda::DeviceBuffer input;   // the same, on the device: x is updated in place, layer by layer
+  cuda::DeviceBuffer xn, qkv, attn, gu, h, logits, argmax;
+  cuda::PinnedBuffer argmax_host;
+  cuda::Graph decode;  // a one-token scratch's recorded step
+  static absl::StatusOr<std::unique_ptr<Scratch>> Allocate(int64_t tokens, int64_t logit_rows, int64_t hidden, int64_t qkv,
+                                                           int64_t attn, int64_t inter, int64_t vocab);
+  const int32_t* pos() const { return input.as<int32_t>(); }
+  float* x() const { return reinterpret_cast<float*>(input.as<uint8_t>() + kPosBytes); }
+};
+
+struct GpuCache::State {
+  int64_t capacity = 0, length = 0;
+  cuda::Stream stream;
+  std::vector<cuda::DeviceBuffer> k, v;  // per layer [capacity, kv_heads * head_dim]
+  cuda::DeviceBuffer cos, sin;
+  std::unique_ptr<Scratch> step, batch;  // one token (with the graph); the last batch size used
+};
+
+GpuCache::GpuCache(std::unique_ptr<State> state) : state_(std::move(state)) {}
+GpuCache::~GpuCache() = default;
+int64_t GpuCache::length() const { return state_->length; }
+int64_t GpuCache::capacity() const { return state_->capacity; }
 
 GpuRunner::GpuRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GpuRunner::~GpuRunner() = default;
 const arch::ModelSpec& GpuRunner::spec() const { return impl_->spec; }
+int64_t GpuRunner::vocab() const { return impl_->lm_head.rows; }
+
+uint64_t GpuRunner::weight_bytes_per_token() const {
+  uint64_t b = impl_->lm_head.bytes();
+  for (const GpuLayer& l : impl_->layers) b += l.qkv.bytes() + l.o.bytes() + l.gate_up.bytes() + l.down.bytes();
+  return b;
+}
 
 absl::StatusOr<std::unique_ptr<GpuRunner>> GpuRunner::Create(const Model& model, RunnerOptions options) {
   if (cuda::DeviceCount() == 0) return absl::FailedPreconditionError("--target gpu: no CUDA device found");
@@ -86,116 +189,224 @@ absl::StatusOr<std::unique_ptr<GpuRunner>> GpuRunner::Create(const Model& model,
   if (!spec.tie_word_embeddings && w.Has(Role::kLmHead)) {
     QC_ASSIGN_OR_RETURN(head, w.Matrix(Role::kLmHead));
   }
-  QC_ASSIGN_OR_RETURN(impl->lm_head, UploadMatrix(*head));
+  QC_ASSIGN_OR_RETURN(impl->lm_head, UploadProjection(std::span(&head, 1), {}));
   impl->layers.resize(spec.num_layers);
   for (int64_t l = 0; l < spec.num_layers; ++l) {
     GpuLayer& g = impl->layers[l];
-    auto matrix = [&](Role r, cuda::DeviceWeight& out) -> absl::Status {
-      QC_ASSIGN_OR_RETURN(const kernels::WeightMatrix* m, w.Matrix(r, l));
-      QC_ASSIGN_OR_RETURN(out, UploadMatrix(*m));
-      return absl::OkStatus();
+    auto matrices = [&](std::initializer_list<Role> roles) -> absl::StatusOr<std::vector<const kernels::WeightMatrix*>> {
+      std::vector<const kernels::WeightMatrix*> out;
+      for (Role r : roles) {
+        QC_ASSIGN_OR_RETURN(const kernels::WeightMatrix* m, w.Matrix(r, l));
+        out.push_back(m);
+      }
+      return out;
     };
     auto vector = [&](Role r, cuda::DeviceBuffer& out) -> absl::Status {
       QC_ASSIGN_OR_RETURN(const std::vector<float>* v, w.Vector(r, l));
       QC_ASSIGN_OR_RETURN(out, UploadFloats(*v));
       return absl::OkStatus();
     };
-    QC_RETURN_IF_ERROR(matrix(Role::kQ, g.q));
-    QC_RETURN_IF_ERROR(matrix(Role::kK, g.k));
-    QC_RETURN_IF_ERROR(matrix(Role::kV, g.v));
-    QC_RETURN_IF_ERROR(matrix(Role::kO, g.o));
-    QC_RETURN_IF_ERROR(matrix(Role::kGate, g.gate));
-    QC_RETURN_IF_ERROR(matrix(Role::kUp, g.up));
-    QC_RETURN_IF_ERROR(matrix(Role::kDown, g.down));
+    std::vector<const std::vector<float>*> qkv_bias;
+    if (spec.attention_bias) {
+      for (Role r : {Role::kQBias, Role::kKBias, Role::kVBias}) {
+        QC_ASSIGN_OR_RETURN(const std::vector<float>* b, w.Vector(r, l));
+        qkv_bias.push_back(b);
+      }
+    }
+    QC_ASSIGN_OR_RETURN(auto qkv, matrices({Role::kQ, Role::kK, Role::kV}));
+    QC_ASSIGN_OR_RETURN(g.qkv, UploadProjection(qkv, qkv_bias));
+    QC_ASSIGN_OR_RETURN(auto o, matrices({Role::kO}));
+    QC_ASSIGN_OR_RETURN(g.o, UploadProjection(o, {}));
+    QC_ASSIGN_OR_RETURN(auto gate_up, matrices({Role::kGate, Role::kUp}));
+    QC_ASSIGN_OR_RETURN(g.gate_up, UploadProjection(gate_up, {}));
+    QC_ASSIGN_OR_RETURN(auto down, matrices({Role::kDown}));
+    QC_ASSIGN_OR_RETURN(g.down, UploadProjection(down, {}));
     QC_RETURN_IF_ERROR(vector(Role::kAttnNorm, g.attn_norm));
     QC_RETURN_IF_ERROR(vector(Role::kFfnNorm, g.ffn_norm));
-    if (spec.attention_bias) {
-      QC_RETURN_IF_ERROR(vector(Role::kQBias, g.q_bias));
-      QC_RETURN_IF_ERROR(vector(Role::kKBias, g.k_bias));
-      QC_RETURN_IF_ERROR(vector(Role::kVBias, g.v_bias));
-    }
+    impl->inter = gate_up[0]->rows();
   }
   return std::unique_ptr<GpuRunner>(new GpuRunner(std::move(impl)));
 }
 
-absl::Status GpuRunner::Forward(std::span<const int32_t> tokens, std::span<float> logits,
-                                const HiddenObserver& observer) const {
+absl::StatusOr<std::unique_ptr<GpuCache>> GpuRunner::NewCache(int64_t capacity) const {
+  const arch::ModelSpec& s = impl_->spec;
+  if (capacity <= 0) return absl::InvalidArgumentError("a GPU cache needs a positive capacity");
+  auto state = std::make_unique<GpuCache::State>();
+  state->capacity = capacity;
+  QC_ASSIGN_OR_RETURN(state->stream, cuda::Stream::Create());
+  for (int64_t l = 0; l < s.num_layers; ++l) {
+    QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer k, AllocateFloats(capacity * s.num_kv_heads * s.head_dim));
+    QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer v, AllocateFloats(capacity * s.num_kv_heads * s.head_dim));
+    state->k.push_back(std::move(k));
+    state->v.push_back(std::move(v));
+  }
+  std::vector<float> cos, sin;
+  impl_->rope->Tables(capacity, cos, sin);
+  QC_ASSIGN_OR_RETURN(state->cos, UploadFloats(cos));
+  QC_ASSIGN_OR_RETURN(state->sin, UploadFloats(sin));
+  return std::unique_ptr<GpuCache>(new GpuCache(std::move(state)));
+}
+
+absl::StatusOr<std::unique_ptr<GpuCache::Scratch>> GpuCache::Scratch::Allocate(int64_t tokens, int64_t logit_rows,
+                                                                               int64_t hidden, int64_t qkv, int64_t attn,
+                                                                               int64_t inter, int64_t vocab) {
+  auto s = std::make_unique<GpuCache::Scratch>();
+  s->tokens = tokens, s->logit_rows = logit_rows;
+  const size_t input = kPosBytes + static_cast<size_t>(tokens * hidden) * 4;
+  QC_ASSIGN_OR_RETURN(s->staged, cuda::PinnedBuffer::Allocate(input));
+  QC_ASSIGN_OR_RETURN(s->input, cuda::DeviceBuffer::Allocate(input));
+  QC_ASSIGN_OR_RETURN(s->xn, AllocateFloats(tokens * hidden));
+  QC_ASSIGN_OR_RETURN(s->qkv, AllocateFloats(tokens * qkv));
+  QC_ASSIGN_OR_RETURN(s->attn, AllocateFloats(tokens * attn));
+  QC_ASSIGN_OR_RETURN(s->gu, AllocateFloats(tokens * 2 * inter));
+  QC_ASSIGN_OR_RETURN(s->h, AllocateFloats(tokens * inter));
+  QC_ASSIGN_OR_RETURN(s->logits, AllocateFloats(logit_rows * vocab));
+  QC_ASSIGN_OR_RETURN(s->argmax, cuda::DeviceBuffer::Allocate(4));
+  QC_ASSIGN_OR_RETURN(s->argmax_host, cuda::PinnedBuffer::Allocate(4));
+  return s;
+}
+
+absl::Status GpuRunner::Stage(std::span<const int32_t> tokens, GpuCache& cache, GpuCache::Scratch& s) const {
   const Impl& m = *impl_;
-  const arch::ModelSpec& s = m.spec;
-  const int64_t n = static_cast<int64_t>(tokens.size()), hidden = s.hidden_size, hd = s.head_dim;
-  const int64_t heads = s.num_heads, kvh = s.num_kv_heads, inter = m.layers.empty() ? 0 : m.layers[0].gate.rows;
-  const int64_t vocab = m.lm_head.rows;
-  if (static_cast<int64_t>(logits.size()) != n * vocab) return absl::InvalidArgumentError("logits must be [n, vocab]");
-  // The embedding rows, gathered on the host.
-  std::vector<float> host(static_cast<size_t>(n * hidden));
+  const int64_t n = static_cast<int64_t>(tokens.size()), hidden = m.spec.hidden_size;
+  GpuCache::State& c = *cache.state_;
+  if (c.length + n > c.capacity) {
+    return absl::OutOfRangeError(StrCat("the GPU cache holds ", c.capacity, " positions; ", c.length, " + ", n, " do not fit"));
+  }
+  std::span<uint8_t> staged = s.staged.bytes();
+  const int32_t pos = static_cast<int32_t>(c.length);
+  std::memcpy(staged.data(), &pos, sizeof(pos));
+  float* rows = reinterpret_cast<float*>(staged.data() + kPosBytes);
   for (int64_t t = 0; t < n; ++t) {
     if (tokens[t] < 0 || tokens[t] >= m.embedding->rows()) {
       return absl::OutOfRangeError(StrCat("token id ", tokens[t], " is outside the vocabulary of ", m.embedding->rows()));
     }
-    m.embedding->DequantRows(tokens[t], tokens[t] + 1, host.data() + t * hidden);
+    m.embedding->DequantRows(tokens[t], tokens[t] + 1, rows + t * hidden);
   }
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer x, UploadFloats(host));
-  std::vector<float> cos, sin;
-  m.rope->Tables(n, cos, sin);
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer dcos, UploadFloats(cos));
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer dsin, UploadFloats(sin));
-  auto alloc = [](int64_t floats) { return cuda::DeviceBuffer::Allocate(static_cast<size_t>(floats) * 4); };
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer xn, alloc(n * hidden));
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer delta, alloc(n * hidden));
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer q, alloc(n * heads * hd));
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer k, alloc(n * kvh * hd));
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer v, alloc(n * kvh * hd));
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer attn, alloc(n * heads * hd));
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer g, alloc(n * inter));
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer u, alloc(n * inter));
-  auto observe = [&](int64_t index, const cuda::DeviceBuffer& b) -> absl::Status {
+  return s.input.UploadAsync(staged.first(kPosBytes + static_cast<size_t>(n * hidden) * 4), c.stream);
+}
+
+absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& sc, int64_t logit_rows, bool argmax,
+                                const HiddenObserver& observer) const {
+  const Impl& m = *impl_;
+  const arch::ModelSpec& s = m.spec;
+  GpuCache::State& c = *cache.state_;
+  const cuda::Stream& stream = c.stream;
+  CUstream_st* st = stream.get();
+  const int64_t hidden = s.hidden_size, hd = s.head_dim, heads = s.num_heads, kvh = s.num_kv_heads, inter = m.inter;
+  float* x = sc.x();
+  float* xn = sc.xn.as<float>();
+  float* qkv = sc.qkv.as<float>();
+  const int32_t* pos = sc.pos();
+  std::vector<float> host;
+  auto observe = [&](int64_t index, const float* states) -> absl::Status {
     if (!observer) return absl::OkStatus();
-    QC_RETURN_IF_ERROR(cuda::Synchronize());
-    QC_RETURN_IF_ERROR(b.Download({reinterpret_cast<uint8_t*>(host.data()), host.size() * 4}));
+    host.resize(static_cast<size_t>(n * hidden));
+    QC_RETURN_IF_ERROR(stream.Synchronize());
+    const std::span<uint8_t> out(reinterpret_cast<uint8_t*>(host.data()), host.size() * 4);
+    QC_RETURN_IF_ERROR(states == x ? sc.input.Download(out, kPosBytes) : sc.xn.Download(out));
     observer(index, host);
     return absl::OkStatus();
   };
+  auto check = [](int code, std::string_view what) { return cuda::CheckLaunch(code, what); };
   const float eps = static_cast<float>(s.rms_norm_eps);
   const float scale = static_cast<float>(m.rope->softmax_scale_factor() / std::sqrt(static_cast<double>(hd)));
+  const int64_t qkv_rows = m.layers.empty() ? 0 : m.layers[0].qkv.rows;
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const GpuLayer& w = m.layers[l];
     QC_RETURN_IF_ERROR(observe(l, x));
-    QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchRmsNorm(x.as<float>(), n, hidden, w.attn_norm.as<float>(), eps, xn.as<float>()), "rmsnorm"));
-    QC_RETURN_IF_ERROR(cuda::MatMul(w.q, xn.as<float>(), n, q.as<float>()));
-    QC_RETURN_IF_ERROR(cuda::MatMul(w.k, xn.as<float>(), n, k.as<float>()));
-    QC_RETURN_IF_ERROR(cuda::MatMul(w.v, xn.as<float>(), n, v.as<float>()));
-    if (s.attention_bias) {
-      QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchAddBias(q.as<float>(), w.q_bias.as<float>(), n, heads * hd), "bias"));
-      QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchAddBias(k.as<float>(), w.k_bias.as<float>(), n, kvh * hd), "bias"));
-      QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchAddBias(v.as<float>(), w.v_bias.as<float>(), n, kvh * hd), "bias"));
-    }
-    const int64_t rope_dim = s.rope.dim;
-    QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchRope(q.as<float>(), n, heads * hd, heads, hd, 0, rope_dim, s.rope.interleaved,
-                                                         dcos.as<float>(), dsin.as<float>(), 0), "rope"));
-    QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchRope(k.as<float>(), n, kvh * hd, kvh, hd, 0, rope_dim, s.rope.interleaved,
-                                                         dcos.as<float>(), dsin.as<float>(), 0), "rope"));
-    QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchAttend(q.as<float>(), k.as<float>(), v.as<float>(), n, 0, heads, kvh, hd, hd,
-                                                           scale, attn.as<float>()), "attention"));
-    QC_RETURN_IF_ERROR(cuda::MatMul(w.o, attn.as<float>(), n, delta.as<float>()));
-    QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchAdd(x.as<float>(), delta.as<float>(), n * hidden), "residual"));
-    QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchRmsNorm(x.as<float>(), n, hidden, w.ffn_norm.as<float>(), eps, xn.as<float>()), "rmsnorm"));
-    QC_RETURN_IF_ERROR(cuda::MatMul(w.gate, xn.as<float>(), n, g.as<float>()));
-    QC_RETURN_IF_ERROR(cuda::MatMul(w.up, xn.as<float>(), n, u.as<float>()));
-    QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchSiluMul(g.as<float>(), u.as<float>(), n * inter), "silu"));
-    QC_RETURN_IF_ERROR(cuda::MatMul(w.down, g.as<float>(), n, delta.as<float>()));
-    QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchAdd(x.as<float>(), delta.as<float>(), n * hidden), "residual"));
+    QC_RETURN_IF_ERROR(check(ck::LaunchRmsNorm(x, n, hidden, w.attn_norm.as<float>(), eps, xn, st), "rmsnorm"));
+    QC_RETURN_IF_ERROR(Project(w.qkv, xn, n, qkv, stream));
+    float* q = qkv;
+    float* k = qkv + heads * hd;
+    const float* v = qkv + (heads + kvh) * hd;
+    const float* cos = c.cos.as<float>();
+    const float* sin = c.sin.as<float>();
+    QC_RETURN_IF_ERROR(check(ck::LaunchRope(q, n, qkv_rows, heads, hd, 0, s.rope.dim, s.rope.interleaved, cos, sin, pos, st), "rope"));
+    QC_RETURN_IF_ERROR(check(ck::LaunchRope(k, n, qkv_rows, kvh, hd, 0, s.rope.dim, s.rope.interleaved, cos, sin, pos, st), "rope"));
+    QC_RETURN_IF_ERROR(check(ck::LaunchStoreRows(k, n, qkv_rows, kvh * hd, c.k[l].as<float>(), pos, st), "kv store"));
+    QC_RETURN_IF_ERROR(check(ck::LaunchStoreRows(v, n, qkv_rows, kvh * hd, c.v[l].as<float>(), pos, st), "kv store"));
+    QC_RETURN_IF_ERROR(check(ck::LaunchAttend(q, qkv_rows, c.k[l].as<float>(), c.v[l].as<float>(), n, pos, heads, kvh, hd, hd,
+                                              scale, sc.attn.as<float>(), st),
+                             "attention"));
+    QC_RETURN_IF_ERROR(Project(w.o, sc.attn.as<float>(), n, x, stream, /*accumulate=*/true));
+    QC_RETURN_IF_ERROR(check(ck::LaunchRmsNorm(x, n, hidden, w.ffn_norm.as<float>(), eps, xn, st), "rmsnorm"));
+    QC_RETURN_IF_ERROR(Project(w.gate_up, xn, n, sc.gu.as<float>(), stream));
+    QC_RETURN_IF_ERROR(check(ck::LaunchSiluMul(sc.gu.as<float>(), n, inter, sc.h.as<float>(), st), "silu"));
+    QC_RETURN_IF_ERROR(Project(w.down, sc.h.as<float>(), n, x, stream, /*accumulate=*/true));
   }
-  QC_RETURN_IF_ERROR(cuda::CheckLaunch(ck::LaunchRmsNorm(x.as<float>(), n, hidden, m.final_norm.as<float>(), eps, xn.as<float>()), "rmsnorm"));
+  QC_RETURN_IF_ERROR(check(ck::LaunchRmsNorm(x, n, hidden, m.final_norm.as<float>(), eps, xn, st), "rmsnorm"));
   QC_RETURN_IF_ERROR(observe(s.num_layers, xn));
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer out, alloc(n * vocab));
-  QC_RETURN_IF_ERROR(cuda::MatMul(m.lm_head, xn.as<float>(), n, out.as<float>()));
-  return out.Download({reinterpret_cast<uint8_t*>(logits.data()), logits.size() * 4});
+  QC_RETURN_IF_ERROR(Project(m.lm_head, xn + (n - logit_rows) * hidden, logit_rows, sc.logits.as<float>(), stream));
+  if (argmax) {
+    QC_RETURN_IF_ERROR(check(ck::LaunchArgmax(sc.logits.as<float>() + (logit_rows - 1) * m.lm_head.rows, m.lm_head.rows,
+                                              sc.argmax.as<int32_t>(), st),
+                             "argmax"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GpuRunner::Forward(std::span<const int32_t> tokens, GpuCache& cache, std::span<float> logits,
+                                const HiddenObserver& observer) const {
+  const Impl& m = *impl_;
+  const int64_t n = static_cast<int64_t>(tokens.size()), vocab = m.lm_head.rows;
+  if (n == 0) return absl::OkStatus();
+  const int64_t size = static_cast<int64_t>(logits.size());
+  if (size != 0 && size != vocab && size != n * vocab) return absl::InvalidArgumentError("logits must be [n, vocab], [vocab] or empty");
+  const int64_t logit_rows = size == n * vocab ? n : 1;
+  GpuCache::State& c = *cache.state_;
+  std::unique_ptr<GpuCache::Scratch>& sc = c.batch;
+  if (!sc || sc->tokens != n || sc->logit_rows != logit_rows) {
+    QC_RETURN_IF_ERROR(c.stream.Synchronize());
+    QC_ASSIGN_OR_RETURN(sc, GpuCache::Scratch::Allocate(n, logit_rows, m.spec.hidden_size, m.layers[0].qkv.rows,
+                                            m.spec.num_heads * m.spec.head_dim, m.inter, vocab));
+  }
+  QC_RETURN_IF_ERROR(Stage(tokens, cache, *sc));
+  QC_RETURN_IF_ERROR(Enqueue(n, cache, *sc, logit_rows, /*argmax=*/false, observer));
+  if (size != 0) QC_RETURN_IF_ERROR(sc->logits.DownloadAsync({reinterpret_cast<uint8_t*>(logits.data()), logits.size() * 4}, c.stream));
+  QC_RETURN_IF_ERROR(c.stream.Synchronize());
+  c.length += n;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int32_t> GpuRunner::Greedy(std::span<const int32_t> tokens, GpuCache& cache) const {
+  const Impl& m = *impl_;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return absl::InvalidArgumentError("Greedy needs at least one token");
+  GpuCache::State& c = *cache.state_;
+  std::unique_ptr<GpuCache::Scratch>& sc = n == 1 ? c.step : c.batch;
+  if (!sc || sc->tokens != n || sc->logit_rows != 1) {
+    QC_RETURN_IF_ERROR(c.stream.Synchronize());
+    QC_ASSIGN_OR_RETURN(sc, GpuCache::Scratch::Allocate(n, 1, m.spec.hidden_size, m.layers[0].qkv.rows, m.spec.num_heads * m.spec.head_dim,
+                                            m.inter, m.lm_head.rows));
+  }
+  QC_RETURN_IF_ERROR(Stage(tokens, cache, *sc));
+  if (n == 1) {
+    if (!sc->decode) {
+      QC_ASSIGN_OR_RETURN(sc->decode, cuda::Graph::Capture(c.stream, [&] {
+                            return Enqueue(1, cache, *sc, 1, /*argmax=*/true, nullptr);
+                          }));
+    }
+    QC_RETURN_IF_ERROR(sc->decode.Launch(c.stream));
+  } else {
+    QC_RETURN_IF_ERROR(Enqueue(n, cache, *sc, 1, /*argmax=*/true, nullptr));
+  }
+  QC_RETURN_IF_ERROR(sc->argmax.DownloadAsync(sc->argmax_host.bytes(), c.stream));
+  QC_RETURN_IF_ERROR(c.stream.Synchronize());
+  c.length += n;
+  return sc->argmax_host.as<int32_t>()[0];
+}
+
+absl::Status GpuRunner::Forward(std::span<const int32_t> tokens, std::span<float> logits,
+                                const HiddenObserver& observer) const {
+  if (tokens.empty()) return absl::OkStatus();
+  if (logits.size() != tokens.size() * static_cast<size_t>(vocab())) return absl::InvalidArgumentError("logits must be [n, vocab]");
+  QC_ASSIGN_OR_RETURN(std::unique_ptr<GpuCache> cache, NewCache(static_cast<int64_t>(tokens.size())));
+  return Forward(tokens, *cache, logits, observer);
 }
 
 WindowModel GpuRunner::AsWindowModel() const {
-  return {impl_->lm_head.rows, [this](std::span<const int32_t> window, std::span<float> logits) {
-            return Forward(window, logits);
-          }};
+  return {vocab(), [this](std::span<const int32_t> window, std::span<float> logits) { return Forward(window, logits); }};
 }
 
 }  // namespace quantc::runner

@@ -1,11 +1,12 @@
 // The forward pass on a CUDA device (`--target gpu`; built when nvcc is found). Weights go to the
 // device in their stored format where lib/cuda has a matmul kernel for it (F32/F16/BF16, Q8_0,
 // Q4_0, Q4_K, Q6_K, MXFP4) and are decoded inside the kernel; other formats are decoded once on
-// the host to FP32 and uploaded as such. Activations stay on the device; the embedding rows are
-// gathered on the host. The arithmetic is the CPU runner's (lib/runner/layers.h), in a different
-// summation order.
-// This first version runs dense GQA decoders (qwen2, llama) window by window from an empty cache;
-// MLA, MoE, rotate's online Hadamard and mp ranks are refused (UNIMPLEMENTED).
+// the host to FP32 and uploaded as such. Projections that read the same input (q/k/v, gate/up)
+// are stacked into one matrix when they share a format. Activations and the KV cache stay on the
+// device; the embedding rows are gathered on the host. The arithmetic is the CPU runner's
+// (lib/runner/layers.h), in a different summation order.
+// Runs dense GQA decoders (qwen2, llama); MLA, MoE, rotate's online Hadamard and mp ranks are
+// refused (UNIMPLEMENTED).
 #pragma once
 
 #include <memory>
@@ -19,22 +20,57 @@
 
 namespace quantc::runner {
 
+// The device state of one sequence: keys and values of every layer for up to `capacity`
+// positions, the rope tables, scratch memory and the recorded decode step.
+class GpuCache {
+ public:
+  ~GpuCache();
+  int64_t length() const;
+  int64_t capacity() const;
+
+ private:
+  friend class GpuRunner;
+  struct State;
+  struct Scratch;  // one forward pass's device buffers, for a number of tokens
+  explicit GpuCache(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
 class GpuRunner {
  public:
   // The model must outlive the runner. FAILED_PRECONDITION without a CUDA device.
   static absl::StatusOr<std::unique_ptr<GpuRunner>> Create(const Model& model, RunnerOptions options = {});
   ~GpuRunner();
   const arch::ModelSpec& spec() const;
-  // Runs `tokens` at positions 0 .. n-1 and writes logits [n, vocab]; `observer` sees the hidden
-  // states as the CPU runner's Forward gives them.
+  int64_t vocab() const;
+  // Bytes of weights one token's forward pass reads on the device: every matrix once, the
+  // embedding aside (one row, gathered on the host). The numerator of the decode bandwidth bound.
+  uint64_t weight_bytes_per_token() const;
+
+  absl::StatusOr<std::unique_ptr<GpuCache>> NewCache(int64_t capacity) const;
+  // Runs `tokens` at positions cache.length() .. + n, appending to the cache. `logits` is
+  // [n, vocab] (every token's), [vocab] (the last token's) or empty. `observer` sees the hidden
+  // states as the CPU runner's Forward gives them (synchronizing at every layer).
+  absl::Status Forward(std::span<const int32_t> tokens, GpuCache& cache, std::span<float> logits,
+                       const HiddenObserver& observer = nullptr) const;
+  // Forward, then the arg-max of the last token's logits, taken on the device. A single token
+  // replays the cache's recorded decode step (a CUDA graph; recorded on first use).
+  absl::StatusOr<int32_t> Greedy(std::span<const int32_t> tokens, GpuCache& cache) const;
+  // Forward from an empty cache of exactly n positions, logits [n, vocab].
   absl::Status Forward(std::span<const int32_t> tokens, std::span<float> logits,
                        const HiddenObserver& observer = nullptr) const;
-  // For Evaluate / validate: windows run from an empty cache anyway.
+  // For Evaluate / validate: each window from an empty cache.
   WindowModel AsWindowModel() const;
 
  private:
   struct Impl;
   explicit GpuRunner(std::unique_ptr<Impl> impl);
+  // Gathers the embedding rows into the pinned input and queues their upload and the position.
+  absl::Status Stage(std::span<const int32_t> tokens, GpuCache& cache, GpuCache::Scratch& s) const;
+  // Queues the forward pass of n staged tokens on the cache's stream; the last `logit_rows`
+  // tokens' logits into s.logits, their arg-max too when `argmax`.
+  absl::Status Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s, int64_t logit_rows, bool argmax,
+                       const HiddenObserver& observer) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -2,7 +2,9 @@
 // made by quantc convert): logits within 1e-3 of the CPU's (the runner golden test's tolerance
 // against transformers), every hidden state within 1e-4 relative RMS. On the device the fixtures
 // come from $QUANTC_GPU_TESTDATA (tools/gpu/pack.sh copies them), elsewhere from the repo.
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
@@ -67,12 +69,62 @@ TEST_P(GpuRunnerTest, MatchesTheCpuRunner) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, GpuRunnerTest,
-                         ::testing::Values("tiny-llama-bf16", "tiny-qwen2-bf16", "tiny-llama-fp8", "tiny-llama-Q4_K_M.gguf"),
+                         ::testing::Values("tiny-llama-bf16", "tiny-qwen2-bf16", "tiny-llama-fp8", "tiny-llama-Q4_K_M.gguf",
+                                           "tiny-qwen2-Q8_0.gguf", "tiny-llama-MXFP4.gguf"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
                            return s;
                          });
+
+// Prefill then one token at a time through the device cache: each step's logits equal the CPU
+// runner's row for that position, and Greedy's arg-max (a recorded graph for single tokens) is
+// the CPU's wherever the CPU's top-2 margin leaves no doubt.
+TEST_P(GpuRunnerTest, DecodesThroughTheCacheAsTheCpuRunnerDoes) {
+  const fs::path path = Data() / GetParam();
+  if (!fs::exists(path)) GTEST_SKIP() << path << " not here";
+  auto model = Read(path);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto cpu = runner::Runner::Create(*model);
+  auto gpu = runner::GpuRunner::Create(*model);
+  ASSERT_TRUE(cpu.ok() && gpu.ok());
+  const int64_t vocab = (*cpu)->spec().vocab_size, n = 40, prompt = 16;
+  std::vector<int32_t> ids(n);
+  for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i * 4241 + 5) % vocab);
+  std::vector<float> want(n * vocab);
+  auto cache = (*cpu)->NewCache();
+  ASSERT_TRUE((*cpu)->Forward(ids, *cache, want).ok());
+  auto row = [&](int64_t t) { return std::span<const float>(want).subspan(t * vocab, vocab); };
+  auto steps = (*gpu)->NewCache(n);
+  auto greedy = (*gpu)->NewCache(n);
+  ASSERT_TRUE(steps.ok() && greedy.ok());
+  std::vector<float> last(vocab);
+  ASSERT_TRUE((*gpu)->Forward(std::span(ids).first(prompt), **steps, last).ok());
+  auto next = (*gpu)->Greedy(std::span(ids).first(prompt), **greedy);
+  ASSERT_TRUE(next.ok()) << next.status();
+  int decided = 0;
+  for (int64_t t = prompt - 1; t < n; ++t) {
+    if (t >= prompt) {
+      ASSERT_TRUE((*gpu)->Forward(std::span(ids).subspan(t, 1), **steps, last).ok());
+      next = (*gpu)->Greedy(std::span(ids).subspan(t, 1), **greedy);
+      ASSERT_TRUE(next.ok()) << next.status();
+    }
+    double max_diff = 0;
+    for (int64_t i = 0; i < vocab; ++i) max_diff = std::max(max_diff, std::fabs(double(last[i]) - row(t)[i]));
+    EXPECT_LE(max_diff, 1e-3) << GetParam() << " position " << t;
+    std::vector<float> sorted(row(t).begin(), row(t).end());
+    std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+    const int32_t top = static_cast<int32_t>(std::max_element(row(t).begin(), row(t).end()) - row(t).begin());
+    if (sorted[0] - sorted[1] > 0.05) {
+      EXPECT_EQ(*next, top) << GetParam() << " position " << t;
+      ++decided;
+    }
+  }
+  EXPECT_EQ((*steps)->length(), n);
+  EXPECT_EQ((*greedy)->length(), n);
+  EXPECT_GT(decided, 0);
+  EXPECT_EQ((*gpu)->Forward(std::span(ids).first(1), **steps, last).code(), absl::StatusCode::kOutOfRange);
+}
 
 TEST(GpuRunner, RefusesWhatItDoesNotRunYet) {
   if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";

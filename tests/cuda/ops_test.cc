@@ -1,7 +1,8 @@
 // The GPU forward pass's element-wise and attention kernels against the CPU runner's functions
-// (lib/runner/layers.h, rope.h) on the same inputs: RMSNorm, RoPE (half-split and interleaved,
-// llama3 and yarn tables), silu·up, residual and bias adds, causal GQA attention over a cache.
+// (lib/runner/layers.h, rope.h) on the same inputs: RMSNorm, RoPE (half-split and interleaved),
+// silu·up, appending to a cache, causal GQA attention over a cache, arg-max.
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -41,6 +42,14 @@ class CudaOpsTest : public ::testing::Test {
     ADD_FAILURE() << "not a buffer of this test";
     return {};
   }
+  // A device int32 holding `pos` (the cache length the kernels read).
+  const int32_t* Position(int32_t pos) {
+    auto b = cuda::DeviceBuffer::Allocate(4);
+    EXPECT_TRUE(b.ok());
+    EXPECT_TRUE(b->Upload({reinterpret_cast<const uint8_t*>(&pos), 4}).ok());
+    buffers_.push_back(std::move(*b));
+    return buffers_.back().as<int32_t>();
+  }
   std::vector<cuda::DeviceBuffer> buffers_;
 };
 
@@ -68,7 +77,7 @@ TEST_F(CudaOpsTest, RmsNorm) {
   std::vector<float> want(x.size());
   runner::RmsNorm(x.data(), kN, kWidth, w, 1e-6, want.data());
   float* dx = Device(x);
-  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchRmsNorm(dx, kN, kWidth, Device(w), 1e-6f, dx), "rmsnorm").ok());
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchRmsNorm(dx, kN, kWidth, Device(w), 1e-6f, dx, nullptr), "rmsnorm").ok());
   EXPECT_LE(RelativeMaxError(Host(dx, x.size()), want), 1e-6);
 }
 
@@ -91,23 +100,52 @@ TEST_F(CudaOpsTest, RopeBothLayoutsAgainstTheCpuTables) {
     }
     float* dx = Device(x);
     ASSERT_TRUE(cuda::CheckLaunch(k::LaunchRope(dx, kN, kHeads * kHeadStride, kHeads, kHeadStride, kOffset, spec.dim,
-                                                interleaved, Device(cos), Device(sin), kPos0),
+                                                interleaved, Device(cos), Device(sin), Position(kPos0), nullptr),
                                   "rope")
                     .ok());
     EXPECT_LE(RelativeMaxError(Host(dx, x.size()), want), 1e-6) << (interleaved ? "interleaved" : "half-split");
   }
 }
 
-TEST_F(CudaOpsTest, SiluMulAddAndBias) {
-  auto g = Random(1000, 4), u = Random(1000, 5), b = Random(100, 6);
-  std::vector<float> want(g.size());
-  for (size_t i = 0; i < g.size(); ++i) want[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i] + u[i] + b[i % 100];
-  float* dg = Device(g);
-  float* du = Device(u);
-  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchSiluMul(dg, du, 1000), "silu").ok());
-  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchAdd(dg, du, 1000), "add").ok());
-  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchAddBias(dg, Device(b), 10, 100), "bias").ok());
-  EXPECT_LE(RelativeMaxError(Host(dg, g.size()), want), 1e-6);
+TEST_F(CudaOpsTest, SiluMulOfGateAndUpSideBySide) {
+  constexpr int64_t kN = 3, kInter = 333;
+  auto gu = Random(kN * 2 * kInter, 4);
+  std::vector<float> want(kN * kInter), zeros(want.size());
+  for (int64_t t = 0; t < kN; ++t) {
+    for (int64_t i = 0; i < kInter; ++i) {
+      const float g = gu[t * 2 * kInter + i];
+      want[t * kInter + i] = g / (1.0f + std::exp(-g)) * gu[t * 2 * kInter + kInter + i];
+    }
+  }
+  float* out = Device(zeros);
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchSiluMul(Device(gu), kN, kInter, out, nullptr), "silu").ok());
+  EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-6);
+}
+
+TEST_F(CudaOpsTest, StoreRowsAppendsAtTheCachedLength) {
+  constexpr int64_t kN = 4, kStride = 50, kWidth = 20, kPos0 = 7, kCapacity = 16;
+  auto src = Random(kN * kStride, 5);
+  std::vector<float> cache(kCapacity * kWidth, -1.0f), want = cache;
+  for (int64_t t = 0; t < kN; ++t) {
+    for (int64_t j = 0; j < kWidth; ++j) want[(kPos0 + t) * kWidth + j] = src[t * kStride + 10 + j];
+  }
+  float* dc = Device(cache);
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchStoreRows(Device(src) + 10, kN, kStride, kWidth, dc, Position(kPos0), nullptr),
+                                "store").ok());
+  EXPECT_EQ(Host(dc, cache.size()), want);
+}
+
+TEST_F(CudaOpsTest, ArgmaxTakesTheFirstLargest) {
+  auto x = Random(100003, 6);
+  x[777] = 50.0f, x[90001] = 50.0f;
+  std::vector<float> slot(1);
+  float* out = Device(slot);
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchArgmax(Device(x), static_cast<int64_t>(x.size()), reinterpret_cast<int32_t*>(out),
+                                                nullptr), "argmax").ok());
+  const std::vector<float> got = Host(out, 1);
+  int32_t index;
+  std::memcpy(&index, got.data(), 4);
+  EXPECT_EQ(index, 777);
 }
 
 TEST_F(CudaOpsTest, CausalGroupedAttention) {
@@ -119,8 +157,8 @@ TEST_F(CudaOpsTest, CausalGroupedAttention) {
   runner::Attend(q.data(), kk.data(), v.data(), kN, kPos0, kHeads, kKvHeads, kDk, kDv, scale, want.data());
   std::vector<float> zeros(want.size());
   float* out = Device(zeros);
-  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchAttend(Device(q), Device(kk), Device(v), kN, kPos0, kHeads, kKvHeads, kDk, kDv,
-                                                scale, out),
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchAttend(Device(q), kHeads * kDk, Device(kk), Device(v), kN, Position(kPos0), kHeads,
+                                                kKvHeads, kDk, kDv, scale, out, nullptr),
                                 "attend")
                   .ok());
   EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-5);

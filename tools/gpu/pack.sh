@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # Packs what the GPU suite needs into .gpu/ (ignored by git): the CUDA test binaries and quantc from
-# BUILD, and the shared libraries they load that the device machine lacks (our Debian packages:
+# BUILD, bench_gpu and make_synthetic_checkpoint (tools/gpu/bench.sh), and the shared libraries they load that the device machine lacks (our Debian packages:
 # Abseil, fmt, protobuf, ...; glibc and libstdc++ there are newer than ours and stay its own).
 # With FIXTURES (names under testdata/, or files quantc converts into .gpu/testdata first), the
 # models the GPU tests compare on: the repo's testdata does not travel (the 64 MiB limit).
 # Then, on the device (the `run` tool, carry [".gpu"]): bash tools/gpu/run_gpu_suite.sh
-#   tools/gpu/pack.sh build tiny-llama-bf16 tiny-qwen2-bf16
+#   tools/gpu/pack.sh build tiny-llama-bf16 tiny-llama-Q4_K_M.gguf tiny-qwen2-Q8_0.gguf
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/.gpu
+source "$ROOT/tools/gpu/convert_args.sh"
 grep -qx '/.gpu/' "$ROOT/.git/info/exclude" 2>/dev/null || echo '/.gpu/' >> "$ROOT/.git/info/exclude"
 rm -rf "$OUT"; mkdir -p "$OUT/bin" "$OUT/lib"
-bins=("$BUILD"/tests/cuda/*_test "$BUILD/tools/quantc")
+bins=("$BUILD"/tests/cuda/*_test "$BUILD/tools/quantc" "$BUILD/tools/bench/bench_gpu" "$BUILD/tools/bench/make_synthetic_checkpoint")
 for b in "${bins[@]}"; do
   [[ -x $b ]] || continue
-  cp "$b" "$OUT/bin/"
+  cp "$b" "$OUT/bin/" && strip "$OUT/bin/$(basename "$b")"  # symbols stay here: 20% of the transfer
   ldd "$b" | awk '/=> \// {print $3}' | while read -r lib; do
     case $(basename "$lib") in
       libc.so*|libm.so*|libstdc++.so*|libgcc_s.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*) ;;
@@ -24,14 +25,19 @@ for b in "${bins[@]}"; do
   done
 done
 shift || true
+# FIXTURES: a fixture folder's name (copied without its golden), or NAME-TYPE.gguf (quantc converts
+# testdata/NAME-bf16 to a GGUF of TYPE: smaller than the folder, and the block-type path).
 mkdir -p "$OUT/testdata"
 for f in "$@"; do
-  mkdir -p "$OUT/testdata/$f"
-  find "$ROOT/testdata/$f" -maxdepth 1 -type f ! -name golden.safetensors -exec cp {} "$OUT/testdata/$f/" \;
+  if [[ $f =~ ^(.*)-([A-Z0-9_]+)\.gguf$ ]]; then
+    convert_args "${BASH_REMATCH[2]}"
+    "$BUILD/tools/quantc" --quiet convert "$ROOT/testdata/${BASH_REMATCH[1]}-bf16" -o "$OUT/testdata/$f" \
+      --format gguf "${args[@]}" --force > /dev/null
+  else
+    mkdir -p "$OUT/testdata/$f"
+    find "$ROOT/testdata/$f" -maxdepth 1 -type f ! -name golden.safetensors -exec cp {} "$OUT/testdata/$f/" \;
+  fi
 done
-# A Q4_K_M GGUF of tiny-llama (quantc's own conversion) for the block-type path.
-if [[ -x $BUILD/tools/quantc ]]; then
-  "$BUILD/tools/quantc" --quiet convert "$ROOT/testdata/tiny-llama-bf16" -o "$OUT/testdata/tiny-llama-Q4_K_M.gguf" \
-    --format gguf --type Q4_K_M --force >/dev/null
-fi
+# The tokenizer the benchmark's synthetic models borrow (tools/gpu/bench.sh).
+mkdir -p "$OUT/testdata/tokenizer" && cp "$ROOT"/testdata/tiny-qwen2-bf16/tokenizer*.json "$OUT/testdata/tokenizer/"
 du -sh "$OUT"

@@ -1,4 +1,5 @@
-// `quantc run MODEL --prompt TEXT -n N [--ids]`: greedy continuation with the reference runner.
+// `quantc run MODEL --prompt TEXT -n N [--ids] [--target cpu|gpu]`: greedy continuation with the
+// reference runner, or its CUDA twin.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -6,35 +7,46 @@
 #include "fmt/core.h"
 #include "lib/support/status_macros.h"
 #include "tools/quantc/commands.h"
+#include "tools/quantc/gpu_target.h"
 #include "tools/quantc/loaded_model.h"
 
 namespace quantc::tools {
 namespace {
 
 struct RunOptions {
-  std::string tokenizer, model, prompt;
+  std::string tokenizer, model, prompt, target = "cpu";
   int64_t tokens = 32;
   bool ids = false;
 };
+
+absl::StatusOr<std::vector<int32_t>> CpuGreedy(const runner::Runner& r, std::span<const int32_t> prompt, int64_t n,
+                                               std::optional<int32_t> eos) {
+  const int64_t vocab = r.spec().vocab_size;
+  auto cache = r.NewCache();
+  std::vector<float> logits(prompt.size() * vocab);
+  QC_RETURN_IF_ERROR(r.Forward(prompt, *cache, logits));
+  std::vector<int32_t> out;
+  std::span<const float> last = std::span<const float>(logits).subspan((prompt.size() - 1) * vocab, vocab);
+  std::vector<float> step(vocab);
+  while (true) {
+    out.push_back(static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin()));
+    if ((eos && out.back() == *eos) || static_cast<int64_t>(out.size()) == n) return out;
+    QC_RETURN_IF_ERROR(r.Forward(std::span(&out.back(), 1), *cache, step));
+    last = step;
+  }
+}
 
 absl::Status RunRun(const RunOptions& o) {
   QC_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model, /*with_tokenizer=*/true, o.tokenizer));
   QC_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, m.tokenizer->Encode(o.prompt, /*add_special_tokens=*/true));
   if (prompt.empty()) return absl::InvalidArgumentError("--prompt encodes to no tokens");
-  const int64_t vocab = m.runner->spec().vocab_size;
-  auto cache = m.runner->NewCache();
-  std::vector<float> logits(prompt.size() * vocab);
-  QC_RETURN_IF_ERROR(m.runner->Forward(prompt, *cache, logits));
+  const std::optional<int32_t> eos = m.tokenizer->eos_id();
   std::vector<int32_t> out;
-  std::span<const float> last = std::span<const float>(logits).subspan((prompt.size() - 1) * vocab, vocab);
-  std::vector<float> step(vocab);
-  for (int64_t i = 0; i < o.tokens; ++i) {
-    const int32_t next = static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
-    out.push_back(next);
-    if (m.tokenizer->eos_id() && next == *m.tokenizer->eos_id()) break;
-    if (i + 1 == o.tokens) break;
-    QC_RETURN_IF_ERROR(m.runner->Forward(std::span(&out.back(), 1), *cache, step));
-    last = step;
+  if (o.target == "gpu") {
+    QC_ASSIGN_OR_RETURN(GpuTarget gpu, MakeGpuTarget(*m.model));
+    QC_ASSIGN_OR_RETURN(out, gpu.generate(prompt, o.tokens, eos));
+  } else {
+    QC_ASSIGN_OR_RETURN(out, CpuGreedy(*m.runner, prompt, o.tokens, eos));
   }
   if (o.ids) {
     for (size_t i = 0; i < out.size(); ++i) fmt::print("{}{}", i ? " " : "", out[i]);
@@ -57,6 +69,10 @@ CommandRunner AddRunCommand(CLI::App& app, const GlobalOptions& global) {
   app.add_option("-n,--tokens", o->tokens, "tokens to generate (greedy; stops at EOS)")->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_flag("--ids", o->ids, "print token ids instead of text");
+  app.add_option("--target", o->target,
+                 "cpu: quantc's reference runner; gpu: the same forward pass on a CUDA device (dense qwen2/llama so far)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "gpu"}));
   return [o] { return RunRun(*o); };
 }
 
