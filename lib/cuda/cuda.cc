@@ -211,7 +211,8 @@ absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> 
     return absl::InvalidArgumentError(StrCat(Name(dtype), " weight [", rows, ", ", cols, "] needs ", row_bytes * rows, " bytes, got ", bytes.size()));
   }
   DeviceWeight w{dtype, rows, cols, row_bytes, {}};
-  absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(bytes.size());
+  // 16 bytes of slack: kernels read unaligned 4-byte groups as two aligned words.
+  absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(bytes.size() + 16);
   if (!b.ok()) return b.status();
   w.bytes = std::move(*b);
   if (absl::Status s = w.bytes.Upload(bytes); !s.ok()) return s;

@@ -1,12 +1,16 @@
-// Weight-stored matmul on the GPU. One warp per output row; the row's blocks are shared out so a
-// warp reads whole blocks side by side (coalesced), each lane decoding its part of a block in
-// registers and multiplying it with up to 8 tokens' inputs at once. A format is a struct with
-// its block size (kElems weights in kBytes), the lanes that share a block (kLanes) and Dot, one
-// lane's share of one block. Decoders follow lib/kernels/ggml_quants (blocks.h: the same structs,
-// the same arithmetic as ref::DequantizeRow*), so the GPU's weights are the CPU runner's value for
-// value; only the summation order differs. Decode (one token) is bound by reading the weights:
-// loads are 16 bytes where the block layout is 16-byte aligned (F32, F16, BF16, Q4_K's quants),
-// else 2 x 2 bytes (Q8_0, Q4_0, Q6_K: blocks of 34, 18, 210 bytes) or single bytes (MXFP4, 17).
+// Weight-stored matmul on the GPU. A thread block computes R output rows (R = 4 for one token,
+// the decode case, so each input value loaded serves four rows; 1 otherwise); its 128 threads take
+// the rows' blocks side by side, each decoding its share of a block in registers.
+//
+// A format is a struct: its block (kElems weights in kBytes), the threads sharing a block
+// (kLanes), and Decode, one thread's share as kChunks chunks of 4 consecutive weights, chunk c at
+// XOffset(sub, c) in the block: raw values q and per chunk a scale and (kHasMin) a min, the weight
+// being scale · q − min. The dot product is then scale · Σ q·x − min · Σ x per chunk: the
+// per-weight work is decoding q and one FMA. Decoders follow lib/kernels/ggml_quants (blocks.h:
+// the same structs, the same values as ref::DequantizeRow*), so the GPU's weights are the CPU
+// runner's; the summation order differs. Small integers become floats without the quarter-rate
+// I2F: a byte permute builds the float 2^23 + v, and one subtraction (folding in any offset such
+// as Q4_0's −8) leaves v.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -17,7 +21,7 @@ namespace quantc::cuda::kernels {
 namespace {
 
 constexpr int kMaxTokens = 8;  // input rows per pass over the weights
-constexpr int kWarps = 4;      // rows per thread block
+constexpr int kThreads = 128;  // per thread block
 
 __device__ __forceinline__ float HalfAt(const uint8_t* p) {
   return __half2float(__ushort_as_half(*reinterpret_cast<const unsigned short*>(p)));
@@ -27,161 +31,153 @@ __device__ __forceinline__ uint32_t Load4Of2(const uint8_t* p) {
   const unsigned short* h = reinterpret_cast<const unsigned short*>(p);
   return static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16);
 }
-// Small unsigned integers (< 2^23) to float without the quarter-rate I2F: 2^23 + v, less 2^23.
-__device__ __forceinline__ float SmallToFloat(uint32_t v) { return __uint_as_float(0x4B000000u | v) - 8388608.0f; }
-
-// acc[t] += sum_j w[j] * x[t * ld + j] for j < N (N a multiple of 4; x 16-byte aligned).
-template <int T, int N>
-__device__ __forceinline__ void DotTokens(const float (&w)[N], const float* x, int64_t ld, float* acc) {
+// 4 bytes at any address, as two aligned word loads (weight buffers carry 16 bytes of slack past
+// their end: cuda.cc's UploadWeight).
+__device__ __forceinline__ uint32_t LoadUnaligned4(const uint8_t* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  const uint32_t* w = reinterpret_cast<const uint32_t*>(a & ~uintptr_t{3});
+  return __funnelshift_r(w[0], w[1], static_cast<unsigned>(a & 3) * 8);
+}
+// Byte j of `bytes` (0..255) less `offset`: the float 2^23 + byte, built by a byte permute.
+template <int kOffset>
+__device__ __forceinline__ float ByteValue(uint32_t bytes, int j) {
+  return __uint_as_float(__byte_perm(bytes, 0x4B000000u, 0x7440u | j)) - (8388608.0f + kOffset);
+}
+// Four bytes' values into q[0..4).
+template <int kOffset>
+__device__ __forceinline__ void ByteValues(uint32_t bytes, float* q) {
 #pragma unroll
-  for (int t = 0; t < T; ++t) {
-    const float4* xt = reinterpret_cast<const float4*>(x + t * ld);
-    float s = acc[t];
-#pragma unroll
-    for (int j = 0; j < N / 4; ++j) {
-      const float4 v = xt[j];
-      s = fmaf(w[4 * j], v.x, s);
-      s = fmaf(w[4 * j + 1], v.y, s);
-      s = fmaf(w[4 * j + 2], v.z, s);
-      s = fmaf(w[4 * j + 3], v.w, s);
-    }
-    acc[t] = s;
-  }
+  for (int j = 0; j < 4; ++j) q[j] = ByteValue<kOffset>(bytes, j);
 }
 
 struct F32 {
-  static constexpr int kElems = 4, kBytes = 16, kLanes = 1;
-  template <int T>
-  __device__ static void Dot(const uint8_t* b, int, const float* x, int64_t ld, float* acc) {
+  static constexpr int kElems = 4, kBytes = 16, kLanes = 1, kChunks = 1;
+  static constexpr bool kScaled = false, kHasMin = false;
+  __device__ static int XOffset(int, int) { return 0; }
+  __device__ static void Decode(const uint8_t* b, int, float* q, float*, float*) {
     const float4 v = *reinterpret_cast<const float4*>(b);
-    const float w[4] = {v.x, v.y, v.z, v.w};
-    DotTokens<T>(w, x, ld, acc);
+    q[0] = v.x, q[1] = v.y, q[2] = v.z, q[3] = v.w;
   }
 };
 
 struct F16 {
-  static constexpr int kElems = 8, kBytes = 16, kLanes = 1;
-  template <int T>
-  __device__ static void Dot(const uint8_t* b, int, const float* x, int64_t ld, float* acc) {
+  static constexpr int kElems = 8, kBytes = 16, kLanes = 1, kChunks = 2;
+  static constexpr bool kScaled = false, kHasMin = false;
+  __device__ static int XOffset(int, int c) { return 4 * c; }
+  __device__ static void Decode(const uint8_t* b, int, float* q, float*, float*) {
     const uint4 v = *reinterpret_cast<const uint4*>(b);
     const uint32_t words[4] = {v.x, v.y, v.z, v.w};
-    float w[8];
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&words[k]));
-      w[2 * k] = f.x, w[2 * k + 1] = f.y;
+      q[2 * k] = f.x, q[2 * k + 1] = f.y;
     }
-    DotTokens<T>(w, x, ld, acc);
   }
 };
 
 struct BF16 {
-  static constexpr int kElems = 8, kBytes = 16, kLanes = 1;
-  template <int T>
-  __device__ static void Dot(const uint8_t* b, int, const float* x, int64_t ld, float* acc) {
+  static constexpr int kElems = 8, kBytes = 16, kLanes = 1, kChunks = 2;
+  static constexpr bool kScaled = false, kHasMin = false;
+  __device__ static int XOffset(int, int c) { return 4 * c; }
+  __device__ static void Decode(const uint8_t* b, int, float* q, float*, float*) {
     const uint4 v = *reinterpret_cast<const uint4*>(b);
     const uint32_t words[4] = {v.x, v.y, v.z, v.w};
-    float w[8];
 #pragma unroll
-    for (int k = 0; k < 4; ++k) w[2 * k] = __uint_as_float(words[k] << 16), w[2 * k + 1] = __uint_as_float(words[k] & 0xFFFF0000u);
-    DotTokens<T>(w, x, ld, acc);
+    for (int k = 0; k < 4; ++k) q[2 * k] = __uint_as_float(words[k] << 16), q[2 * k + 1] = __uint_as_float(words[k] & 0xFFFF0000u);
   }
 };
 
-// {f16 d; int8 qs[32]}: 8 lanes, 4 weights each.
+// {f16 d; int8 qs[32]}: 8 threads, 4 weights each. Signed bytes + 128 are unsigned.
 struct Q8_0 {
-  static constexpr int kElems = 32, kBytes = 34, kLanes = 8;
-  template <int T>
-  __device__ static void Dot(const uint8_t* b, int sub, const float* x, int64_t ld, float* acc) {
-    const float d = HalfAt(b);
-    const uint32_t q = Load4Of2(b + 2 + 4 * sub);
-    float w[4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) w[j] = d * static_cast<float>(static_cast<int8_t>(q >> (8 * j)));
-    DotTokens<T>(w, x + 4 * sub, ld, acc);
+  static constexpr int kElems = 32, kBytes = 34, kLanes = 8, kChunks = 1;
+  static constexpr bool kScaled = true, kHasMin = false;
+  __device__ static int XOffset(int sub, int) { return 4 * sub; }
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*) {
+    scale[0] = HalfAt(b);
+    ByteValues<128>(Load4Of2(b + 2 + 4 * sub) ^ 0x80808080u, q);
   }
 };
 
-// {f16 d; u8 qs[16]}: weight j in the low nibble of qs[j], j + 16 in the high; 4 lanes of 8.
+// {f16 d; u8 qs[16]}: weight j in the low nibble of qs[j], j + 16 in the high, value nibble − 8;
+// 4 threads of 8 weights.
 struct Q4_0 {
-  static constexpr int kElems = 32, kBytes = 18, kLanes = 4;
-  template <int T>
-  __device__ static void Dot(const uint8_t* b, int sub, const float* x, int64_t ld, float* acc) {
-    const float d = HalfAt(b);
-    const uint32_t q = Load4Of2(b + 2 + 4 * sub);
-    float lo[4], hi[4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      lo[j] = d * (SmallToFloat((q >> (8 * j)) & 0xF) - 8.0f);
-      hi[j] = d * (SmallToFloat((q >> (8 * j + 4)) & 0xF) - 8.0f);
-    }
-    DotTokens<T>(lo, x + 4 * sub, ld, acc);
-    DotTokens<T>(hi, x + 16 + 4 * sub, ld, acc);
+  static constexpr int kElems = 32, kBytes = 18, kLanes = 4, kChunks = 2;
+  static constexpr bool kScaled = true, kHasMin = false;
+  __device__ static int XOffset(int sub, int c) { return 16 * c + 4 * sub; }
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*) {
+    scale[0] = scale[1] = HalfAt(b);
+    const uint32_t w = Load4Of2(b + 2 + 4 * sub);
+    ByteValues<8>(w & 0x0F0F0F0Fu, q);
+    ByteValues<8>((w >> 4) & 0x0F0F0F0Fu, q + 4);
   }
 };
 
-// {u8 e; u8 qs[16]}: doubled E2M1 codes × 2^(e - 128), Q4_0's nibble order; 4 lanes of 8.
+// {u8 e; u8 qs[16]}: E2M1 codes in Q4_0's nibble order, doubled magnitudes {0 1 2 3 4 6 8 12}
+// (looked up four at a time by a byte permute) × 2^(e − 128), the code's bit 3 the sign.
 struct MXFP4 {
-  static constexpr int kElems = 32, kBytes = 17, kLanes = 4;
-  template <int T>
-  __device__ static void Dot(const uint8_t* b, int sub, const float* x, int64_t ld, float* acc) {
-    constexpr float kValues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-    const float d = __uint_as_float(b[0] < 2 ? 0x00200000u << b[0] : static_cast<unsigned>(b[0] - 1) << 23);
-    float lo[4], hi[4];
+  static constexpr int kElems = 32, kBytes = 17, kLanes = 4, kChunks = 2;
+  static constexpr bool kScaled = true, kHasMin = false;
+  __device__ static int XOffset(int sub, int c) { return 16 * c + 4 * sub; }
+  __device__ static void Values(uint32_t codes, float* q) {  // codes: one per byte
+    const uint32_t m = codes & 0x07070707u;
+    const uint32_t pairs = m | (m >> 4);                          // selector nibbles in bytes 0 and 2
+    const uint32_t magnitudes = __byte_perm(0x03020100u, 0x0C080604u, __byte_perm(pairs, 0, 0x4420));
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const uint8_t q = b[1 + 4 * sub + j];
-      lo[j] = kValues[q & 0xF] * d;
-      hi[j] = kValues[q >> 4] * d;
+      const uint32_t sign = (codes << (28 - 8 * j)) & 0x80000000u;
+      q[j] = __uint_as_float(__float_as_uint(ByteValue<0>(magnitudes, j)) ^ sign);
     }
-    DotTokens<T>(lo, x + 4 * sub, ld, acc);
-    DotTokens<T>(hi, x + 16 + 4 * sub, ld, acc);
+  }
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*) {
+    scale[0] = scale[1] = __uint_as_float(b[0] < 2 ? 0x00200000u << b[0] : static_cast<unsigned>(b[0] - 1) << 23);
+    const uint32_t w = LoadUnaligned4(b + 1 + 4 * sub);
+    Values(w & 0x0F0F0F0Fu, q);
+    Values((w >> 4) & 0x0F0F0F0Fu, q + 4);
   }
 };
 
 // {f16 d, dmin; u8 scales[12]; u8 qs[128]}: 8 sub-blocks of 32 with 6-bit scales and mins; qs
 // bytes 32i .. 32i + 31 hold sub-block 2i in their low nibbles and 2i + 1 in their high ones.
-// Lane `sub` takes 16 of those bytes (one aligned 16-byte load): 16 weights of each sub-block.
+// Thread `sub` takes 8 of those bytes (one aligned 8-byte load): 8 weights of each sub-block.
 struct Q4_K {
-  static constexpr int kElems = 256, kBytes = 144, kLanes = 8;
+  static constexpr int kElems = 256, kBytes = 144, kLanes = 16, kChunks = 4;
+  static constexpr bool kScaled = true, kHasMin = true;
+  __device__ static int XOffset(int sub, int c) { return 64 * (sub / 4) + 8 * (sub % 4) + 32 * (c / 2) + 4 * (c % 2); }
+  // Sub-block s's 6-bit scale and min (byte loads: s varies by thread, and a register array
+  // indexed by it would live in local memory).
   __device__ static void ScaleMin(const uint8_t* sc, int s, float& scale, float& min) {
     if (s < 4) {
-      scale = SmallToFloat(sc[s] & 63), min = SmallToFloat(sc[s + 4] & 63);
+      scale = ByteValue<0>(sc[s] & 63, 0), min = ByteValue<0>(sc[s + 4] & 63, 0);
     } else {
-      scale = SmallToFloat((sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4));
-      min = SmallToFloat((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4));
+      scale = ByteValue<0>((sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4), 0);
+      min = ByteValue<0>((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4), 0);
     }
   }
-  template <int T>
-  __device__ static void Dot(const uint8_t* b, int sub, const float* x, int64_t ld, float* acc) {
-    const int i = sub / 2, h = sub % 2;
-    const float d = HalfAt(b), dmin = HalfAt(b + 2);
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float* min) {
+    const int i = sub / 4, h = sub % 4;
+    const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(b));  // d, dmin
     float s0, m0, s1, m1;
     ScaleMin(b + 4, 2 * i, s0, m0);
     ScaleMin(b + 4, 2 * i + 1, s1, m1);
-    const float d0 = d * s0, n0 = dmin * m0, d1 = d * s1, n1 = dmin * m1;
-    const uint4 v = *reinterpret_cast<const uint4*>(b + 16 + 32 * i + 16 * h);
-    const uint32_t words[4] = {v.x, v.y, v.z, v.w};
-    float lo[16], hi[16];
-#pragma unroll
-    for (int k = 0; k < 16; ++k) {
-      const uint32_t byte = words[k / 4] >> (8 * (k % 4));
-      lo[k] = d0 * SmallToFloat(byte & 0xF) - n0;
-      hi[k] = d1 * SmallToFloat((byte >> 4) & 0xF) - n1;
-    }
-    DotTokens<T>(lo, x + 64 * i + 16 * h, ld, acc);
-    DotTokens<T>(hi, x + 64 * i + 32 + 16 * h, ld, acc);
+    scale[0] = scale[1] = dm.x * s0, min[0] = min[1] = dm.y * m0;
+    scale[2] = scale[3] = dm.x * s1, min[2] = min[3] = dm.y * m1;
+    const uint2 v = *reinterpret_cast<const uint2*>(b + 16 + 32 * i + 8 * h);
+    ByteValues<0>(v.x & 0x0F0F0F0Fu, q);
+    ByteValues<0>(v.y & 0x0F0F0F0Fu, q + 4);
+    ByteValues<0>((v.x >> 4) & 0x0F0F0F0Fu, q + 8);
+    ByteValues<0>((v.y >> 4) & 0x0F0F0F0Fu, q + 12);
   }
 };
 
 // {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}: two halves of 128; in half h, weight 32g + l
 // (g < 4, l < 32) has low bits in ql[64h + 32(g % 2) + l] (low nibble for g < 2, else high),
-// high bits (qh[32h + l] >> 2g) & 3, scale scales[8h + 2g + l / 16]. Lane `sub` takes four
-// consecutive l of one half, for all four g: 16 weights.
+// high bits (qh[32h + l] >> 2g) & 3, scale scales[8h + 2g + l / 16], value 6 bits − 32. Thread
+// `sub` takes four consecutive l of one half, for all four g: 16 weights.
 struct Q6_K {
-  static constexpr int kElems = 256, kBytes = 210, kLanes = 16;
-  template <int T>
-  __device__ static void Dot(const uint8_t* b, int sub, const float* x, int64_t ld, float* acc) {
+  static constexpr int kElems = 256, kBytes = 210, kLanes = 16, kChunks = 4;
+  static constexpr bool kScaled = true, kHasMin = false;
+  __device__ static int XOffset(int sub, int c) { return 128 * (sub / 8) + 32 * c + 4 * (sub % 8); }
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*) {
     const int h = sub / 8, l0 = (sub % 8) * 4;
     const uint32_t ql[2] = {Load4Of2(b + 64 * h + l0), Load4Of2(b + 64 * h + 32 + l0)};
     const uint32_t qh = Load4Of2(b + 128 + 32 * h + l0);
@@ -189,57 +185,96 @@ struct Q6_K {
     const float d = HalfAt(b + 208);
 #pragma unroll
     for (int g = 0; g < 4; ++g) {
-      const float dg = d * static_cast<float>(sc[2 * g]);
-      float w[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const uint32_t low = (ql[g % 2] >> (8 * j + (g < 2 ? 0 : 4))) & 0xF;
-        const uint32_t high = (qh >> (8 * j + 2 * g)) & 3;
-        w[j] = dg * (SmallToFloat(low | (high << 4)) - 32.0f);
-      }
-      DotTokens<T>(w, x + 128 * h + 32 * g + l0, ld, acc);
+      scale[g] = d * static_cast<float>(sc[2 * g]);
+      const uint32_t low = (ql[g % 2] >> (g < 2 ? 0 : 4)) & 0x0F0F0F0Fu;
+      const uint32_t high = ((qh >> (2 * g)) & 0x03030303u) << 4;
+      ByteValues<32>(low | high, q + 4 * g);
     }
   }
 };
 
-template <class F, int T>
-__global__ void __launch_bounds__(kWarps * 32) MatMulKernel(MatMulArgs a) {
-  const int64_t r = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (r >= a.rows) return;
-  const uint8_t* row = static_cast<const uint8_t*>(a.w) + r * a.row_bytes;
+// R rows per thread block; the rows' blocks are shared out over the 128 threads (a pass covers
+// 128 / kLanes consecutive blocks of each row), two passes in flight per thread. Warp shuffles,
+// then shared memory, reduce the partial sums.
+template <class F, int T, int R>
+__global__ void __launch_bounds__(kThreads) MatMulKernel(MatMulArgs a) {
+  constexpr int kPerPass = kThreads / F::kLanes, kN = 4 * F::kChunks;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * R;
+  const uint8_t* rows = static_cast<const uint8_t*>(a.w) + r0 * a.row_bytes;
   const int64_t blocks = a.cols / F::kElems;
-  const int sub = lane % F::kLanes;
-  float acc[T] = {};
-  for (int64_t b = lane / F::kLanes; b < blocks; b += 32 / F::kLanes) {
-    F::template Dot<T>(row + b * F::kBytes, sub, a.x + b * F::kElems, a.cols, acc);
-  }
+  const int sub = threadIdx.x % F::kLanes;
+  float acc[R][T] = {};
+#pragma unroll 2
+  for (int64_t b = threadIdx.x / F::kLanes; b < blocks; b += kPerPass) {
+    float q[R][kN], scale[R][F::kChunks], min[R][F::kChunks];
 #pragma unroll
-  for (int t = 0; t < T; ++t) {
-    float s = acc[t];
-    for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
-    if (lane == 0) {
-      if (a.bias != nullptr) s += a.bias[r];
-      float* y = a.y + t * a.ldy + r;
-      *y = a.accumulate ? *y + s : s;
+    for (int r = 0; r < R; ++r) {
+      // Rows past the end (the last block's) read row 0's bytes again; their sums are dropped.
+      const int64_t rr = r0 + r < a.rows ? r : 0;
+      F::Decode(rows + rr * a.row_bytes + b * F::kBytes, sub, q[r], scale[r], min[r]);
+    }
+#pragma unroll
+    for (int c = 0; c < F::kChunks; ++c) {
+      const float* xc = a.x + b * F::kElems + F::XOffset(sub, c);
+#pragma unroll
+      for (int t = 0; t < T; ++t) {
+        const float4 x = *reinterpret_cast<const float4*>(xc + t * a.cols);
+        const float xsum = F::kHasMin ? (x.x + x.y) + (x.z + x.w) : 0.0f;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const float* qc = q[r] + 4 * c;
+          float d = qc[0] * x.x;
+          d = fmaf(qc[1], x.y, d);
+          d = fmaf(qc[2], x.z, d);
+          d = fmaf(qc[3], x.w, d);
+          if constexpr (F::kScaled) d *= scale[r][c];
+          if constexpr (F::kHasMin) d = fmaf(-min[r][c], xsum, d);
+          acc[r][t] += d;
+        }
+      }
     }
   }
+  __shared__ float partial[kThreads / 32][R][T];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int t = 0; t < T; ++t) {
+      float s = acc[r][t];
+      for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
+      if (lane == 0) partial[warp][r][t] = s;
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x < R * T) {
+    const int r = threadIdx.x / T, t = threadIdx.x % T;
+    if (r0 + r >= a.rows) return;
+    float s = 0.0f;
+    for (int w = 0; w < kThreads / 32; ++w) s += partial[w][r][t];
+    if (a.bias != nullptr) s += a.bias[r0 + r];
+    float* y = a.y + t * a.ldy + r0 + r;
+    *y = a.accumulate ? *y + s : s;
+  }
+}
+
+template <class F, int T, int R>
+void LaunchOne(const MatMulArgs& a, cudaStream_t stream) {
+  MatMulKernel<F, T, R><<<static_cast<unsigned>((a.rows + R - 1) / R), kThreads, 0, stream>>>(a);
 }
 
 template <class F>
 int Launch(MatMulArgs a, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>((a.rows + kWarps - 1) / kWarps));
   const int64_t n = a.n;
   for (int64_t t0 = 0; t0 < n; t0 += kMaxTokens) {
     switch (n - t0 < kMaxTokens ? n - t0 : kMaxTokens) {
-      case 1: MatMulKernel<F, 1><<<grid, kWarps * 32, 0, stream>>>(a); break;
-      case 2: MatMulKernel<F, 2><<<grid, kWarps * 32, 0, stream>>>(a); break;
-      case 3: MatMulKernel<F, 3><<<grid, kWarps * 32, 0, stream>>>(a); break;
-      case 4: MatMulKernel<F, 4><<<grid, kWarps * 32, 0, stream>>>(a); break;
-      case 5: MatMulKernel<F, 5><<<grid, kWarps * 32, 0, stream>>>(a); break;
-      case 6: MatMulKernel<F, 6><<<grid, kWarps * 32, 0, stream>>>(a); break;
-      case 7: MatMulKernel<F, 7><<<grid, kWarps * 32, 0, stream>>>(a); break;
-      default: MatMulKernel<F, 8><<<grid, kWarps * 32, 0, stream>>>(a); break;
+      case 1: LaunchOne<F, 1, 4>(a, stream); break;
+      case 2: LaunchOne<F, 2, 1>(a, stream); break;
+      case 3: LaunchOne<F, 3, 1>(a, stream); break;
+      case 4: LaunchOne<F, 4, 1>(a, stream); break;
+      case 5: LaunchOne<F, 5, 1>(a, stream); break;
+      case 6: LaunchOne<F, 6, 1>(a, stream); break;
+      case 7: LaunchOne<F, 7, 1>(a, stream); break;
+      default: LaunchOne<F, 8, 1>(a, stream); break;
     }
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return static_cast<int>(e);
     a.x += kMaxTokens * a.cols;

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cfloat>
+#include <cstdint>
 
 #include "lib/cuda/ops_kernels.h"
 
@@ -16,19 +17,20 @@ constexpr int kThreads = 256;
 unsigned Blocks(int64_t count) { return static_cast<unsigned>((count + kThreads - 1) / kThreads); }
 int LastError() { return static_cast<int>(cudaGetLastError()); }
 
+// One block per token. Squares summed in double (as the CPU does), reduced by warp shuffles and
+// one exchange through shared memory.
 __global__ void RmsNormKernel(const float* x, int64_t width, const float* weight, float eps, float* out) {
   const float* xt = x + blockIdx.x * width;
   float* ot = out + blockIdx.x * width;
-  __shared__ double partial[kThreads];
+  __shared__ double warp_sums[kThreads / 32];
   double sum = 0;
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x) sum += static_cast<double>(xt[i] * xt[i]);
-  partial[threadIdx.x] = sum;
+  for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+  if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
   __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s /= 2) {
-    if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];
-    __syncthreads();
-  }
-  const float mean = static_cast<float>(partial[0] / static_cast<double>(width));
+  double total = 0;
+  for (int w = 0; w < kThreads / 32; ++w) total += warp_sums[w];
+  const float mean = static_cast<float>(total / static_cast<double>(width));
   const float scale = 1.0f / sqrtf(mean + eps);
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x) ot[i] = (xt[i] * scale) * weight[i];
 }
@@ -55,6 +57,45 @@ __global__ void StoreRowsKernel(const float* src, int64_t n, int64_t stride, int
   if (i >= n * width) return;
   const int64_t t = i / width, j = i % width;
   cache[(*pos0 + t) * width + j] = src[t * stride + j];
+}
+
+// Jobs: q's rotation pairs in place, then every k value (rotated from its pair) and v value into
+// the caches.
+__global__ void RopeAppendKvKernel(float* qkv, int64_t n, int64_t stride, int64_t heads, int64_t kv_heads,
+                                   int64_t head_dim, int64_t rope_dim, bool interleaved, const float* cos,
+                                   const float* sin, const int32_t* pos0, float* cache_k, float* cache_v) {
+  const int64_t half = rope_dim / 2, kv_width = kv_heads * head_dim;
+  const int64_t q_jobs = n * heads * half;
+  int64_t job = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (job < q_jobs) {
+    const int64_t i = job % half, h = (job / half) % heads, t = job / (half * heads);
+    float* head = qkv + t * stride + h * head_dim;
+    const int64_t pos = *pos0 + t;
+    const float c = cos[pos * half + i], s = sin[pos * half + i];
+    float* a = interleaved ? head + 2 * i : head + i;
+    float* b = interleaved ? head + 2 * i + 1 : head + i + half;
+    const float x0 = *a, x1 = *b;
+    *a = x0 * c - x1 * s;
+    *b = x1 * c + x0 * s;
+    return;
+  }
+  job -= q_jobs;
+  if (job >= 2 * n * kv_width) return;
+  const bool is_v = job >= n * kv_width;
+  if (is_v) job -= n * kv_width;
+  const int64_t t = job / kv_width, j = job % kv_width, d = j % head_dim;
+  const float* row = qkv + t * stride + heads * head_dim + (is_v ? kv_width : 0);
+  const int64_t pos = *pos0 + t;
+  float value = row[j];
+  if (!is_v && d < rope_dim) {
+    // This value's rotation pair (first member x0 or second x1) and its frequency i.
+    const bool first = interleaved ? d % 2 == 0 : d < half;
+    const int64_t i = interleaved ? d / 2 : (first ? d : d - half);
+    const int64_t partner = interleaved ? (first ? j + 1 : j - 1) : (first ? j + half : j - half);
+    const float c = cos[pos * half + i], s = sin[pos * half + i];
+    value = first ? value * c - row[partner] * s : value * c + row[partner] * s;
+  }
+  (is_v ? cache_v : cache_k)[pos * kv_width + j] = value;
 }
 
 __global__ void SiluMulKernel(const float* gu, int64_t n, int64_t inter, float* out) {
@@ -94,27 +135,116 @@ __global__ void AttendKernel(const float* q, int64_t q_stride, const float* k, c
   for (int64_t d = lane, i = 0; d < dv; d += 32, ++i) oh[d] = acc[i] / denom;
 }
 
-// One block: each thread scans a strided share, then a shared-memory reduction keeps the larger
-// value and, on ties, the smaller index (std::max_element's first maximum).
-__global__ void ArgmaxKernel(const float* x, int64_t width, int32_t* out) {
-  __shared__ float best[1024];
-  __shared__ int32_t where[1024];
-  float b = -FLT_MAX;
-  int32_t w = 0;
-  for (int64_t i = threadIdx.x; i < width; i += blockDim.x) {
-    if (x[i] > b) b = x[i], w = static_cast<int32_t>(i);
-  }
-  best[threadIdx.x] = b, where[threadIdx.x] = w;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s /= 2) {
-    if (threadIdx.x < s) {
-      const float o = best[threadIdx.x + s];
-      const int32_t ow = where[threadIdx.x + s];
-      if (o > best[threadIdx.x] || (o == best[threadIdx.x] && ow < where[threadIdx.x])) best[threadIdx.x] = o, where[threadIdx.x] = ow;
+// One block of 128 threads per (query, head), as 16 groups of 8 lanes: group g takes keys g,
+// g + 16, ... with its own online softmax (16 keys in flight instead of one), lane i holding dims
+// 4i + 32m as float4s; the groups' partial results are merged through shared memory at the end.
+template <int KD, int VD>  // dk = 32 KD, dv = 32 VD
+__global__ void __launch_bounds__(128) AttendGroupsKernel(const float* q, int64_t q_stride, const float* k,
+                                                          const float* v, const int32_t* pos0, int64_t heads,
+                                                          int64_t kv_heads, float scale, float* out) {
+  constexpr int kGroups = 16, kDk = 32 * KD, kDv = 32 * VD;
+  const int64_t t = blockIdx.x / heads, h = blockIdx.x % heads, kvh = h / (heads / kv_heads);
+  const int g = threadIdx.x / 8, i = threadIdx.x % 8;
+  float4 qr[KD];
+#pragma unroll
+  for (int m = 0; m < KD; ++m) qr[m] = *reinterpret_cast<const float4*>(q + t * q_stride + h * kDk + 4 * i + 32 * m);
+  float running_max = -INFINITY, denom = 0.0f;
+  float4 acc[VD];
+#pragma unroll
+  for (int m = 0; m < VD; ++m) acc[m] = make_float4(0, 0, 0, 0);
+  const int64_t last = *pos0 + t;
+  // Every lane runs every pass (the shuffles need the whole warp); a group past the last key idles.
+  for (int64_t j0 = 0; j0 <= last; j0 += kGroups) {
+    const int64_t j = j0 + g;
+    const bool valid = j <= last;
+    float s = 0.0f;
+    if (valid) {
+      const float* kj = k + (j * kv_heads + kvh) * kDk + 4 * i;
+#pragma unroll
+      for (int m = 0; m < KD; ++m) {
+        const float4 kv = *reinterpret_cast<const float4*>(kj + 32 * m);
+        s += qr[m].x * kv.x + qr[m].y * kv.y + qr[m].z * kv.z + qr[m].w * kv.w;
+      }
     }
-    __syncthreads();
+    s += __shfl_xor_sync(0xFFFFFFFFu, s, 4);
+    s += __shfl_xor_sync(0xFFFFFFFFu, s, 2);
+    s += __shfl_xor_sync(0xFFFFFFFFu, s, 1);
+    if (!valid) continue;
+    s *= scale;
+    const float new_max = fmaxf(running_max, s);
+    const float correction = expf(running_max - new_max), p = expf(s - new_max);
+    denom = denom * correction + p;
+    const float* vj = v + (j * kv_heads + kvh) * kDv + 4 * i;
+#pragma unroll
+    for (int m = 0; m < VD; ++m) {
+      const float4 vv = *reinterpret_cast<const float4*>(vj + 32 * m);
+      acc[m].x = acc[m].x * correction + p * vv.x;
+      acc[m].y = acc[m].y * correction + p * vv.y;
+      acc[m].z = acc[m].z * correction + p * vv.z;
+      acc[m].w = acc[m].w * correction + p * vv.w;
+    }
+    running_max = new_max;
   }
-  if (threadIdx.x == 0) *out = where[0];
+  __shared__ float group_max[kGroups], group_denom[kGroups];
+  __shared__ float group_acc[kGroups][kDv];
+  if (i == 0) group_max[g] = running_max, group_denom[g] = denom;
+#pragma unroll
+  for (int m = 0; m < VD; ++m) *reinterpret_cast<float4*>(&group_acc[g][4 * i + 32 * m]) = acc[m];
+  __syncthreads();
+  float top = -INFINITY;
+  for (int o = 0; o < kGroups; ++o) top = fmaxf(top, group_max[o]);
+  float weight[kGroups], total = 0.0f;
+  for (int o = 0; o < kGroups; ++o) {
+    weight[o] = group_max[o] == -INFINITY ? 0.0f : expf(group_max[o] - top);  // a group without keys counts 0
+    total += weight[o] * group_denom[o];
+  }
+  float* oh = out + (t * heads + h) * kDv;
+  for (int d = threadIdx.x; d < kDv; d += blockDim.x) {
+    float sum = 0.0f;
+    for (int o = 0; o < kGroups; ++o) sum += weight[o] * group_acc[o][d];
+    oh[d] = sum / total;
+  }
+}
+
+// Arg-max in two launches: kArgmaxBlocks blocks each reduce a slice to (value, index) in
+// `partial`, then one block reduces those. Ties keep the smaller index (std::max_element's first).
+constexpr int kArgmaxBlocks = 128;
+
+__device__ __forceinline__ void KeepBetter(float& value, int32_t& index, float v, int32_t i) {
+  if (v > value || (v == value && i < index)) value = v, index = i;
+}
+
+__device__ void BlockArgmax(float value, int32_t index, float* out_value, int32_t* out_index) {
+  for (int o = 16; o > 0; o /= 2) {
+    KeepBetter(value, index, __shfl_xor_sync(0xFFFFFFFFu, value, o), __shfl_xor_sync(0xFFFFFFFFu, index, o));
+  }
+  __shared__ float values[kThreads / 32];
+  __shared__ int32_t indices[kThreads / 32];
+  if (threadIdx.x % 32 == 0) values[threadIdx.x / 32] = value, indices[threadIdx.x / 32] = index;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) KeepBetter(value, index, values[w], indices[w]);
+    *out_value = value, *out_index = index;
+  }
+}
+
+__global__ void ArgmaxPartialKernel(const float* x, int64_t width, float* partial) {
+  const int64_t slice = (width + gridDim.x - 1) / gridDim.x, begin = blockIdx.x * slice;
+  const int64_t end = begin + slice < width ? begin + slice : width;
+  float value = -FLT_MAX;
+  int32_t index = INT32_MAX;
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) KeepBetter(value, index, x[i], static_cast<int32_t>(i));
+  BlockArgmax(value, index, partial + 2 * blockIdx.x, reinterpret_cast<int32_t*>(partial + 2 * blockIdx.x + 1));
+}
+
+__global__ void ArgmaxFinalKernel(const float* partial, int32_t* out) {
+  float value = -FLT_MAX;
+  int32_t index = INT32_MAX;
+  for (int b = threadIdx.x; b < kArgmaxBlocks; b += blockDim.x) {
+    KeepBetter(value, index, partial[2 * b], reinterpret_cast<const int32_t*>(partial)[2 * b + 1]);
+  }
+  float unused;
+  BlockArgmax(value, index, &unused, out);
 }
 
 }  // namespace
@@ -141,6 +271,18 @@ int LaunchStoreRows(const float* src, int64_t n, int64_t stride, int64_t width, 
   return LastError();
 }
 
+int LaunchRopeAppendKv(float* qkv, int64_t n, int64_t stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                       int64_t rope_dim, bool interleaved, const float* cos, const float* sin, const int32_t* pos0,
+                       float* cache_k, float* cache_v, CUstream_st* stream) {
+  if (rope_dim > head_dim || rope_dim % 2 != 0) return static_cast<int>(cudaErrorInvalidValue);
+  const int64_t jobs = n * heads * (rope_dim / 2) + 2 * n * kv_heads * head_dim;
+  if (jobs > 0) {
+    RopeAppendKvKernel<<<Blocks(jobs), kThreads, 0, stream>>>(qkv, n, stride, heads, kv_heads, head_dim, rope_dim,
+                                                              interleaved, cos, sin, pos0, cache_k, cache_v);
+  }
+  return LastError();
+}
+
 int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstream_st* stream) {
   if (n * inter > 0) SiluMulKernel<<<Blocks(n * inter), kThreads, 0, stream>>>(gu, n, inter, out);
   return LastError();
@@ -149,18 +291,28 @@ int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstrea
 int LaunchAttend(const float* q, int64_t q_stride, const float* k, const float* v, int64_t n, const int32_t* pos0,
                  int64_t heads, int64_t kv_heads, int64_t dk, int64_t dv, float scale, float* out, CUstream_st* stream) {
   if (dv > 16 * 32 || kv_heads <= 0 || heads % kv_heads != 0) return static_cast<int>(cudaErrorInvalidValue);
-  constexpr int kWarps = 4;
   const int64_t jobs = n * heads;
-  if (jobs > 0) {
-    AttendKernel<<<static_cast<unsigned>((jobs + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(
-        q, q_stride, k, v, n, pos0, heads, kv_heads, dk, dv, scale, out);
+  if (jobs <= 0) return LastError();
+  const bool aligned = q_stride % 4 == 0 && reinterpret_cast<uintptr_t>(q) % 16 == 0;
+  if (aligned && dk == dv && (dk == 64 || dk == 128 || dk == 256)) {
+    const unsigned blocks = static_cast<unsigned>(jobs);
+    switch (dk) {
+      case 64: AttendGroupsKernel<2, 2><<<blocks, 128, 0, stream>>>(q, q_stride, k, v, pos0, heads, kv_heads, scale, out); break;
+      case 128: AttendGroupsKernel<4, 4><<<blocks, 128, 0, stream>>>(q, q_stride, k, v, pos0, heads, kv_heads, scale, out); break;
+      default: AttendGroupsKernel<8, 8><<<blocks, 128, 0, stream>>>(q, q_stride, k, v, pos0, heads, kv_heads, scale, out); break;
+    }
+    return LastError();
   }
+  constexpr int kWarps = 4;
+  AttendKernel<<<static_cast<unsigned>((jobs + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(
+      q, q_stride, k, v, n, pos0, heads, kv_heads, dk, dv, scale, out);
   return LastError();
 }
 
-int LaunchArgmax(const float* x, int64_t width, int32_t* out, CUstream_st* stream) {
+int LaunchArgmax(const float* x, int64_t width, float* scratch, int32_t* out, CUstream_st* stream) {
   if (width <= 0) return static_cast<int>(cudaErrorInvalidValue);
-  ArgmaxKernel<<<1, 1024, 0, stream>>>(x, width, out);
+  ArgmaxPartialKernel<<<kArgmaxBlocks, kThreads, 0, stream>>>(x, width, scratch);
+  ArgmaxFinalKernel<<<1, kThreads, 0, stream>>>(scratch, out);
   return LastError();
 }
 

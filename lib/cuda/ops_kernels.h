@@ -23,6 +23,12 @@ int LaunchRope(float* x, int64_t n, int64_t stride, int64_t heads, int64_t head_
 // appended to a cache.
 int LaunchStoreRows(const float* src, int64_t n, int64_t stride, int64_t width, float* cache, const int32_t* pos0,
                     CUstream_st* stream);
+// The attention inputs of n tokens, laid out [n, stride] as q (heads × head_dim), k, v
+// (kv_heads × head_dim each): rotates q in place (rope over the first rope_dim values of each
+// head) and appends rotated k and plain v to the caches at rows *pos0 + t ([T, kv_heads × head_dim]).
+int LaunchRopeAppendKv(float* qkv, int64_t n, int64_t stride, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                       int64_t rope_dim, bool interleaved, const float* cos, const float* sin, const int32_t* pos0,
+                       float* cache_k, float* cache_v, CUstream_st* stream);
 // out[t, i] = silu(gu[t, i]) * gu[t, inter + i]: gate and up side by side in one row per token.
 int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstream_st* stream);
 // Causal attention of n queries (positions *pos0 .. *pos0 + n - 1) over cached keys 0 .. *pos0 + t:
@@ -30,7 +36,8 @@ int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstrea
 // out [n, heads * dv]; dv <= 512.
 int LaunchAttend(const float* q, int64_t q_stride, const float* k, const float* v, int64_t n, const int32_t* pos0,
                  int64_t heads, int64_t kv_heads, int64_t dk, int64_t dv, float scale, float* out, CUstream_st* stream);
-// *out = the first index of the largest of x[0 .. width).
-int LaunchArgmax(const float* x, int64_t width, int32_t* out, CUstream_st* stream);
+// *out = the first index of the largest of x[0 .. width); scratch: kArgmaxScratch floats.
+constexpr int64_t kArgmaxScratch = 256;
+int LaunchArgmax(const float* x, int64_t width, float* scratch, int32_t* out, CUstream_st* stream);
 
 }  // namespace quantc::cuda::kernels

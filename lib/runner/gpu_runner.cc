@@ -42,7 +42,7 @@ struct Projection {
   cuda::DeviceBuffer bias;  // [rows] or empty
   uint64_t bytes() const {
     uint64_t b = 0;
-    for (const cuda::DeviceWeight& w : parts) b += w.bytes.size();
+    for (const cuda::DeviceWeight& w : parts) b += static_cast<uint64_t>(w.rows) * w.row_bytes;
     return b;
   }
 };
@@ -126,7 +126,8 @@ struct GpuCache::Scratch {
   int64_t tokens = 0, logit_rows = 0;
   cuda::PinnedBuffer staged;  // the position, then [tokens, hidden] embedding rows
   cuda::DeviceBuffer input;   // the same, on the device: x is updated in place, layer by layer
-  cuda::DeviceBuffer xn, qkv, attn, gu, h, logits, argmax;
+  cuda::DeviceBuffer xn, qkv, attn, gu, h, logits;
+  cuda::DeviceBuffer argmax;  // the index, then the arg-max kernels' scratch
   cuda::PinnedBuffer argmax_host;
   cuda::Graph decode;  // a one-token scratch's recorded step
   static absl::StatusOr<std::unique_ptr<Scratch>> Allocate(int64_t tokens, int64_t logit_rows, int64_t hidden, int64_t qkv,
@@ -261,7 +262,7 @@ absl::StatusOr<std::unique_ptr<GpuCache::Scratch>> GpuCache::Scratch::Allocate(i
   QC_ASSIGN_OR_RETURN(s->gu, AllocateFloats(tokens * 2 * inter));
   QC_ASSIGN_OR_RETURN(s->h, AllocateFloats(tokens * inter));
   QC_ASSIGN_OR_RETURN(s->logits, AllocateFloats(logit_rows * vocab));
-  QC_ASSIGN_OR_RETURN(s->argmax, cuda::DeviceBuffer::Allocate(4));
+  QC_ASSIGN_OR_RETURN(s->argmax, cuda::DeviceBuffer::Allocate(4 + 4 * ck::kArgmaxScratch));
   QC_ASSIGN_OR_RETURN(s->argmax_host, cuda::PinnedBuffer::Allocate(4));
   return s;
 }
@@ -317,16 +318,12 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
     QC_RETURN_IF_ERROR(observe(l, x));
     QC_RETURN_IF_ERROR(check(ck::LaunchRmsNorm(x, n, hidden, w.attn_norm.as<float>(), eps, xn, st), "rmsnorm"));
     QC_RETURN_IF_ERROR(Project(w.qkv, xn, n, qkv, stream));
-    float* q = qkv;
-    float* k = qkv + heads * hd;
-    const float* v = qkv + (heads + kvh) * hd;
     const float* cos = c.cos.as<float>();
     const float* sin = c.sin.as<float>();
-    QC_RETURN_IF_ERROR(check(ck::LaunchRope(q, n, qkv_rows, heads, hd, 0, s.rope.dim, s.rope.interleaved, cos, sin, pos, st), "rope"));
-    QC_RETURN_IF_ERROR(check(ck::LaunchRope(k, n, qkv_rows, kvh, hd, 0, s.rope.dim, s.rope.interleaved, cos, sin, pos, st), "rope"));
-    QC_RETURN_IF_ERROR(check(ck::LaunchStoreRows(k, n, qkv_rows, kvh * hd, c.k[l].as<float>(), pos, st), "kv store"));
-    QC_RETURN_IF_ERROR(check(ck::LaunchStoreRows(v, n, qkv_rows, kvh * hd, c.v[l].as<float>(), pos, st), "kv store"));
-    QC_RETURN_IF_ERROR(check(ck::LaunchAttend(q, qkv_rows, c.k[l].as<float>(), c.v[l].as<float>(), n, pos, heads, kvh, hd, hd,
+    QC_RETURN_IF_ERROR(check(ck::LaunchRopeAppendKv(qkv, n, qkv_rows, heads, kvh, hd, s.rope.dim, s.rope.interleaved, cos,
+                                                    sin, pos, c.k[l].as<float>(), c.v[l].as<float>(), st),
+                             "rope"));
+    QC_RETURN_IF_ERROR(check(ck::LaunchAttend(qkv, qkv_rows, c.k[l].as<float>(), c.v[l].as<float>(), n, pos, heads, kvh, hd, hd,
                                               scale, sc.attn.as<float>(), st),
                              "attention"));
     QC_RETURN_IF_ERROR(Project(w.o, sc.attn.as<float>(), n, x, stream, /*accumulate=*/true));
@@ -340,7 +337,7 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
   QC_RETURN_IF_ERROR(Project(m.lm_head, xn + (n - logit_rows) * hidden, logit_rows, sc.logits.as<float>(), stream));
   if (argmax) {
     QC_RETURN_IF_ERROR(check(ck::LaunchArgmax(sc.logits.as<float>() + (logit_rows - 1) * m.lm_head.rows, m.lm_head.rows,
-                                              sc.argmax.as<int32_t>(), st),
+                                              sc.argmax.as<float>() + 1, sc.argmax.as<int32_t>(), st),
                              "argmax"));
   }
   return absl::OkStatus();

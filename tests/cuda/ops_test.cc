@@ -1,6 +1,7 @@
 // The GPU forward pass's element-wise and attention kernels against the CPU runner's functions
 // (lib/runner/layers.h, rope.h) on the same inputs: RMSNorm, RoPE (half-split and interleaved),
 // silu·up, appending to a cache, causal GQA attention over a cache, arg-max.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -135,17 +136,70 @@ TEST_F(CudaOpsTest, StoreRowsAppendsAtTheCachedLength) {
   EXPECT_EQ(Host(dc, cache.size()), want);
 }
 
+TEST_F(CudaOpsTest, RopeAppendKvRotatesQInPlaceAndAppendsKAndV) {
+  for (bool interleaved : {false, true}) {
+    arch::RopeSpec spec;
+    spec.dim = 32;  // partial rotary: the first 32 of 64 values
+    spec.theta = 10000.0;
+    spec.interleaved = interleaved;
+    runner::Rope rope(spec);
+    constexpr int64_t kN = 3, kHeads = 4, kKvHeads = 2, kHd = 64, kPos0 = 5, kCapacity = 12;
+    constexpr int64_t kStride = (kHeads + 2 * kKvHeads) * kHd + 8;  // padded rows
+    std::vector<float> cos, sin;
+    rope.Tables(kCapacity, cos, sin);
+    auto qkv = Random(kN * kStride, 21);
+    std::vector<float> want_q = qkv, cache(kCapacity * kKvHeads * kHd, -1.0f), want_k = cache, want_v = cache;
+    for (int64_t t = 0; t < kN; ++t) {
+      for (int64_t h = 0; h < kHeads; ++h) rope.Apply(want_q.data() + t * kStride + h * kHd, kPos0 + t);
+      std::vector<float> k(qkv.begin() + t * kStride + kHeads * kHd, qkv.begin() + t * kStride + (kHeads + kKvHeads) * kHd);
+      for (int64_t h = 0; h < kKvHeads; ++h) rope.Apply(k.data() + h * kHd, kPos0 + t);
+      for (int64_t j = 0; j < kKvHeads * kHd; ++j) {
+        want_k[(kPos0 + t) * kKvHeads * kHd + j] = k[j];
+        want_v[(kPos0 + t) * kKvHeads * kHd + j] = qkv[t * kStride + (kHeads + kKvHeads) * kHd + j];
+      }
+    }
+    float* dq = Device(qkv);
+    float* dk = Device(cache);
+    float* dv = Device(cache);
+    ASSERT_TRUE(cuda::CheckLaunch(k::LaunchRopeAppendKv(dq, kN, kStride, kHeads, kKvHeads, kHd, spec.dim, interleaved,
+                                                        Device(cos), Device(sin), Position(kPos0), dk, dv, nullptr),
+                                  "rope").ok());
+    EXPECT_LE(RelativeMaxError(Host(dq, qkv.size()), want_q), 1e-6) << interleaved;
+    EXPECT_LE(RelativeMaxError(Host(dk, cache.size()), want_k), 1e-6) << interleaved;
+    EXPECT_EQ(Host(dv, cache.size()), want_v) << interleaved;
+  }
+}
+
 TEST_F(CudaOpsTest, ArgmaxTakesTheFirstLargest) {
   auto x = Random(100003, 6);
   x[777] = 50.0f, x[90001] = 50.0f;
-  std::vector<float> slot(1);
+  std::vector<float> slot(1), scratch(k::kArgmaxScratch);
   float* out = Device(slot);
-  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchArgmax(Device(x), static_cast<int64_t>(x.size()), reinterpret_cast<int32_t*>(out),
-                                                nullptr), "argmax").ok());
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchArgmax(Device(x), static_cast<int64_t>(x.size()), Device(scratch),
+                                                reinterpret_cast<int32_t*>(out), nullptr), "argmax").ok());
   const std::vector<float> got = Host(out, 1);
   int32_t index;
   std::memcpy(&index, got.data(), 4);
   EXPECT_EQ(index, 777);
+}
+
+// Head sizes 64 and 128 (the grouped kernel), with a q row stride wider than q (q/k/v side by side).
+TEST_F(CudaOpsTest, CausalGroupedAttentionCommonHeadSizes) {
+  for (int64_t dk : {64, 128}) {
+    constexpr int64_t kN = 5, kPos0 = 37, kHeads = 6, kKvHeads = 2, kT = kPos0 + kN;
+    const int64_t stride = (kHeads + 2 * kKvHeads) * dk;
+    auto qkv = Random(kN * stride, 30 + dk), kk = Random(kT * kKvHeads * dk, 31), v = Random(kT * kKvHeads * dk, 32);
+    std::vector<float> q(kN * kHeads * dk);
+    for (int64_t t = 0; t < kN; ++t) std::copy_n(qkv.begin() + t * stride, kHeads * dk, q.begin() + t * kHeads * dk);
+    const float scale = 1.0f / std::sqrt(float(dk));
+    std::vector<float> want(kN * kHeads * dk), zeros(want.size());
+    runner::Attend(q.data(), kk.data(), v.data(), kN, kPos0, kHeads, kKvHeads, dk, dk, scale, want.data());
+    float* out = Device(zeros);
+    ASSERT_TRUE(cuda::CheckLaunch(k::LaunchAttend(Device(qkv), stride, Device(kk), Device(v), kN, Position(kPos0), kHeads,
+                                                  kKvHeads, dk, dk, scale, out, nullptr),
+                                  "attend").ok());
+    EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-5) << dk;
+  }
 }
 
 TEST_F(CudaOpsTest, CausalGroupedAttention) {

@@ -12,7 +12,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > 
 status=0
 for t in "$ROOT"/.gpu/bin/*_test; do
   name=$(basename "$t")
-  (cd "$ROOT" && "$t" --gtest_output="xml:$RESULTS/$name.xml") > "$RESULTS/$name.log" 2>&1 || status=1
+  # A hung kernel must not eat the call's device time: 120 s per binary (they take seconds).
+  (cd "$ROOT" && timeout 120 "$t" --gtest_output="xml:$RESULTS/$name.xml") > "$RESULTS/$name.log" 2>&1 || status=1
   tail -n 3 "$RESULTS/$name.log"
 done
 exit $status
