@@ -315,6 +315,10 @@ TEST_F(CliTest, TargetGpuWithoutADeviceSaysSo) {
   if (r.exit_code == 0) GTEST_SKIP() << "this machine has a CUDA device";
   EXPECT_THAT(r.output, HasSubstr("quantc eval: error: --target gpu: "));
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  Result run = RunShell(Q(kQuantc) + " run " + Q(kData / "tiny-llama-bf16") + " -p Hello -n 4 --target gpu");
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_THAT(run.output, HasSubstr("quantc run: error: --target gpu: "));
+  EXPECT_EQ(std::count(run.output.begin(), run.output.end(), '\n'), 1) << run.output;
 }
 
 TEST_F(CliTest, Fp4TypeWhereTheFormatCannotHoldIt) {
