@@ -60,7 +60,9 @@ struct F32 {
   }
 };
 
-struct F16 {
+// Eight 16-bit floats per 16-byte load; Pair turns one word into its two values (low half first).
+template <class Pair>
+struct Float16x8 {
   static constexpr int kElems = 8, kBytes = 16, kLanes = 1, kChunks = 2;
   static constexpr bool kScaled = false, kHasMin = false;
   __device__ static int XOffset(int, int c) { return 4 * c; }
@@ -69,23 +71,19 @@ struct F16 {
     const uint32_t words[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
-      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&words[k]));
+      const float2 f = Pair::Of(words[k]);
       q[2 * k] = f.x, q[2 * k + 1] = f.y;
     }
   }
 };
-
-struct BF16 {
-  static constexpr int kElems = 8, kBytes = 16, kLanes = 1, kChunks = 2;
-  static constexpr bool kScaled = false, kHasMin = false;
-  __device__ static int XOffset(int, int c) { return 4 * c; }
-  __device__ static void Decode(const uint8_t* b, int, float* q, float*, float*) {
-    const uint4 v = *reinterpret_cast<const uint4*>(b);
-    const uint32_t words[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int k = 0; k < 4; ++k) q[2 * k] = __uint_as_float(words[k] << 16), q[2 * k + 1] = __uint_as_float(words[k] & 0xFFFF0000u);
-  }
+struct HalfPair {
+  __device__ static float2 Of(uint32_t w) { return __half22float2(*reinterpret_cast<const __half2*>(&w)); }
 };
+struct Bf16Pair {  // a bfloat16 is the top half of a float
+  __device__ static float2 Of(uint32_t w) { return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u)); }
+};
+using F16 = Float16x8<HalfPair>;
+using BF16 = Float16x8<Bf16Pair>;
 
 // {f16 d; int8 qs[32]}: 8 threads, 4 weights each. Signed bytes + 128 are unsigned.
 struct Q8_0 {

@@ -29,30 +29,38 @@ fs::path Data() {
 
 absl::StatusOr<Model> Read(const fs::path& p) { return tools::ReadModel(p); }
 
+// The fixture named by the parameter, with a CPU and a GPU runner on it.
 class GpuRunnerTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+    const fs::path path = Data() / GetParam();
+    if (!fs::exists(path)) GTEST_SKIP() << path << " not here";
+    auto model = Read(path);
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = std::make_unique<Model>(std::move(*model));
+    auto cpu = runner::Runner::Create(*model_);
+    auto gpu = runner::GpuRunner::Create(*model_);
+    ASSERT_TRUE(cpu.ok()) << cpu.status();
+    ASSERT_TRUE(gpu.ok()) << gpu.status();
+    cpu_ = std::move(*cpu), gpu_ = std::move(*gpu);
   }
+  std::unique_ptr<Model> model_;  // outlives the runners
+  std::unique_ptr<runner::Runner> cpu_;
+  std::unique_ptr<runner::GpuRunner> gpu_;
 };
 
 TEST_P(GpuRunnerTest, MatchesTheCpuRunner) {
-  const fs::path path = Data() / GetParam();
-  if (!fs::exists(path)) GTEST_SKIP() << path << " not here";
-  auto model = Read(path);
-  ASSERT_TRUE(model.ok()) << model.status();
-  auto cpu = runner::Runner::Create(*model);
-  auto gpu = runner::GpuRunner::Create(*model);
-  ASSERT_TRUE(cpu.ok()) << cpu.status();
-  ASSERT_TRUE(gpu.ok()) << gpu.status();
-  const int64_t vocab = (*cpu)->spec().vocab_size, hidden = (*cpu)->spec().hidden_size, n = 48;
+  runner::Runner* cpu = cpu_.get();
+  runner::GpuRunner* gpu = gpu_.get();
+  const int64_t vocab = cpu->spec().vocab_size, hidden = cpu->spec().hidden_size, n = 48;
   std::vector<int32_t> ids(n);
   for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i * 7919 + 13) % vocab);
   std::vector<float> want(n * vocab), got(n * vocab);
   std::vector<std::vector<float>> want_h, got_h;
-  auto cache = (*cpu)->NewCache();
-  ASSERT_TRUE((*cpu)->Forward(ids, *cache, want, [&](int64_t, std::span<const float> h) { want_h.emplace_back(h.begin(), h.end()); }).ok());
-  absl::Status s = (*gpu)->Forward(ids, got, [&](int64_t, std::span<const float> h) { got_h.emplace_back(h.begin(), h.end()); });
+  auto cache = cpu->NewCache();
+  ASSERT_TRUE(cpu->Forward(ids, *cache, want, [&](int64_t, std::span<const float> h) { want_h.emplace_back(h.begin(), h.end()); }).ok());
+  absl::Status s = gpu->Forward(ids, got, [&](int64_t, std::span<const float> h) { got_h.emplace_back(h.begin(), h.end()); });
   ASSERT_TRUE(s.ok()) << s;
   double max_diff = 0;
   for (size_t i = 0; i < want.size(); ++i) max_diff = std::max(max_diff, std::fabs(double(got[i]) - want[i]));
@@ -81,32 +89,27 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GpuRunnerTest,
 // runner's row for that position, and Greedy's arg-max (a recorded graph for single tokens) is
 // the CPU's wherever the CPU's top-2 margin leaves no doubt.
 TEST_P(GpuRunnerTest, DecodesThroughTheCacheAsTheCpuRunnerDoes) {
-  const fs::path path = Data() / GetParam();
-  if (!fs::exists(path)) GTEST_SKIP() << path << " not here";
-  auto model = Read(path);
-  ASSERT_TRUE(model.ok()) << model.status();
-  auto cpu = runner::Runner::Create(*model);
-  auto gpu = runner::GpuRunner::Create(*model);
-  ASSERT_TRUE(cpu.ok() && gpu.ok());
-  const int64_t vocab = (*cpu)->spec().vocab_size, n = 40, prompt = 16;
+  runner::Runner* cpu = cpu_.get();
+  runner::GpuRunner* gpu = gpu_.get();
+  const int64_t vocab = cpu->spec().vocab_size, n = 40, prompt = 16;
   std::vector<int32_t> ids(n);
   for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i * 4241 + 5) % vocab);
   std::vector<float> want(n * vocab);
-  auto cache = (*cpu)->NewCache();
-  ASSERT_TRUE((*cpu)->Forward(ids, *cache, want).ok());
+  auto cache = cpu->NewCache();
+  ASSERT_TRUE(cpu->Forward(ids, *cache, want).ok());
   auto row = [&](int64_t t) { return std::span<const float>(want).subspan(t * vocab, vocab); };
-  auto steps = (*gpu)->NewCache(n);
-  auto greedy = (*gpu)->NewCache(n);
+  auto steps = gpu->NewCache(n);
+  auto greedy = gpu->NewCache(n);
   ASSERT_TRUE(steps.ok() && greedy.ok());
   std::vector<float> last(vocab);
-  ASSERT_TRUE((*gpu)->Forward(std::span(ids).first(prompt), **steps, last).ok());
-  auto next = (*gpu)->Greedy(std::span(ids).first(prompt), **greedy);
+  ASSERT_TRUE(gpu->Forward(std::span(ids).first(prompt), **steps, last).ok());
+  auto next = gpu->Greedy(std::span(ids).first(prompt), **greedy);
   ASSERT_TRUE(next.ok()) << next.status();
   int decided = 0;
   for (int64_t t = prompt - 1; t < n; ++t) {
     if (t >= prompt) {
-      ASSERT_TRUE((*gpu)->Forward(std::span(ids).subspan(t, 1), **steps, last).ok());
-      next = (*gpu)->Greedy(std::span(ids).subspan(t, 1), **greedy);
+      ASSERT_TRUE(gpu->Forward(std::span(ids).subspan(t, 1), **steps, last).ok());
+      next = gpu->Greedy(std::span(ids).subspan(t, 1), **greedy);
       ASSERT_TRUE(next.ok()) << next.status();
     }
     double max_diff = 0;
@@ -123,7 +126,7 @@ TEST_P(GpuRunnerTest, DecodesThroughTheCacheAsTheCpuRunnerDoes) {
   EXPECT_EQ((*steps)->length(), n);
   EXPECT_EQ((*greedy)->length(), n);
   EXPECT_GT(decided, 0);
-  EXPECT_EQ((*gpu)->Forward(std::span(ids).first(1), **steps, last).code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(gpu->Forward(std::span(ids).first(1), **steps, last).code(), absl::StatusCode::kOutOfRange);
 }
 
 TEST(GpuRunner, RefusesWhatItDoesNotRunYet) {
