@@ -26,8 +26,10 @@ std::optional<kernels::Format> FormatOf(DType t) {
     case DType::kQ8_0: return kernels::Format::kQ8_0;
     case DType::kQ4_0: return kernels::Format::kQ4_0;
     case DType::kQ4_K: return kernels::Format::kQ4_K;
+    case DType::kQ5_K: return kernels::Format::kQ5_K;
     case DType::kQ6_K: return kernels::Format::kQ6_K;
     case DType::kMXFP4: return kernels::Format::kMXFP4;
+    case DType::kF8E4M3: return kernels::Format::kFp8Block;
     default: return std::nullopt;
   }
 }
@@ -202,6 +204,7 @@ bool HasMatMulKernel(DType dtype) { return FormatOf(dtype).has_value(); }
 
 absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
   if (!HasMatMulKernel(dtype)) return absl::UnimplementedError(StrCat("no CUDA matmul kernel for ", Name(dtype), " weights"));
+  if (dtype == DType::kF8E4M3) return absl::InvalidArgumentError("FP8 weights need their scales: UploadFp8BlockWeight");
   const int64_t align = Traits(dtype).block_elems > 32 ? Traits(dtype).block_elems : 32;
   if (rows <= 0 || cols <= 0 || cols % align != 0) {
     return absl::InvalidArgumentError(StrCat(Name(dtype), " weight [", rows, ", ", cols, "]: the GPU kernels need columns in whole blocks of ", align));
@@ -210,12 +213,38 @@ absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> 
   if (bytes.size() != row_bytes * static_cast<uint64_t>(rows)) {
     return absl::InvalidArgumentError(StrCat(Name(dtype), " weight [", rows, ", ", cols, "] needs ", row_bytes * rows, " bytes, got ", bytes.size()));
   }
-  DeviceWeight w{dtype, rows, cols, row_bytes, {}};
+  DeviceWeight w;
+  w.dtype = dtype, w.rows = rows, w.cols = cols, w.row_bytes = row_bytes;
   // 16 bytes of slack: kernels read unaligned 4-byte groups as two aligned words.
   absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(bytes.size() + 16);
   if (!b.ok()) return b.status();
   w.bytes = std::move(*b);
   if (absl::Status s = w.bytes.Upload(bytes); !s.ok()) return s;
+  return w;
+}
+
+absl::StatusOr<DeviceWeight> UploadFp8BlockWeight(std::span<const uint8_t> codes, std::span<const float> scales,
+                                                  int64_t rows, int64_t cols, int64_t block_rows, int64_t block_cols) {
+  if (rows <= 0 || cols <= 0 || cols % 32 != 0 || block_cols != 128 || block_rows <= 0) {
+    return absl::InvalidArgumentError(StrCat("FP8 weight [", rows, ", ", cols, "] in ", block_rows, "x", block_cols,
+                                             " blocks: the GPU kernel needs blocks 128 columns wide and columns in units of 32"));
+  }
+  const int64_t scale_rows = (rows + block_rows - 1) / block_rows, scale_cols = (cols + 127) / 128;
+  if (codes.size() != static_cast<uint64_t>(rows * cols) || scales.size() != static_cast<uint64_t>(scale_rows * scale_cols)) {
+    return absl::InvalidArgumentError(StrCat("FP8 weight [", rows, ", ", cols, "]: ", codes.size(), " codes and ", scales.size(),
+                                             " scales do not fit it"));
+  }
+  DeviceWeight w;
+  w.dtype = DType::kF8E4M3, w.rows = rows, w.cols = cols, w.row_bytes = static_cast<uint64_t>(cols);
+  w.scale_cols = scale_cols, w.scale_block_rows = block_rows;
+  absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(codes.size() + 16);
+  if (!b.ok()) return b.status();
+  w.bytes = std::move(*b);
+  if (absl::Status st = w.bytes.Upload(codes); !st.ok()) return st;
+  absl::StatusOr<DeviceBuffer> sc = DeviceBuffer::Allocate(scales.size() * 4);
+  if (!sc.ok()) return sc.status();
+  w.scales = std::move(*sc);
+  if (absl::Status st = w.scales.Upload({reinterpret_cast<const uint8_t*>(scales.data()), scales.size() * 4}); !st.ok()) return st;
   return w;
 }
 
@@ -226,6 +255,7 @@ absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, 
   kernels::MatMulArgs a;
   a.w = w.bytes.data(), a.rows = w.rows, a.cols = w.cols, a.row_bytes = static_cast<int64_t>(w.row_bytes);
   a.x = x, a.n = n, a.y = y, a.ldy = out.ldy == 0 ? w.rows : out.ldy, a.bias = out.bias, a.accumulate = out.accumulate;
+  a.scales = w.scales.as<float>(), a.scale_cols = w.scale_cols, a.scale_block_rows = w.scale_block_rows;
   return CheckLaunch(kernels::LaunchMatMul(*f, a, stream != nullptr ? stream->get() : nullptr), "matmul launch");
 }
 

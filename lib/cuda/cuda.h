@@ -1,6 +1,6 @@
 // quantc's CUDA backend (built when nvcc is found; run on the device machine): device memory and
-// the weight-stored matmul. Weights are uploaded in their stored format (F32/F16/BF16 and ggml
-// block types) and decoded inside the matmul kernel (matmul_kernels.cu), never expanded in
+// the weight-stored matmul. Weights are uploaded in their stored format (F32/F16/BF16, block FP8
+// with its scale grid, ggml block types) and decoded inside the matmul kernel (matmul_kernels.cu), never expanded in
 // device memory. No CUDA types in this header: C++ callers see absl::Status and raw device
 // pointers.
 #pragma once
@@ -123,11 +123,18 @@ struct DeviceWeight {
   int64_t rows = 0, cols = 0;
   uint64_t row_bytes = 0;
   DeviceBuffer bytes;
+  // Block-scaled FP8 (dtype kF8E4M3): the F32 scale grid [ceil(rows / block_rows), scale_cols].
+  DeviceBuffer scales;
+  int64_t scale_cols = 0, scale_block_rows = 0;
 };
 bool HasMatMulKernel(DType dtype);
 // UNIMPLEMENTED for a dtype without a kernel; INVALID_ARGUMENT when the bytes do not fill
 // [rows, cols] or cols is not whole blocks of 32 (256 for K-quants).
 absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> bytes, int64_t rows, int64_t cols);
+// DeepSeek's block FP8: E4M3 codes [rows, cols] and one F32 scale per block_rows x 128 block.
+// INVALID_ARGUMENT unless blocks are 128 columns wide and cols is whole units of 32.
+absl::StatusOr<DeviceWeight> UploadFp8BlockWeight(std::span<const uint8_t> codes, std::span<const float> scales,
+                                                  int64_t rows, int64_t cols, int64_t block_rows, int64_t block_cols);
 
 // Where a matmul writes: y[t * ldy + r] (ldy 0 = rows), plus bias[r] if given, added to what y
 // holds if `accumulate` (the residual add).

@@ -13,6 +13,7 @@
 // as Q4_0's −8) leaves v.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include "lib/cuda/matmul_kernels.h"
@@ -50,11 +51,17 @@ __device__ __forceinline__ void ByteValues(uint32_t bytes, float* q) {
   for (int j = 0; j < 4; ++j) q[j] = ByteValue<kOffset>(bytes, j);
 }
 
+// Where a block sits: for formats whose scales live beside the codes (kFp8Block).
+struct BlockAt {
+  const MatMulArgs& a;
+  int64_t row, block;
+};
+
 struct F32 {
   static constexpr int kElems = 4, kBytes = 16, kLanes = 1, kChunks = 1;
   static constexpr bool kScaled = false, kHasMin = false;
   __device__ static int XOffset(int, int) { return 0; }
-  __device__ static void Decode(const uint8_t* b, int, float* q, float*, float*) {
+  __device__ static void Decode(const uint8_t* b, int, float* q, float*, float*, const BlockAt&) {
     const float4 v = *reinterpret_cast<const float4*>(b);
     q[0] = v.x, q[1] = v.y, q[2] = v.z, q[3] = v.w;
   }
@@ -66,7 +73,7 @@ struct Float16x8 {
   static constexpr int kElems = 8, kBytes = 16, kLanes = 1, kChunks = 2;
   static constexpr bool kScaled = false, kHasMin = false;
   __device__ static int XOffset(int, int c) { return 4 * c; }
-  __device__ static void Decode(const uint8_t* b, int, float* q, float*, float*) {
+  __device__ static void Decode(const uint8_t* b, int, float* q, float*, float*, const BlockAt&) {
     const uint4 v = *reinterpret_cast<const uint4*>(b);
     const uint32_t words[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
@@ -90,7 +97,7 @@ struct Q8_0 {
   static constexpr int kElems = 32, kBytes = 34, kLanes = 8, kChunks = 1;
   static constexpr bool kScaled = true, kHasMin = false;
   __device__ static int XOffset(int sub, int) { return 4 * sub; }
-  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*) {
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*, const BlockAt&) {
     scale[0] = HalfAt(b);
     ByteValues<128>(Load4Of2(b + 2 + 4 * sub) ^ 0x80808080u, q);
   }
@@ -102,7 +109,7 @@ struct Q4_0 {
   static constexpr int kElems = 32, kBytes = 18, kLanes = 4, kChunks = 2;
   static constexpr bool kScaled = true, kHasMin = false;
   __device__ static int XOffset(int sub, int c) { return 16 * c + 4 * sub; }
-  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*) {
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*, const BlockAt&) {
     scale[0] = scale[1] = HalfAt(b);
     const uint32_t w = Load4Of2(b + 2 + 4 * sub);
     ByteValues<8>(w & 0x0F0F0F0Fu, q);
@@ -126,7 +133,7 @@ struct MXFP4 {
       q[j] = __uint_as_float(__float_as_uint(ByteValue<0>(magnitudes, j)) ^ sign);
     }
   }
-  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*) {
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*, const BlockAt&) {
     scale[0] = scale[1] = __uint_as_float(b[0] < 2 ? 0x00200000u << b[0] : static_cast<unsigned>(b[0] - 1) << 23);
     const uint32_t w = LoadUnaligned4(b + 1 + 4 * sub);
     Values(w & 0x0F0F0F0Fu, q);
@@ -151,7 +158,7 @@ struct Q4_K {
       min = ByteValue<0>((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4), 0);
     }
   }
-  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float* min) {
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float* min, const BlockAt&) {
     const int i = sub / 4, h = sub % 4;
     const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(b));  // d, dmin
     float s0, m0, s1, m1;
@@ -167,6 +174,31 @@ struct Q4_K {
   }
 };
 
+// {f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}: Q4_K with a fifth bit per weight, weight
+// 64i + l (l < 32) in bit 2i of qh[l], 64i + 32 + l in bit 2i + 1. Thread `sub` takes Q4_K's
+// 8 + 8 weights and the 8 qh bytes they share.
+struct Q5_K {
+  static constexpr int kElems = 256, kBytes = 176, kLanes = 16, kChunks = 4;
+  static constexpr bool kScaled = true, kHasMin = true;
+  __device__ static int XOffset(int sub, int c) { return Q4_K::XOffset(sub, c); }
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float* min, const BlockAt&) {
+    const int i = sub / 4, h = sub % 4;
+    const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(b));  // d, dmin
+    float s0, m0, s1, m1;
+    Q4_K::ScaleMin(b + 4, 2 * i, s0, m0);
+    Q4_K::ScaleMin(b + 4, 2 * i + 1, s1, m1);
+    scale[0] = scale[1] = dm.x * s0, min[0] = min[1] = dm.y * m0;
+    scale[2] = scale[3] = dm.x * s1, min[2] = min[3] = dm.y * m1;
+    const uint2 high = *reinterpret_cast<const uint2*>(b + 16 + 8 * h);
+    const uint2 v = *reinterpret_cast<const uint2*>(b + 48 + 32 * i + 8 * h);
+    auto fifth = [&](uint32_t qh, int bit) { return ((qh >> bit) & 0x01010101u) << 4; };
+    ByteValues<0>((v.x & 0x0F0F0F0Fu) | fifth(high.x, 2 * i), q);
+    ByteValues<0>((v.y & 0x0F0F0F0Fu) | fifth(high.y, 2 * i), q + 4);
+    ByteValues<0>(((v.x >> 4) & 0x0F0F0F0Fu) | fifth(high.x, 2 * i + 1), q + 8);
+    ByteValues<0>(((v.y >> 4) & 0x0F0F0F0Fu) | fifth(high.y, 2 * i + 1), q + 12);
+  }
+};
+
 // {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}: two halves of 128; in half h, weight 32g + l
 // (g < 4, l < 32) has low bits in ql[64h + 32(g % 2) + l] (low nibble for g < 2, else high),
 // high bits (qh[32h + l] >> 2g) & 3, scale scales[8h + 2g + l / 16], value 6 bits − 32. Thread
@@ -175,7 +207,7 @@ struct Q6_K {
   static constexpr int kElems = 256, kBytes = 210, kLanes = 16, kChunks = 4;
   static constexpr bool kScaled = true, kHasMin = false;
   __device__ static int XOffset(int sub, int c) { return 128 * (sub / 8) + 32 * c + 4 * (sub % 8); }
-  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*) {
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*, const BlockAt&) {
     const int h = sub / 8, l0 = (sub % 8) * 4;
     const uint32_t ql[2] = {Load4Of2(b + 64 * h + l0), Load4Of2(b + 64 * h + 32 + l0)};
     const uint32_t qh = Load4Of2(b + 128 + 32 * h + l0);
@@ -187,6 +219,32 @@ struct Q6_K {
       const uint32_t low = (ql[g % 2] >> (g < 2 ? 0 : 4)) & 0x0F0F0F0Fu;
       const uint32_t high = ((qh >> (2 * g)) & 0x03030303u) << 4;
       ByteValues<32>(low | high, q + 4 * g);
+    }
+  }
+};
+
+// DeepSeek's block FP8: E4M3 codes, one F32 scale per 128 x 128 block (MatMulArgs::scales), each
+// weight bf16_rne(f32(code) × scale) as the CPU runner and fp8-to-bf16 make it. Units of 16 codes
+// (one 16-byte load; 8 per scale block), converted two at a time by the hardware (E4M3 → F16 is
+// exact), so rows only need whole units (tiny-qwen2's 1120 columns end mid-block).
+struct Fp8Block {
+  static constexpr int kElems = 16, kBytes = 16, kLanes = 1, kChunks = 4;
+  static constexpr bool kScaled = false, kHasMin = false;
+  __device__ static int XOffset(int, int c) { return 4 * c; }
+  __device__ static float Bf16Round(float v) {  // round to nearest even at bfloat16 (finite values)
+    const uint32_t u = __float_as_uint(v);
+    return __uint_as_float((u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u);
+  }
+  __device__ static void Decode(const uint8_t* b, int, float* q, float*, float*, const BlockAt& at) {
+    const float s = at.a.scales[(at.row / at.a.scale_block_rows) * at.a.scale_cols + at.block / 8];
+    const uint4 v = *reinterpret_cast<const uint4*>(b);
+    const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      const __nv_fp8x2_storage_t pair = static_cast<__nv_fp8x2_storage_t>(words[k / 2] >> (16 * (k % 2)));
+      const __half2 h = __nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3);
+      const float2 f = __half22float2(h);
+      q[2 * k] = Bf16Round(f.x * s), q[2 * k + 1] = Bf16Round(f.y * s);
     }
   }
 };
@@ -209,7 +267,7 @@ __global__ void __launch_bounds__(kThreads) MatMulKernel(MatMulArgs a) {
     for (int r = 0; r < R; ++r) {
       // Rows past the end (the last block's) read row 0's bytes again; their sums are dropped.
       const int64_t rr = r0 + r < a.rows ? r : 0;
-      F::Decode(rows + rr * a.row_bytes + b * F::kBytes, sub, q[r], scale[r], min[r]);
+      F::Decode(rows + rr * a.row_bytes + b * F::kBytes, sub, q[r], scale[r], min[r], BlockAt{a, r0 + rr, b});
     }
 #pragma unroll
     for (int c = 0; c < F::kChunks; ++c) {
@@ -292,8 +350,12 @@ int LaunchMatMul(Format format, const MatMulArgs& args, CUstream_st* stream) {
     case Format::kQ8_0: return Launch<Q8_0>(args, stream);
     case Format::kQ4_0: return Launch<Q4_0>(args, stream);
     case Format::kQ4_K: return Launch<Q4_K>(args, stream);
+    case Format::kQ5_K: return Launch<Q5_K>(args, stream);
     case Format::kQ6_K: return Launch<Q6_K>(args, stream);
     case Format::kMXFP4: return Launch<MXFP4>(args, stream);
+    case Format::kFp8Block:
+      if (args.scales == nullptr || args.scale_block_rows <= 0 || args.cols % 16 != 0) return static_cast<int>(cudaErrorInvalidValue);
+      return Launch<Fp8Block>(args, stream);
   }
   return static_cast<int>(cudaErrorInvalidValue);
 }

@@ -10,7 +10,7 @@ struct CUstream_st;
 namespace quantc::cuda::kernels {
 
 // Storage formats with a kernel; the numbers are private to lib/cuda (cuda.cc maps DType).
-enum class Format : int { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K, kQ6_K, kMXFP4 };
+enum class Format : int { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K, kMXFP4, kFp8Block };
 
 struct MatMulArgs {
   const void* w = nullptr;  // rows back to back, row_bytes each, the format's blocks in order
@@ -21,10 +21,14 @@ struct MatMulArgs {
   int64_t ldy = 0;
   const float* bias = nullptr;  // [rows] added to every token, or null
   bool accumulate = false;      // y += W·x (the residual add) instead of y = W·x
+  // kFp8Block: the F32 scale of weight (r, c) at scales[(r / scale_block_rows) * scale_cols + c / 128].
+  const float* scales = nullptr;
+  int64_t scale_cols = 0, scale_block_rows = 128;
 };
 
 // y = W·x (+ bias) for every token; x, y and bias are device FP32. Returns the CUDA error code of
-// the launch (0 = success). cols must be a multiple of 32 (256 for K-quants).
+// the launch (0 = success). cols must be a multiple of 32 (256 for K-quants); kFp8Block: E4M3
+// codes (cols bytes a row) whose blocks are 128 columns wide.
 int LaunchMatMul(Format format, const MatMulArgs& args, CUstream_st* stream);
 
 }  // namespace quantc::cuda::kernels

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "lib/arch/gguf_layout.h"
@@ -47,15 +48,19 @@ struct Projection {
   }
 };
 
-// A matrix's bytes in the format the GPU will read: stored, or FP32 decoded here.
+// A matrix's bytes in the format the GPU will read: stored, or FP32 decoded here. Block FP8
+// (dtype kF8E4M3) keeps its codes and scale grid, and is never stacked (its scale blocks would not
+// line up across matrices).
 struct HostRows {
   DType dtype;
   std::span<const uint8_t> bytes;
   std::vector<float> decoded;
+  std::optional<kernels::WeightMatrix::Fp8BlockRows> fp8;
 };
 HostRows RowsFor(const kernels::WeightMatrix& m) {
-  if (auto s = m.stored_rows(); s && cuda::HasMatMulKernel(s->dtype)) return {s->dtype, s->bytes, {}};
-  HostRows h{DType::kF32, {}, std::vector<float>(static_cast<size_t>(m.rows() * m.cols()))};
+  if (auto f = m.fp8_block_rows(); f && f->layout.block_cols == 128 && m.cols() % 32 == 0) return {DType::kF8E4M3, f->codes, {}, f};
+  if (auto s = m.stored_rows(); s && cuda::HasMatMulKernel(s->dtype)) return {s->dtype, s->bytes, {}, std::nullopt};
+  HostRows h{DType::kF32, {}, std::vector<float>(static_cast<size_t>(m.rows() * m.cols())), std::nullopt};
   m.DequantRows(0, m.rows(), h.decoded.data());
   h.bytes = Bytes(h.decoded);
   return h;
@@ -70,15 +75,24 @@ absl::StatusOr<Projection> UploadProjection(std::span<const kernels::WeightMatri
   while (start < matrices.size()) {
     // The longest run of matrices from `start` in one format and width: one stacked part.
     size_t end = start + 1;
-    while (end < matrices.size() && rows[end].dtype == rows[start].dtype && matrices[end]->cols() == matrices[start]->cols()) ++end;
+    while (!rows[start].fp8 && end < matrices.size() && rows[end].dtype == rows[start].dtype &&
+           matrices[end]->cols() == matrices[start]->cols()) {
+      ++end;
+    }
     int64_t part_rows = 0;
     std::vector<uint8_t> stacked;
     for (size_t i = start; i < end; ++i) {
       part_rows += matrices[i]->rows();
       if (end - start > 1) stacked.insert(stacked.end(), rows[i].bytes.begin(), rows[i].bytes.end());
     }
-    QC_ASSIGN_OR_RETURN(cuda::DeviceWeight w, cuda::UploadWeight(rows[start].dtype, end - start > 1 ? stacked : rows[start].bytes,
-                                                                 part_rows, matrices[start]->cols()));
+    cuda::DeviceWeight w;
+    if (const auto& f = rows[start].fp8) {
+      QC_ASSIGN_OR_RETURN(w, cuda::UploadFp8BlockWeight(f->codes, f->scales, f->layout.rows, f->layout.cols,
+                                                        f->layout.block_rows, f->layout.block_cols));
+    } else {
+      QC_ASSIGN_OR_RETURN(w, cuda::UploadWeight(rows[start].dtype, end - start > 1 ? stacked : rows[start].bytes, part_rows,
+                                                matrices[start]->cols()));
+    }
     p.offsets.push_back(p.rows);
     p.rows += part_rows;
     p.parts.push_back(std::move(w));

@@ -1,6 +1,7 @@
 // The forward pass on a CUDA device (`--target gpu`; built when nvcc is found). Weights go to the
-// device in their stored format where lib/cuda has a matmul kernel for it (F32/F16/BF16, Q8_0,
-// Q4_0, Q4_K, Q6_K, MXFP4) and are decoded inside the kernel; other formats are decoded once on
+// device in their stored format where lib/cuda has a matmul kernel for it (F32/F16/BF16, DeepSeek's
+// block FP8, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, MXFP4) and are decoded inside the kernel; other formats
+// (int4 pack-quantized, NVFP4, the remaining ggml types so far) are decoded once on
 // the host to FP32 and uploaded as such. Projections that read the same input (q/k/v, gate/up)
 // are stacked into one matrix when they share a format. Activations and the KV cache stay on the
 // device; the embedding rows are gathered on the host. The arithmetic is the CPU runner's

@@ -78,7 +78,8 @@ TEST_P(GpuRunnerTest, MatchesTheCpuRunner) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, GpuRunnerTest,
                          ::testing::Values("tiny-llama-bf16", "tiny-qwen2-bf16", "tiny-llama-fp8", "tiny-llama-Q4_K_M.gguf",
-                                           "tiny-qwen2-Q8_0.gguf", "tiny-llama-MXFP4.gguf"),
+                                           "tiny-qwen2-Q8_0.gguf", "tiny-llama-MXFP4.gguf", "tiny-qwen2-fp8",
+                                           "tiny-llama-Q5_K_M.gguf"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';

@@ -61,6 +61,43 @@ TEST_P(CudaMatMulTest, EqualsTheCpuKernelsOnTheSameBytes) {
   }
 }
 
+// DeepSeek's block FP8 on the device (codes + scale grid) against the CPU runner's FP8 matrix: a
+// row count and a width (tiny-qwen2's 1120) that end mid-block.
+TEST(CudaMatMul, Fp8BlockEqualsTheCpuKernels) {
+  if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  constexpr int64_t kRows = 200, kCols = 1120;
+  kernels::fp8::BlockLayout layout;
+  layout.rows = kRows, layout.cols = kCols;
+  std::mt19937 rng(21);
+  std::vector<uint8_t> codes(kRows * kCols);
+  for (uint8_t& c : codes) {
+    do c = static_cast<uint8_t>(rng()); while ((c & 0x7F) == 0x7F);  // no NaN codes
+  }
+  std::vector<float> scales(layout.scale_rows() * layout.scale_cols());
+  for (float& v : scales) v = std::ldexp(1.0f + (rng() % 1000) / 1000.0f, -int(rng() % 8) - 4);
+  auto cpu = kernels::MakeFp8BlockWeight(codes, scales, layout);
+  auto gpu = cuda::UploadFp8BlockWeight(codes, scales, kRows, kCols, 128, 128);
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  for (int64_t n : {1, 5}) {
+    const std::vector<float> x = Random(n * kCols, 40 + n);
+    std::vector<float> want(n * kRows), got(n * kRows);
+    kernels::MatMul(*cpu, x.data(), n, want.data());
+    auto dx = cuda::DeviceBuffer::Allocate(x.size() * 4), dy = cuda::DeviceBuffer::Allocate(got.size() * 4);
+    ASSERT_TRUE(dx.ok() && dy.ok());
+    ASSERT_TRUE(dx->Upload({reinterpret_cast<const uint8_t*>(x.data()), x.size() * 4}).ok());
+    ASSERT_TRUE(cuda::MatMul(*gpu, dx->as<float>(), n, dy->as<float>()).ok());
+    ASSERT_TRUE(dy->Download({reinterpret_cast<uint8_t*>(got.data()), got.size() * 4}).ok());
+    double err = 0, norm = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      err = std::max(err, std::fabs(double(got[i]) - want[i]));
+      norm = std::max(norm, std::fabs(double(want[i])));
+    }
+    EXPECT_LE(err, 1e-5 * norm) << "n=" << n << ": max error " << err << " of max |y| " << norm;
+  }
+  EXPECT_EQ(cuda::UploadWeight(DType::kF8E4M3, codes, kRows, kCols).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cuda::UploadFp8BlockWeight(codes, scales, kRows, kCols, 128, 64).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(CudaMatMul, WritesWithAStrideAddsTheBiasAndAccumulates) {
   if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   constexpr int64_t kRows = 40, kCols = 256, kN = 3, kLd = 45;
@@ -92,7 +129,7 @@ TEST(CudaMatMul, WritesWithAStrideAddsTheBiasAndAccumulates) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, CudaMatMulTest,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
-                                           DType::kQ4_K, DType::kQ6_K, DType::kMXFP4),
+                                           DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kMXFP4),
                          [](const auto& info) { return std::string(Name(info.param)); });
 
 TEST(CudaDevice, DescribesItselfOrSaysThereIsNone) {

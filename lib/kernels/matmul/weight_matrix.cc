@@ -62,6 +62,7 @@ class Fp8BlockWeight final : public WeightMatrix {
     fp8::ref::DequantRowsToBF16(codes_.data() + r0 * cols(), scales_.data(), layout_, r0, r1, bf16.data());
     for (size_t i = 0; i < bf16.size(); ++i) out[i] = BF16ToF32(bf16[i]);
   }
+  std::optional<Fp8BlockRows> fp8_block_rows() const override { return Fp8BlockRows{codes_, scales_, layout_}; }
 
  private:
   std::span<const uint8_t> codes_;

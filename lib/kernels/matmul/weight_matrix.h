@@ -47,6 +47,14 @@ class WeightMatrix {
     std::span<const uint8_t> bytes;
   };
   virtual std::optional<StoredRows> stored_rows() const { return std::nullopt; }
+  // Block-scaled FP8 storage (E4M3 codes row-major, the F32 scale grid), for backends that decode
+  // it in their own kernels; nullopt for every other storage.
+  struct Fp8BlockRows {
+    std::span<const uint8_t> codes;
+    std::span<const float> scales;
+    fp8::BlockLayout layout;
+  };
+  virtual std::optional<Fp8BlockRows> fp8_block_rows() const { return std::nullopt; }
 
   // How MatMul treats this matrix's inputs (set once by whoever builds the model's weights):
   // rounded first as llama.cpp's CPU backend rounds them (ggml_quants/activations.h), and/or shown
