@@ -158,14 +158,18 @@ struct Q4_K {
       min = ByteValue<0>((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4), 0);
     }
   }
-  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float* min, const BlockAt&) {
-    const int i = sub / 4, h = sub % 4;
+  // The chunk scales and mins of sub-blocks 2i (chunks 0, 1) and 2i + 1 (chunks 2, 3).
+  __device__ static void Scales(const uint8_t* b, int i, float* scale, float* min) {
     const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(b));  // d, dmin
     float s0, m0, s1, m1;
     ScaleMin(b + 4, 2 * i, s0, m0);
     ScaleMin(b + 4, 2 * i + 1, s1, m1);
     scale[0] = scale[1] = dm.x * s0, min[0] = min[1] = dm.y * m0;
     scale[2] = scale[3] = dm.x * s1, min[2] = min[3] = dm.y * m1;
+  }
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float* min, const BlockAt&) {
+    const int i = sub / 4, h = sub % 4;
+    Scales(b, i, scale, min);
     const uint2 v = *reinterpret_cast<const uint2*>(b + 16 + 32 * i + 8 * h);
     ByteValues<0>(v.x & 0x0F0F0F0Fu, q);
     ByteValues<0>(v.y & 0x0F0F0F0Fu, q + 4);
@@ -183,12 +187,7 @@ struct Q5_K {
   __device__ static int XOffset(int sub, int c) { return Q4_K::XOffset(sub, c); }
   __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float* min, const BlockAt&) {
     const int i = sub / 4, h = sub % 4;
-    const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(b));  // d, dmin
-    float s0, m0, s1, m1;
-    Q4_K::ScaleMin(b + 4, 2 * i, s0, m0);
-    Q4_K::ScaleMin(b + 4, 2 * i + 1, s1, m1);
-    scale[0] = scale[1] = dm.x * s0, min[0] = min[1] = dm.y * m0;
-    scale[2] = scale[3] = dm.x * s1, min[2] = min[3] = dm.y * m1;
+    Q4_K::Scales(b, i, scale, min);
     const uint2 high = *reinterpret_cast<const uint2*>(b + 16 + 8 * h);
     const uint2 v = *reinterpret_cast<const uint2*>(b + 48 + 32 * i + 8 * h);
     auto fifth = [&](uint32_t qh, int bit) { return ((qh >> bit) & 0x01010101u) << 4; };
