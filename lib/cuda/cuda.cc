@@ -162,6 +162,13 @@ absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t bytes) {
   return b;
 }
 
+absl::StatusOr<DeviceBuffer> DeviceBuffer::FromHost(std::span<const uint8_t> bytes, size_t slack) {
+  absl::StatusOr<DeviceBuffer> b = Allocate(bytes.size() + slack);
+  if (!b.ok()) return b.status();
+  if (absl::Status s = b->Upload(bytes); !s.ok()) return s;
+  return b;
+}
+
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
   if (this != &o) {
     if (data_ != nullptr) cudaFree(data_);
@@ -216,10 +223,9 @@ absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> 
   DeviceWeight w;
   w.dtype = dtype, w.rows = rows, w.cols = cols, w.row_bytes = row_bytes;
   // 16 bytes of slack: kernels read unaligned 4-byte groups as two aligned words.
-  absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(bytes.size() + 16);
+  absl::StatusOr<DeviceBuffer> b = DeviceBuffer::FromHost(bytes, 16);
   if (!b.ok()) return b.status();
   w.bytes = std::move(*b);
-  if (absl::Status s = w.bytes.Upload(bytes); !s.ok()) return s;
   return w;
 }
 
@@ -237,14 +243,12 @@ absl::StatusOr<DeviceWeight> UploadFp8BlockWeight(std::span<const uint8_t> codes
   DeviceWeight w;
   w.dtype = DType::kF8E4M3, w.rows = rows, w.cols = cols, w.row_bytes = static_cast<uint64_t>(cols);
   w.scale_cols = scale_cols, w.scale_block_rows = block_rows;
-  absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(codes.size() + 16);
+  absl::StatusOr<DeviceBuffer> b = DeviceBuffer::FromHost(codes, 16);
   if (!b.ok()) return b.status();
   w.bytes = std::move(*b);
-  if (absl::Status st = w.bytes.Upload(codes); !st.ok()) return st;
-  absl::StatusOr<DeviceBuffer> sc = DeviceBuffer::Allocate(scales.size() * 4);
+  absl::StatusOr<DeviceBuffer> sc = DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(scales.data()), scales.size() * 4});
   if (!sc.ok()) return sc.status();
   w.scales = std::move(*sc);
-  if (absl::Status st = w.scales.Upload({reinterpret_cast<const uint8_t*>(scales.data()), scales.size() * 4}); !st.ok()) return st;
   return w;
 }
 

@@ -53,6 +53,8 @@ class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   static absl::StatusOr<DeviceBuffer> Allocate(size_t bytes);
+  // A copy of `bytes` (plus `slack` unwritten bytes past them).
+  static absl::StatusOr<DeviceBuffer> FromHost(std::span<const uint8_t> bytes, size_t slack = 0);
   DeviceBuffer(DeviceBuffer&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr, o.size_ = 0; }
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
   DeviceBuffer(const DeviceBuffer&) = delete;

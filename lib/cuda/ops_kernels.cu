@@ -35,6 +35,15 @@ __global__ void RmsNormKernel(const float* x, int64_t width, const float* weight
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x) ot[i] = (xt[i] * scale) * weight[i];
 }
 
+// Rotates pair i of a head (i, i + half, or 2i, 2i + 1 when interleaved) in place.
+__device__ __forceinline__ void RotatePair(float* head, int64_t i, int64_t half, bool interleaved, float c, float s) {
+  float* a = interleaved ? head + 2 * i : head + i;
+  float* b = interleaved ? head + 2 * i + 1 : head + i + half;
+  const float x0 = *a, x1 = *b;
+  *a = x0 * c - x1 * s;
+  *b = x1 * c + x0 * s;
+}
+
 __global__ void RopeKernel(float* x, int64_t n, int64_t stride, int64_t heads, int64_t head_stride, int64_t offset,
                            int64_t dim, bool interleaved, const float* cos, const float* sin, const int32_t* pos0) {
   const int64_t half = dim / 2;
@@ -43,20 +52,7 @@ __global__ void RopeKernel(float* x, int64_t n, int64_t stride, int64_t heads, i
   const int64_t i = job % half, h = (job / half) % heads, t = job / (half * heads);
   float* head = x + t * stride + h * head_stride + offset;
   const int64_t pos = *pos0 + t;
-  const float c = cos[pos * half + i], s = sin[pos * half + i];
-  float* a = interleaved ? head + 2 * i : head + i;
-  float* b = interleaved ? head + 2 * i + 1 : head + i + half;
-  const float x0 = *a, x1 = *b;
-  *a = x0 * c - x1 * s;
-  *b = x1 * c + x0 * s;
-}
-
-__global__ void StoreRowsKernel(const float* src, int64_t n, int64_t stride, int64_t width, float* cache,
-                                const int32_t* pos0) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n * width) return;
-  const int64_t t = i / width, j = i % width;
-  cache[(*pos0 + t) * width + j] = src[t * stride + j];
+  RotatePair(head, i, half, interleaved, cos[pos * half + i], sin[pos * half + i]);
 }
 
 // Jobs: q's rotation pairs in place, then every k value (rotated from its pair) and v value into
@@ -71,12 +67,7 @@ __global__ void RopeAppendKvKernel(float* qkv, int64_t n, int64_t stride, int64_
     const int64_t i = job % half, h = (job / half) % heads, t = job / (half * heads);
     float* head = qkv + t * stride + h * head_dim;
     const int64_t pos = *pos0 + t;
-    const float c = cos[pos * half + i], s = sin[pos * half + i];
-    float* a = interleaved ? head + 2 * i : head + i;
-    float* b = interleaved ? head + 2 * i + 1 : head + i + half;
-    const float x0 = *a, x1 = *b;
-    *a = x0 * c - x1 * s;
-    *b = x1 * c + x0 * s;
+    RotatePair(head, i, half, interleaved, cos[pos * half + i], sin[pos * half + i]);
     return;
   }
   job -= q_jobs;
@@ -262,12 +253,6 @@ int LaunchRope(float* x, int64_t n, int64_t stride, int64_t heads, int64_t head_
     RopeKernel<<<Blocks(jobs), kThreads, 0, stream>>>(x, n, stride, heads, head_stride, offset, dim, interleaved, cos,
                                                       sin, pos0);
   }
-  return LastError();
-}
-
-int LaunchStoreRows(const float* src, int64_t n, int64_t stride, int64_t width, float* cache, const int32_t* pos0,
-                    CUstream_st* stream) {
-  if (n * width > 0) StoreRowsKernel<<<Blocks(n * width), kThreads, 0, stream>>>(src, n, stride, width, cache, pos0);
   return LastError();
 }
 

@@ -19,10 +19,6 @@ int LaunchRmsNorm(const float* x, int64_t n, int64_t width, const float* weight,
 // half-split pairs (i, i + dim/2) or interleaved pairs (2i, 2i + 1).
 int LaunchRope(float* x, int64_t n, int64_t stride, int64_t heads, int64_t head_stride, int64_t offset, int64_t dim,
                bool interleaved, const float* cos, const float* sin, const int32_t* pos0, CUstream_st* stream);
-// cache[(*pos0 + t) * width + j] = src[t * stride + j] for t < n, j < width: new keys or values
-// appended to a cache.
-int LaunchStoreRows(const float* src, int64_t n, int64_t stride, int64_t width, float* cache, const int32_t* pos0,
-                    CUstream_st* stream);
 // The attention inputs of n tokens, laid out [n, stride] as q (heads × head_dim), k, v
 // (kv_heads × head_dim each): rotates q in place (rope over the first rope_dim values of each
 // head) and appends rotated k and plain v to the caches at rows *pos0 + t ([T, kv_heads × head_dim]).

@@ -23,11 +23,7 @@ std::span<const uint8_t> Bytes(const std::vector<float>& v) {
   return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4};
 }
 
-absl::StatusOr<cuda::DeviceBuffer> UploadFloats(const std::vector<float>& v) {
-  QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer b, cuda::DeviceBuffer::Allocate(v.size() * 4));
-  QC_RETURN_IF_ERROR(b.Upload(Bytes(v)));
-  return b;
-}
+absl::StatusOr<cuda::DeviceBuffer> UploadFloats(const std::vector<float>& v) { return cuda::DeviceBuffer::FromHost(Bytes(v)); }
 
 absl::StatusOr<cuda::DeviceBuffer> AllocateFloats(int64_t count) {
   return cuda::DeviceBuffer::Allocate(static_cast<size_t>(count) * 4);
@@ -144,8 +140,6 @@ struct GpuCache::Scratch {
   cuda::DeviceBuffer argmax;  // the index, then the arg-max kernels' scratch
   cuda::PinnedBuffer argmax_host;
   cuda::Graph decode;  // a one-token scratch's recorded step
-  static absl::StatusOr<std::unique_ptr<Scratch>> Allocate(int64_t tokens, int64_t logit_rows, int64_t hidden, int64_t qkv,
-                                                           int64_t attn, int64_t inter, int64_t vocab);
   const int32_t* pos() const { return input.as<int32_t>(); }
   float* x() const { return reinterpret_cast<float*>(input.as<uint8_t>() + kPosBytes); }
 };
@@ -262,23 +256,27 @@ absl::StatusOr<std::unique_ptr<GpuCache>> GpuRunner::NewCache(int64_t capacity) 
   return std::unique_ptr<GpuCache>(new GpuCache(std::move(state)));
 }
 
-absl::StatusOr<std::unique_ptr<GpuCache::Scratch>> GpuCache::Scratch::Allocate(int64_t tokens, int64_t logit_rows,
-                                                                               int64_t hidden, int64_t qkv, int64_t attn,
-                                                                               int64_t inter, int64_t vocab) {
+absl::StatusOr<GpuCache::Scratch*> GpuRunner::ScratchFor(const cuda::Stream& stream, std::unique_ptr<GpuCache::Scratch>& slot,
+                                                          int64_t tokens, int64_t logit_rows) const {
+  if (slot && slot->tokens == tokens && slot->logit_rows == logit_rows) return slot.get();
+  QC_RETURN_IF_ERROR(stream.Synchronize());  // the old buffers may still be in use
+  const Impl& m = *impl_;
+  const int64_t hidden = m.spec.hidden_size, inter = m.inter;
   auto s = std::make_unique<GpuCache::Scratch>();
   s->tokens = tokens, s->logit_rows = logit_rows;
   const size_t input = kPosBytes + static_cast<size_t>(tokens * hidden) * 4;
   QC_ASSIGN_OR_RETURN(s->staged, cuda::PinnedBuffer::Allocate(input));
   QC_ASSIGN_OR_RETURN(s->input, cuda::DeviceBuffer::Allocate(input));
   QC_ASSIGN_OR_RETURN(s->xn, AllocateFloats(tokens * hidden));
-  QC_ASSIGN_OR_RETURN(s->qkv, AllocateFloats(tokens * qkv));
-  QC_ASSIGN_OR_RETURN(s->attn, AllocateFloats(tokens * attn));
+  QC_ASSIGN_OR_RETURN(s->qkv, AllocateFloats(tokens * m.layers[0].qkv.rows));
+  QC_ASSIGN_OR_RETURN(s->attn, AllocateFloats(tokens * m.spec.num_heads * m.spec.head_dim));
   QC_ASSIGN_OR_RETURN(s->gu, AllocateFloats(tokens * 2 * inter));
   QC_ASSIGN_OR_RETURN(s->h, AllocateFloats(tokens * inter));
-  QC_ASSIGN_OR_RETURN(s->logits, AllocateFloats(logit_rows * vocab));
+  QC_ASSIGN_OR_RETURN(s->logits, AllocateFloats(logit_rows * m.lm_head.rows));
   QC_ASSIGN_OR_RETURN(s->argmax, cuda::DeviceBuffer::Allocate(4 + 4 * ck::kArgmaxScratch));
   QC_ASSIGN_OR_RETURN(s->argmax_host, cuda::PinnedBuffer::Allocate(4));
-  return s;
+  slot = std::move(s);
+  return slot.get();
 }
 
 absl::Status GpuRunner::Stage(std::span<const int32_t> tokens, GpuCache& cache, GpuCache::Scratch& s) const {
@@ -366,12 +364,7 @@ absl::Status GpuRunner::Forward(std::span<const int32_t> tokens, GpuCache& cache
   if (size != 0 && size != vocab && size != n * vocab) return absl::InvalidArgumentError("logits must be [n, vocab], [vocab] or empty");
   const int64_t logit_rows = size == n * vocab ? n : 1;
   GpuCache::State& c = *cache.state_;
-  std::unique_ptr<GpuCache::Scratch>& sc = c.batch;
-  if (!sc || sc->tokens != n || sc->logit_rows != logit_rows) {
-    QC_RETURN_IF_ERROR(c.stream.Synchronize());
-    QC_ASSIGN_OR_RETURN(sc, GpuCache::Scratch::Allocate(n, logit_rows, m.spec.hidden_size, m.layers[0].qkv.rows,
-                                            m.spec.num_heads * m.spec.head_dim, m.inter, vocab));
-  }
+  QC_ASSIGN_OR_RETURN(GpuCache::Scratch* sc, ScratchFor(c.stream, c.batch, n, logit_rows));
   QC_RETURN_IF_ERROR(Stage(tokens, cache, *sc));
   QC_RETURN_IF_ERROR(Enqueue(n, cache, *sc, logit_rows, /*argmax=*/false, observer));
   if (size != 0) QC_RETURN_IF_ERROR(sc->logits.DownloadAsync({reinterpret_cast<uint8_t*>(logits.data()), logits.size() * 4}, c.stream));
@@ -381,16 +374,10 @@ absl::Status GpuRunner::Forward(std::span<const int32_t> tokens, GpuCache& cache
 }
 
 absl::StatusOr<int32_t> GpuRunner::Greedy(std::span<const int32_t> tokens, GpuCache& cache) const {
-  const Impl& m = *impl_;
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return absl::InvalidArgumentError("Greedy needs at least one token");
   GpuCache::State& c = *cache.state_;
-  std::unique_ptr<GpuCache::Scratch>& sc = n == 1 ? c.step : c.batch;
-  if (!sc || sc->tokens != n || sc->logit_rows != 1) {
-    QC_RETURN_IF_ERROR(c.stream.Synchronize());
-    QC_ASSIGN_OR_RETURN(sc, GpuCache::Scratch::Allocate(n, 1, m.spec.hidden_size, m.layers[0].qkv.rows, m.spec.num_heads * m.spec.head_dim,
-                                            m.inter, m.lm_head.rows));
-  }
+  QC_ASSIGN_OR_RETURN(GpuCache::Scratch* sc, ScratchFor(c.stream, n == 1 ? c.step : c.batch, n, 1));
   QC_RETURN_IF_ERROR(Stage(tokens, cache, *sc));
   if (n == 1) {
     if (!sc->decode) {

@@ -19,6 +19,10 @@
 #include "lib/runner/options.h"
 #include "lib/runner/runner.h"
 
+namespace quantc::cuda {
+class Stream;
+}  // namespace quantc::cuda
+
 namespace quantc::runner {
 
 // The device state of one sequence: keys and values of every layer for up to `capacity`
@@ -66,6 +70,9 @@ class GpuRunner {
  private:
   struct Impl;
   explicit GpuRunner(std::unique_ptr<Impl> impl);
+  // The scratch in `slot`, (re)allocated for `tokens` tokens and `logit_rows` rows of logits.
+  absl::StatusOr<GpuCache::Scratch*> ScratchFor(const cuda::Stream& stream, std::unique_ptr<GpuCache::Scratch>& slot,
+                                                int64_t tokens, int64_t logit_rows) const;
   // Gathers the embedding rows into the pinned input and queues their upload and the position.
   absl::Status Stage(std::span<const int32_t> tokens, GpuCache& cache, GpuCache::Scratch& s) const;
   // Queues the forward pass of n staged tokens on the cache's stream; the last `logit_rows`

@@ -1,6 +1,6 @@
 // The GPU forward pass's element-wise and attention kernels against the CPU runner's functions
 // (lib/runner/layers.h, rope.h) on the same inputs: RMSNorm, RoPE (half-split and interleaved),
-// silu·up, appending to a cache, causal GQA attention over a cache, arg-max.
+// silu·up, RoPE with the KV-cache append, causal GQA attention over a cache, arg-max.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -121,19 +121,6 @@ TEST_F(CudaOpsTest, SiluMulOfGateAndUpSideBySide) {
   float* out = Device(zeros);
   ASSERT_TRUE(cuda::CheckLaunch(k::LaunchSiluMul(Device(gu), kN, kInter, out, nullptr), "silu").ok());
   EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-6);
-}
-
-TEST_F(CudaOpsTest, StoreRowsAppendsAtTheCachedLength) {
-  constexpr int64_t kN = 4, kStride = 50, kWidth = 20, kPos0 = 7, kCapacity = 16;
-  auto src = Random(kN * kStride, 5);
-  std::vector<float> cache(kCapacity * kWidth, -1.0f), want = cache;
-  for (int64_t t = 0; t < kN; ++t) {
-    for (int64_t j = 0; j < kWidth; ++j) want[(kPos0 + t) * kWidth + j] = src[t * kStride + 10 + j];
-  }
-  float* dc = Device(cache);
-  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchStoreRows(Device(src) + 10, kN, kStride, kWidth, dc, Position(kPos0), nullptr),
-                                "store").ok());
-  EXPECT_EQ(Host(dc, cache.size()), want);
 }
 
 TEST_F(CudaOpsTest, RopeAppendKvRotatesQInPlaceAndAppendsKAndV) {
