@@ -1,6 +1,9 @@
 #include "formats/gguf/imatrix.h"
 
+#include <cmath>
 #include <cstring>
+#include <optional>
+#include <tuple>
 
 #include "formats/gguf/reader.h"
 #include "formats/gguf/writer.h"
@@ -43,9 +46,15 @@ absl::StatusOr<ImportanceMatrix> ReadImatrix(const std::filesystem::path& path) 
                                              datasets == nullptr ? "imatrix.datasets" : chunks == nullptr ? "imatrix.chunk_count" : "imatrix.chunk_size",
                                              "' is missing (not an imatrix GGUF?)"));
   }
-  if (const auto* names = datasets->GetArray<std::string>()) im.datasets = *names;
-  im.chunk_count = chunks->Get<uint32_t>().value_or(0);
-  im.chunk_size = chunk_size->Get<uint32_t>().value_or(0);
+  const auto* names = datasets->GetArray<std::string>();
+  if (names == nullptr) return absl::InvalidArgumentError(StrCat(where, ": key 'imatrix.datasets' is not a string array"));
+  im.datasets = *names;
+  for (auto [key, value, out] : {std::tuple{"imatrix.chunk_count", chunks, &im.chunk_count},
+                                 std::tuple{"imatrix.chunk_size", chunk_size, &im.chunk_size}}) {
+    const std::optional<uint32_t> v = value->Get<uint32_t>();
+    if (!v) return absl::InvalidArgumentError(StrCat(where, ": key '", key, "' is not a u32"));
+    *out = *v;
+  }
   std::map<std::string, const TensorEntry*> counts;
   for (const TensorEntry& e : file.tensors) {
     if (e.name.ends_with(kCounts)) counts[e.name.substr(0, e.name.size() - kCounts.size())] = &e;
@@ -66,6 +75,16 @@ absl::StatusOr<ImportanceMatrix> ReadImatrix(const std::filesystem::path& path) 
     if (static_cast<int64_t>(entry.counts.size()) != entry.n_mat) {
       return absl::InvalidArgumentError(StrCat(where, ": tensor '", weight, ".counts' has ", entry.counts.size(), " values for ",
                                                entry.n_mat, " matrices"));
+    }
+    // Sums of squares and row counts: a negative or non-finite one would turn the quantizer's
+    // weights (in_sum2 / counts) into NaN far from here.
+    for (const auto* values : {&entry.in_sum2, &entry.counts}) {
+      for (float v : *values) {
+        if (!std::isfinite(v) || v < 0) {
+          return absl::InvalidArgumentError(StrCat(where, ": tensor '", weight, values == &entry.counts ? ".counts" : ".in_sum2",
+                                                   "' holds ", v, " (sums of squares and counts are finite and >= 0)"));
+        }
+      }
     }
     im.entries.emplace(weight, std::move(entry));
   }

@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "formats/gguf/gguf_types.h"
+#include "lib/support/file_util.h"
 #include "lib/support/mapped_file.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
@@ -345,7 +346,8 @@ absl::StatusOr<Model> ReadGguf(const fs::path& path) {
     }
     uint64_t n = first.tensors.size();
     for (uint16_t i = 1; i < count; ++i) {
-      const fs::path shard = name->stem.parent_path() / SplitFileName(name->stem.filename().string(), i + 1, count);
+      const std::string shard_name = SplitFileName(name->stem.filename().string(), i + 1, count);
+      QC_ASSIGN_OR_RETURN(const fs::path shard, ResolveInsideFolder(name->stem.parent_path(), shard_name, path.string()));
       if (!fs::exists(shard, ec)) {
         return absl::NotFoundError(
             StrCat(path.string(), ": shard ", i + 1, " of ", count, ", ", shard.string(), ", is missing"));

@@ -36,6 +36,7 @@ absl::StatusOr<Model> ReadHfFolder(const fs::path& path) {
   fs::path config_path = (is_dir ? path : path.parent_path()) / "config.json";
   if (fs::exists(config_path, ec)) {
     QC_ASSIGN_OR_RETURN(std::string text, ReadFileToString(config_path));
+    QC_RETURN_IF_ERROR(CheckJsonNesting(text, config_path.string()));
     model.config = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (model.config.is_discarded()) {
       return absl::InvalidArgumentError(StrCat(config_path.string(), ": not valid JSON"));
@@ -50,7 +51,10 @@ absl::StatusOr<Model> ReadHfFolder(const fs::path& path) {
   for (TensorEntry& e : checkpoint.tensors) QC_RETURN_IF_ERROR(model.tensors.Add(std::move(e)));
   if (is_dir) {
     for (const auto& entry : fs::directory_iterator(path, ec)) {
-      if (entry.is_regular_file() && IsCompanionFile(entry.path())) model.aux_files.push_back(entry.path());
+      if (!entry.is_regular_file() || !IsCompanionFile(entry.path())) continue;
+      // Companions are copied into the output: a symlink out of the folder would copy any file.
+      QC_RETURN_IF_ERROR(ResolveInsideFolder(path, entry.path().filename().string(), path.string()).status());
+      model.aux_files.push_back(entry.path());
     }
     std::sort(model.aux_files.begin(), model.aux_files.end());
   }

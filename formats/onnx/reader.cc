@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 
+#include "absl/strings/numbers.h"
 #include "formats/onnx/writer.h"
 #include "lib/support/file_util.h"
 #include "lib/support/mapped_file.h"
@@ -58,7 +59,8 @@ absl::StatusOr<GraphAttribute> AttributeOf(const ::onnx::AttributeProto& a, cons
 
 absl::StatusOr<Graph> ReadOnnx(const fs::path& path, Model& model) {
   const std::string file = path.string();
-  QC_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  // Protobuf cannot hold more than 2 GiB: larger graphs keep their weights as external data.
+  QC_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path, uint64_t{2} << 30));
   ::onnx::ModelProto proto;
   if (!proto.ParseFromString(bytes)) return absl::InvalidArgumentError(StrCat(file, ": not an ONNX model (protobuf parse failed)"));
   Graph g;
@@ -96,18 +98,19 @@ absl::StatusOr<Graph> ReadOnnx(const fs::path& path, Model& model) {
       uint64_t offset = 0, length = size;
       for (const auto& e : t.external_data()) {
         if (e.key() == "location") location = e.value();
-        if (e.key() == "offset") offset = std::stoull(e.value());
-        if (e.key() == "length") length = std::stoull(e.value());
+        if ((e.key() == "offset" && !absl::SimpleAtoi(e.value(), &offset)) || (e.key() == "length" && !absl::SimpleAtoi(e.value(), &length))) {
+          return absl::InvalidArgumentError(StrCat(where, ": external data ", e.key(), " '", e.value(), "' is not a byte count"));
+        }
       }
-      if (location.empty() || location.find("..") != std::string::npos || fs::path(location).is_absolute()) {
-        return absl::InvalidArgumentError(StrCat(where, ": external data location '", location, "' is not a file beside the model"));
-      }
+      QC_ASSIGN_OR_RETURN(const fs::path external, ResolveInsideFolder(path.parent_path(), location, StrCat(where, ": external data location")));
       if (length != size) return absl::InvalidArgumentError(StrCat(where, ": external length ", length, " but ", size, " bytes expected"));
       auto& f = mapped[location];
       if (!f) {
-        QC_ASSIGN_OR_RETURN(f, MappedFile::Open(path.parent_path() / location));
+        QC_ASSIGN_OR_RETURN(f, MappedFile::Open(external));
       }
-      if (offset + length > f->size()) return absl::InvalidArgumentError(StrCat(where, ": external data past the end of ", location));
+      if (offset > f->size() || length > f->size() - offset) {
+        return absl::InvalidArgumentError(StrCat(where, ": external data [", offset, ", +", length, ") past the end of ", location));
+      }
       source = std::make_shared<MappedTensorSource>(f, offset, length);
     } else {
       if (t.raw_data().size() != size) {

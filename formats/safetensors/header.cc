@@ -5,6 +5,7 @@
 #include <tuple>
 #include <utility>
 
+#include "lib/support/file_util.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 
@@ -188,6 +189,7 @@ absl::Status ParseMetadata(const Json& value, std::string_view where, std::map<s
 }  // namespace
 
 absl::StatusOr<Json> ParseJsonNoDuplicateKeys(std::string_view text, std::string_view where) {
+  QC_RETURN_IF_ERROR(CheckJsonNesting(text, where));
   Json root;
   NoDuplicateKeysBuilder builder(root);
   bool ok = false;

@@ -75,8 +75,15 @@ absl::StatusOr<SafetensorsCheckpoint> ReadIndexedCheckpoint(const fs::path& fold
   // the index says about it.
   std::vector<SafetensorsFile> files;
   for (const std::string& shard_name : index.shard_names) {
-    const fs::path shard_path = folder / shard_name;
+    QC_ASSIGN_OR_RETURN(const fs::path shard_path, ResolveInsideFolder(folder, shard_name, index_where));
     std::error_code ec;
+    // Two names for one file (a symlink or hard link) would read its tensors twice.
+    for (size_t i = 0; i < files.size(); ++i) {
+      if (fs::equivalent(files[i].path, shard_path, ec)) {
+        return absl::DataLossError(StrCat(index_where, ": shards ", QuoteName(index.shard_names[i]), " and ",
+                                          QuoteName(shard_name), " are the same file"));
+      }
+    }
     if (!fs::is_regular_file(shard_path, ec)) {
       return absl::NotFoundError(StrCat(index_where, ": names shard ", QuoteName(shard_name), ", but ",
                                               shard_path.string(), " does not exist or is not a file"));

@@ -1,7 +1,10 @@
 #include "lib/arch/model_spec.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <initializer_list>
 #include <iterator>
+#include <type_traits>
 
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
@@ -23,9 +26,31 @@ absl::Status Read(const Json& config, std::string_view key, T* out, bool require
   if constexpr (std::is_same_v<T, bool>) {
     if (!it->is_boolean()) return KeyError(key, "must be true or false");
     *out = it->get<bool>();
+  } else if constexpr (std::is_integral_v<T>) {
+    // A float (1e30) or an unsigned past int64 would not convert to T defined-ly.
+    if (!it->is_number_integer() || (it->is_number_unsigned() && it->template get<uint64_t>() > INT64_MAX)) {
+      return KeyError(key, StrCat("must be an integer, got ", it->dump()));
+    }
+    *out = it->template get<T>();
   } else {
     if (!it->is_number()) return KeyError(key, StrCat("must be a number, got ", it->dump()));
-    *out = it->get<T>();
+    *out = it->template get<T>();
+  }
+  return absl::OkStatus();
+}
+
+// Sizes past every released model (DeepSeek-V3: hidden 7168, vocab 129280, 256 experts) by a wide
+// margin, refused before anything is allocated from them: a hostile config.json could otherwise
+// ask for a 2^40-entry vocabulary.
+struct SizeLimit {
+  const char* key;
+  int64_t value, min, max;
+};
+absl::Status CheckSizes(std::initializer_list<SizeLimit> limits) {
+  for (const SizeLimit& l : limits) {
+    if (l.value < l.min || l.value > l.max) {
+      return KeyError(l.key, StrCat(l.value, " is outside [", l.min, ", ", l.max, "]"));
+    }
   }
   return absl::OkStatus();
 }
@@ -114,9 +139,19 @@ absl::StatusOr<ModelSpec> ParseModelSpec(const Json& config) {
   QC_RETURN_IF_ERROR(Read(config, "num_attention_heads", &s.num_heads, true));
   s.num_kv_heads = s.num_heads;
   QC_RETURN_IF_ERROR(Read(config, "num_key_value_heads", &s.num_kv_heads));
-  if (s.num_heads <= 0 || s.hidden_size <= 0) return KeyError("num_attention_heads", "must be positive");
-  s.head_dim = s.hidden_size / s.num_heads;
-  QC_RETURN_IF_ERROR(Read(config, "head_dim", &s.head_dim));
+  QC_RETURN_IF_ERROR(CheckSizes({{"vocab_size", s.vocab_size, 1, int64_t{1} << 24},
+                                  {"hidden_size", s.hidden_size, 1, int64_t{1} << 20},
+                                  {"intermediate_size", s.intermediate_size, 1, int64_t{1} << 22},
+                                  {"num_hidden_layers", s.num_layers, 1, 4096},
+                                  {"num_attention_heads", s.num_heads, 1, 4096}}));
+  if (config.contains("head_dim") && !config["head_dim"].is_null()) {
+    QC_RETURN_IF_ERROR(Read(config, "head_dim", &s.head_dim));
+  } else if (s.hidden_size % s.num_heads != 0) {
+    return KeyError("num_attention_heads", StrCat(s.num_heads, " does not divide hidden_size ", s.hidden_size,
+                                                  " (and there is no head_dim)"));
+  } else {
+    s.head_dim = s.hidden_size / s.num_heads;
+  }
   QC_RETURN_IF_ERROR(Read(config, "rms_norm_eps", &s.rms_norm_eps));
   QC_RETURN_IF_ERROR(Read(config, "tie_word_embeddings", &s.tie_word_embeddings));
   QC_RETURN_IF_ERROR(Read(config, "attention_bias", &s.attention_bias));
@@ -124,6 +159,7 @@ absl::StatusOr<ModelSpec> ParseModelSpec(const Json& config) {
   if (s.num_kv_heads <= 0 || s.num_heads % s.num_kv_heads != 0) {
     return KeyError("num_key_value_heads", StrCat(s.num_kv_heads, " does not divide num_attention_heads ", s.num_heads));
   }
+  QC_RETURN_IF_ERROR(CheckSizes({{"head_dim", s.head_dim, 1, 4096}, {"num_nextn_predict_layers", s.num_mtp_layers, 0, 64}}));
   QC_RETURN_IF_ERROR(ReadRope(config, s.rope));
   s.rope.dim = s.head_dim;
 
@@ -133,6 +169,11 @@ absl::StatusOr<ModelSpec> ParseModelSpec(const Json& config) {
     QC_RETURN_IF_ERROR(Read(config, "qk_nope_head_dim", &s.mla.qk_nope_head_dim, true));
     QC_RETURN_IF_ERROR(Read(config, "qk_rope_head_dim", &s.mla.qk_rope_head_dim, true));
     QC_RETURN_IF_ERROR(Read(config, "v_head_dim", &s.mla.v_head_dim, true));
+    QC_RETURN_IF_ERROR(CheckSizes({{"kv_lora_rank", s.mla.kv_lora_rank, 1, 65536},
+                                    {"q_lora_rank", s.mla.q_lora_rank, 0, 65536},
+                                    {"qk_nope_head_dim", s.mla.qk_nope_head_dim, 1, 4096},
+                                    {"qk_rope_head_dim", s.mla.qk_rope_head_dim, 2, 4096},
+                                    {"v_head_dim", s.mla.v_head_dim, 1, 4096}}));
     s.rope.dim = s.mla.qk_rope_head_dim;
     s.rope.interleaved = true;  // DeepSeek stores rope dims as adjacent pairs
     if (auto it = config.find("rope_interleave"); it != config.end() && it->is_boolean()) {
@@ -158,7 +199,12 @@ absl::StatusOr<ModelSpec> ParseModelSpec(const Json& config) {
       else if (f == "softmax") m.scoring = MoeScoring::kSoftmax;
       else return KeyError("scoring_func", StrCat("'", f, "' is not supported (sigmoid, softmax)"));
     }
-    if (m.n_group <= 0 || m.n_routed_experts % m.n_group != 0 || m.topk_group > m.n_group || m.top_k <= 0) {
+    QC_RETURN_IF_ERROR(CheckSizes({{"n_routed_experts", m.n_routed_experts, 1, 65536},
+                                    {"n_shared_experts", m.n_shared_experts, 0, 64},
+                                    {"num_experts_per_tok", m.top_k, 1, m.n_routed_experts},
+                                    {"moe_intermediate_size", m.moe_intermediate_size, 1, int64_t{1} << 22},
+                                    {"first_k_dense_replace", m.first_k_dense_replace, 0, s.num_layers}}));
+    if (m.n_group <= 0 || m.n_routed_experts % m.n_group != 0 || m.topk_group <= 0 || m.topk_group > m.n_group) {
       return KeyError("n_group", StrCat(m.n_group, " groups / topk_group ", m.topk_group, " do not fit ",
                                         m.n_routed_experts, " experts"));
     }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -34,9 +35,15 @@ absl::Status ErrnoStatus(const std::filesystem::path& path, std::string_view wha
 
 }  // namespace
 
-absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path) {
+absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path, uint64_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(path, "cannot open", errno);
+  auto too_large = [&] {
+    ::close(fd);
+    return absl::InvalidArgumentError(StrCat(path.string(), ": larger than the ", max_bytes, "-byte limit for this file"));
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes) return too_large();
   std::string out;
   char buf[1 << 16];
   for (;;) {
@@ -48,10 +55,58 @@ absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path) 
       return ErrnoStatus(path, "read failed", err);
     }
     if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > max_bytes) return too_large();  // FIFOs and devices have no size
     out.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
   return out;
+}
+
+absl::StatusOr<std::filesystem::path> ResolveInsideFolder(const std::filesystem::path& folder, const std::string& name,
+                                                          std::string_view where) {
+  namespace fs = std::filesystem;
+  const fs::path relative(name);
+  bool climbs = false;
+  for (const fs::path& part : relative) climbs |= part == "..";
+  if (name.empty() || relative.is_absolute() || climbs || name.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError(StrCat(where, ": '", name, "' is not a file name inside the model folder"));
+  }
+  std::error_code ec;
+  const fs::path root_folder = fs::canonical(folder.empty() ? fs::path(".") : folder, ec);
+  if (ec) return folder / relative;  // the caller's open names the missing folder
+  fs::path root = root_folder;
+  if (root.parent_path().filename() == "snapshots" && fs::is_directory(root.parent_path().parent_path() / "blobs", ec)) {
+    root = root.parent_path().parent_path();
+  }
+  const fs::path target = fs::canonical(root_folder / relative, ec);
+  if (ec) return folder / relative;
+  auto [r, t] = std::mismatch(root.begin(), root.end(), target.begin(), target.end());
+  if (r != root.end()) {
+    return absl::InvalidArgumentError(StrCat(where, ": '", name, "' resolves to ", target.string(), ", outside ",
+                                             root.string(), " (symlinks may not leave the model folder)"));
+  }
+  return folder / relative;
+}
+
+absl::Status CheckJsonNesting(std::string_view text, std::string_view where) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character cannot end the string
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        return absl::DataLossError(StrCat(where, ": JSON nested deeper than ", kMaxJsonDepth, " levels at byte ", i));
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return absl::OkStatus();
 }
 
 OutputFile::OutputFile(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}

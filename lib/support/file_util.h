@@ -19,7 +19,26 @@
 
 namespace quantc {
 
-absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path);
+// Side files (configs, tokenizers, indexes, ONNX graphs) are read whole: at most max_bytes, so a
+// hostile or mistaken file (a 1 GB string, /dev/zero named config.json) is refused with an error
+// naming it instead of exhausting memory.
+inline constexpr uint64_t kMaxTextFileBytes = uint64_t{256} << 20;
+absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path, uint64_t max_bytes = kMaxTextFileBytes);
+
+// A file a model names inside itself (a shard in an index, ONNX external data, a GGUF split
+// sibling, a companion file), resolved in `folder`: `name` is relative with no ".." component,
+// and its target after every symlink lies inside the model's folder — or, for a Hugging Face cache
+// snapshot (models--org--name/snapshots/REV/, whose files link to ../../blobs/), inside that
+// repository folder. Else INVALID_ARGUMENT naming `where`. A missing target is returned as is
+// (the caller's open reports it).
+absl::StatusOr<std::filesystem::path> ResolveInsideFolder(const std::filesystem::path& folder, const std::string& name,
+                                                          std::string_view where);
+
+// JSON nesting is bounded before parsing: nlohmann parses iteratively, but dumping, copying and
+// comparing recurse once per level, so a config of a million '[' would parse and then overflow
+// the stack when written back. DATA_LOSS naming `where` past kMaxJsonDepth levels.
+inline constexpr int kMaxJsonDepth = 100;
+absl::Status CheckJsonNesting(std::string_view text, std::string_view where);
 
 // An output file written front to back. Writes are copied into a small ring of buffers that a
 // background thread drains with write(2), so the caller computes the next chunk while the previous

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "lib/support/file_util.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 #include "lib/tokenizer/tokenizer.h"
@@ -299,6 +300,7 @@ absl::Status ParseDecoder(const Context& ctx, const Json& json, TokenizerParts& 
 }
 
 absl::StatusOr<Json> ParseObject(std::string_view text, std::string_view file) {
+  QC_RETURN_IF_ERROR(CheckJsonNesting(text, file));
   Json json = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) return absl::DataLossError(StrCat(file, ": not valid JSON"));
   if (!json.is_object()) return absl::DataLossError(StrCat(file, ": expected a JSON object"));
