@@ -113,9 +113,9 @@ absl::Status WriteAll(const Model& model, const fs::path& folder, std::vector<fs
   for (auto& f : files) QC_RETURN_IF_ERROR(f->Close());
   for (const fs::path& aux : model.aux_files) {
     if (aux.filename().string().find("token") == std::string::npos) continue;
-    std::error_code ec;
-    fs::copy_file(aux, folder / aux.filename(), ec);
-    if (ec) return absl::InternalError(StrCat((folder / aux.filename()).string(), ": cannot copy ", aux.string(), ": ", ec.message()));
+    // CopyFile, not fs::copy_file: it syncs the copy (the output is renamed into place next) and
+    // names the real error (fs::copy_file reports a short copy on a full disk as EIO).
+    QC_RETURN_IF_ERROR(CopyFile(aux, folder / aux.filename()));
     created.push_back(folder / aux.filename());
   }
   return absl::OkStatus();

@@ -113,7 +113,9 @@ absl::Status ReadOnlineHadamard(const Json& config, OnlineHadamardSpec& h) {
     const std::pair<const char*, int64_t*> known[] = {
         {"size", &h.down_proj}, {"expert_size", &h.expert_down_proj}, {"shared_expert_size", &h.shared_down_proj}};
     for (const auto& [field, value] : fields.items()) {
-      auto it = std::find_if(std::begin(known), std::end(known), [&](const auto& k) { return field == k.first; });
+      // An init-capture: clang before 16 cannot capture a structured binding (the fuzz build uses clang 14).
+      auto it = std::find_if(std::begin(known), std::end(known),
+                             [&field = field](const auto& k) { return field == k.first; });
       if (it == std::end(known)) {
         return absl::UnimplementedError(StrCat("config.json: '", key, ".", field,
                                                "' is not supported (size, expert_size, shared_expert_size)"));

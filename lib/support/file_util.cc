@@ -288,14 +288,21 @@ absl::Status CopyFile(const std::filesystem::path& from, const std::filesystem::
         break;
       }
       char buf[1 << 16];
-      ssize_t r;
-      while ((r = ::read(in, buf, sizeof buf)) > 0) {
-        if (::write(out, buf, static_cast<size_t>(r)) != r) {
-          status = ErrnoStatus(to, "write failed", errno);
-          break;
+      ssize_t r = 0;
+      while (status.ok() && (r = ::read(in, buf, sizeof buf)) > 0) {
+        // A full disk first shortens a write (errno untouched), then fails the next one: retry
+        // the rest, so the error names the real cause, not a stale errno (EXDEV from above).
+        for (ssize_t done = 0; done < r;) {
+          const ssize_t w = ::write(out, buf + done, static_cast<size_t>(r - done));
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) {
+            status = ErrnoStatus(to, "write failed", w < 0 ? errno : EIO);
+            break;
+          }
+          done += w;
         }
       }
-      if (r < 0) status = ErrnoStatus(from, "read failed", errno);
+      if (status.ok() && r < 0) status = ErrnoStatus(from, "read failed", errno);
       break;
     }
     remaining -= n;

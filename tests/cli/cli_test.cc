@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/cli/cli_helpers.h"
 #include "tests/testing/run_shell.h"
 #include "tests/testing/raw_gguf.h"
 #include "tests/testing/raw_safetensors.h"
@@ -25,50 +26,14 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-const fs::path kQuantc = fs::path(QUANTC_BINARY_DIR) / "tools" / "quantc";
-const fs::path kSynth = fs::path(QUANTC_BINARY_DIR) / "tools" / "bench" / "make_synthetic_checkpoint";
-const fs::path kData = QUANTC_TESTDATA_DIR;
-
-using Result = testing::ShellResult;
+using cli_testing::CliTest;
+using cli_testing::ExpectOneErrorLine;
+using cli_testing::kData;
+using cli_testing::kQuantc;
+using cli_testing::kSynth;
+using cli_testing::Result;
 using testing::Q;
 using testing::RunShell;
-
-class CliTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  // A writable copy of a fixture to damage.
-  fs::path CopyFixture(const std::string& name) {
-    fs::path to = dir_ / name;
-    fs::copy(kData / name, to, fs::copy_options::recursive);
-    for (auto& e : fs::recursive_directory_iterator(to)) {
-      fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
-    }
-    return to;
-  }
-  Result Convert(const fs::path& in, const fs::path& out, const std::string& extra = "") {
-    return RunShell(Q(kQuantc) + " convert " + Q(in) + " -o " + Q(out) + " " + extra);
-  }
-  // Only the staging-free parent is left: no output, no temp folder, no lock.
-  void ExpectNoOutput(const fs::path& out) {
-    EXPECT_FALSE(fs::exists(out)) << out;
-    for (auto& e : fs::directory_iterator(out.parent_path())) {
-      EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".quantc-"))) << "left behind: " << e.path();
-    }
-  }
-  fs::path dir_;
-};
-
-// One line on stderr (plus nothing else), starting "quantc convert: error:".
-void ExpectOneErrorLine(const Result& r) {
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.output, HasSubstr("quantc convert: error: "));
-  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
-}
 
 TEST_F(CliTest, ConvertsFp8FixtureAndPrintsSummary) {
   Result r = Convert(kData / "tiny-deepseek-v3-fp8", dir_ / "out");

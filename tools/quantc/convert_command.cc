@@ -8,6 +8,7 @@
 
 #include "lib/support/strings.h"
 #include "fmt/core.h"
+#include "formats/gguf/gguf_types.h"
 #include "formats/gguf/imatrix.h"
 #include "formats/gguf/writer.h"
 #include "formats/hf/hf_folder.h"
@@ -196,6 +197,47 @@ absl::Status WriteGgufOutput(const Model& model, const ConvertOptions& o, uint64
   return absl::OkStatus();
 }
 
+// Moves a complete split set (staging/<stem>-0000k-of-N.gguf) beside `target`. Loaders start at
+// shard 1, so shard 1 is what makes a set look finished: a previous set's shard 1 goes first (from
+// then on no mixed set can load), shard 1 of the new set comes last, and the previous set's other
+// files are removed after it. A kill in between leaves shards without a shard 1, which nothing
+// loads and the next --force run clears.
+absl::Status MoveSplitIntoPlace(const fs::path& staging, const fs::path& target, bool force) {
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  std::vector<fs::path> shards;
+  for (const auto& entry : fs::directory_iterator(staging)) shards.push_back(entry.path());
+  std::sort(shards.begin(), shards.end());  // 00001 first
+  if (shards.empty()) return absl::InternalError(StrCat(staging.string(), ": no shards were written"));
+  const auto stem = formats::gguf::ParseSplitFileName(shards.front());
+  if (!stem) return absl::InternalError(StrCat(shards.front().string(), ": not a split shard name"));
+  // The previous sets of this stem (any shard count).
+  std::vector<fs::path> previous;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const auto name = formats::gguf::ParseSplitFileName(entry.path());
+    if (name && name->stem.filename() == stem->stem.filename()) previous.push_back(entry.path());
+  }
+  if (!previous.empty() && !force) {
+    return absl::AlreadyExistsError(StrCat(previous.front().string(), ": exists (use --force to replace)"));
+  }
+  std::error_code ec;
+  for (const fs::path& p : previous) {
+    if (formats::gguf::ParseSplitFileName(p)->index_from_1 == 1 && !fs::remove(p, ec) && ec) {
+      return absl::InternalError(StrCat(p.string(), ": cannot remove: ", ec.message()));
+    }
+  }
+  for (size_t i = shards.size(); i-- > 0;) {  // shard 1 last
+    fs::rename(shards[i], dir / shards[i].filename(), ec);
+    if (ec) return absl::InternalError(StrCat((dir / shards[i].filename()).string(), ": ", ec.message()));
+  }
+  for (const fs::path& p : previous) {
+    if (std::find_if(shards.begin(), shards.end(), [&](const fs::path& s) { return s.filename() == p.filename(); }) ==
+        shards.end()) {
+      fs::remove(p, ec);  // a stale file of a set with another shard count; best effort
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
   auto start = std::chrono::steady_clock::now();
   QC_ASSIGN_OR_RETURN(uint64_t max_shard, ParseByteSize(o.max_shard_size));
@@ -245,13 +287,12 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
     return absl::InvalidArgumentError(StrCat(o.output, ": output is the input"));
   }
   // Take the output (lock, refuse an existing one) before any work, so a doomed run fails at once.
-  // GGUF: one file, or (split) a staging folder whose shards move next to the target at the end.
-  const fs::path staging_target =
-      gguf && split_max != 0 ? fs::path(o.output).parent_path() / StrCat(".", fs::path(o.output).stem().string(), "-split")
-                             : fs::path(o.output);
-  QC_ASSIGN_OR_RETURN(auto out, AtomicOutput::Begin(staging_target,
+  // GGUF: one file, or (split) a staging folder whose shards move next to the target at the end;
+  // a split takes the lock of the name it was given (so a second run's error names it), but its
+  // shards' names are what may already exist, checked when they move.
+  QC_ASSIGN_OR_RETURN(auto out, AtomicOutput::Begin(o.output,
                                                     gguf && split_max == 0 ? AtomicOutput::Kind::kFile : AtomicOutput::Kind::kDirectory,
-                                                    o.force));
+                                                    o.force || (gguf && split_max != 0)));
   std::optional<ImportanceMatrix> importance;
   if (!o.imatrix.empty()) {
     QC_ASSIGN_OR_RETURN(importance, formats::gguf::ReadImatrix(o.imatrix));
@@ -313,21 +354,7 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
     }
   }
   if (gguf && split_max != 0) {
-    // Move the complete shards next to the target name; the (then empty) staging folder goes too.
-    std::vector<fs::path> shards;
-    for (const auto& entry : fs::directory_iterator(out->staging())) shards.push_back(entry.path());
-    std::sort(shards.begin(), shards.end());
-    const fs::path dir = fs::path(o.output).parent_path().empty() ? fs::path(".") : fs::path(o.output).parent_path();
-    for (const fs::path& shard : shards) {
-      if (fs::exists(dir / shard.filename()) && !o.force) {
-        return absl::AlreadyExistsError(StrCat((dir / shard.filename()).string(), ": exists (use --force to replace)"));
-      }
-    }
-    for (const fs::path& shard : shards) {
-      std::error_code rename_error;
-      fs::rename(shard, dir / shard.filename(), rename_error);
-      if (rename_error) return absl::InternalError(StrCat((dir / shard.filename()).string(), ": ", rename_error.message()));
-    }
+    QC_RETURN_IF_ERROR(MoveSplitIntoPlace(out->staging(), fs::path(o.output), o.force));
   } else {
     QC_RETURN_IF_ERROR(out->Commit());
   }
