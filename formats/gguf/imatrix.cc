@@ -21,13 +21,14 @@ absl::StatusOr<std::vector<float>> F32Values(const TensorEntry& e, const std::st
   }
   QC_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadAll(*e.source, e.info.byte_size()));
   std::vector<float> v(bytes.size() / 4);
-  std::memcpy(v.data(), bytes.data(), bytes.size());
+  // A tensor may hold no values (a dimension of 0); memcpy from an empty vector's null data() is UB.
+  if (!v.empty()) std::memcpy(v.data(), bytes.data(), bytes.size());
   return v;
 }
 
 std::shared_ptr<const TensorSource> F32Source(const std::vector<float>& v) {
   std::vector<uint8_t> bytes(v.size() * 4);
-  std::memcpy(bytes.data(), v.data(), bytes.size());
+  if (!v.empty()) std::memcpy(bytes.data(), v.data(), bytes.size());  // as in F32Values
   return std::make_shared<OwnedTensorSource>(std::move(bytes));
 }
 

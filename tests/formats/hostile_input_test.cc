@@ -24,12 +24,17 @@
 #include "lib/tokenizer/tokenizer.h"
 #include "onnx/onnx_pb.h"
 #include "tests/status_matchers.h"
+#include "tests/testing/raw_gguf.h"
 
 namespace quantc {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::RawKvStringArray;
+using testing::RawKvU32;
+using testing::RawLe;
+using testing::RawTensorInfo;
 using testing::StatusIs;
 
 // A safetensors file holding one F32 tensor `name` of 2 values.
@@ -250,6 +255,25 @@ TEST_F(HostileImatrixTest, ValuesThatWouldPoisonTheQuantizerAreRefused) {
   im = Valid();
   im.entries["blk.0.ffn_down.weight"].in_sum2[2] = std::nanf("");
   EXPECT_THAT(RoundTrip(im), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("blk.0.ffn_down.weight.in_sum2")));
+}
+
+// Found by tests/fuzz/imatrix_fuzz: a tensor with a dimension of 0 holds no values, and reading it
+// passed an empty vector's null data() to memcpy, undefined behaviour (UBSan). quantc's writer
+// refuses such shapes, so the file is built by hand.
+TEST_F(HostileImatrixTest, TensorsWithoutValuesAreRead) {
+  std::string file = "GGUF" + RawLe<uint32_t>(3) + RawLe<uint64_t>(2) + RawLe<uint64_t>(3) +
+                     RawKvStringArray("imatrix.datasets", {"calib.txt"}) + RawKvU32("imatrix.chunk_count", 2) +
+                     RawKvU32("imatrix.chunk_size", 64) +
+                     RawTensorInfo("w.counts", {1, 0}, /*F32*/ 0, 0) + RawTensorInfo("w.in_sum2", {4, 0}, 0, 0);
+  file.resize((file.size() + 31) / 32 * 32, '\0');  // the (empty) data section starts aligned
+  absl::StatusOr<ImportanceMatrix> im = formats::gguf::ReadImatrix(Write(dir_ / "empty.imatrix.gguf", file));
+  ASSERT_TRUE(im.ok()) << im.status();
+  const ImportanceEntry* e = im->Find("w");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->n_per_row, 4);
+  EXPECT_EQ(e->n_mat, 0);
+  EXPECT_TRUE(e->in_sum2.empty());
+  EXPECT_TRUE(e->counts.empty());
 }
 
 TEST_F(HostileImatrixTest, MissingOrWrongTypedKeysAndTensorsNameThem) {
