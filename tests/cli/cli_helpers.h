@@ -1,4 +1,5 @@
-// Shared by the tests that run the quantc binary end to end (cli_test.cc, crash_safety_test.cc):
+// Shared by the tests that run the quantc binary end to end (cli_test.cc, crash_safety_test.cc,
+// validate_test.cc):
 // where the binaries and fixtures are, a per-test scratch folder, and the checks every bad input
 // shares (one clear error line, no output left behind).
 #pragma once
@@ -25,14 +26,15 @@ using testing::RunShell;
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    // Suite and test name: ctest runs every test as its own process, in parallel.
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::path(::testing::TempDir()) / (std::string(test->test_suite_name()) + "_" + test->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
-  // A writable copy of a fixture to damage.
-  fs::path CopyFixture(const std::string& name) {
-    fs::path to = dir_ / name;
+  // A writable copy of a fixture to damage, named `as` (default: the fixture's name).
+  fs::path CopyFixture(const std::string& name, const std::string& as = "") {
+    const fs::path to = dir_ / (as.empty() ? name : as);
     fs::copy(kData / name, to, fs::copy_options::recursive);
     for (auto& e : fs::recursive_directory_iterator(to)) {
       fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);

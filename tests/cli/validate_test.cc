@@ -9,7 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/testing/run_shell.h"
+#include "tests/cli/cli_helpers.h"
 
 namespace quantc {
 namespace {
@@ -17,11 +17,10 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-const fs::path kQuantc = fs::path(QUANTC_BINARY_DIR) / "tools" / "quantc";
-const fs::path kData = QUANTC_TESTDATA_DIR;
-
-using Result = testing::ShellResult;
-using testing::Q;
+using cli_testing::kData;
+using cli_testing::kQuantc;
+using cli_testing::Q;
+using cli_testing::Result;
 using testing::RunShell;
 
 // Zeroes one tensor's bytes in a safetensors file, in place.
@@ -39,20 +38,8 @@ void ZeroTensor(const fs::path& file, const std::string& name) {
   f.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
 }
 
-class ValidateTest : public ::testing::Test {
+class ValidateTest : public cli_testing::CliTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("validate_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  fs::path CopyFixture(const std::string& name, const std::string& as) {
-    const fs::path to = dir_ / as;
-    fs::copy(kData / name, to, fs::copy_options::recursive);
-    for (auto& e : fs::recursive_directory_iterator(to)) fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
-    return to;
-  }
   // Runs validate against tiny-llama-bf16 on the first 1024 tokens of valid.txt, JSON into dir_.
   Result Validate(const std::string& args, const std::string& ref = "tiny-llama-bf16") {
     return RunShell(Q(kQuantc) + " --quiet validate " + Q(kData / ref) + " " + args + " --text " +
@@ -62,7 +49,6 @@ class ValidateTest : public ::testing::Test {
     std::ifstream in(dir_ / "r.json");
     return nlohmann::json::parse(in);
   }
-  fs::path dir_;
 };
 
 TEST_F(ValidateTest, Q8_0PassesATightGate) {
