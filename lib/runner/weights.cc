@@ -27,7 +27,9 @@ absl::StatusOr<std::unique_ptr<kernels::WeightMatrix>> PackedIntMatrix(const Mod
     std::vector<int32_t> words(bytes.size() / 4);
     std::memcpy(words.data(), bytes.data(), words.size() * 4);
     zeros.resize(scales.size());
-    kernels::int_quant::UnpackBitsDim0(words.data(), rows, cols / layout.group_size, config.bits, zeros.data());
+    // One zero point per group, the last group ragged when cols is not a multiple of it.
+    const int64_t groups = (cols + layout.group_size - 1) / layout.group_size;
+    kernels::int_quant::UnpackBitsDim0(words.data(), rows, groups, config.bits, zeros.data());
   }
   auto m = kernels::MakePackedIntWeight(codes, layout, std::move(scales), std::move(zeros));
   if (!m.ok()) return absl::Status(m.status().code(), StrCat("tensor '", p.packed->name, "': ", m.status().message()));

@@ -244,6 +244,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"tiny-qwen2-bf16", "int4-g128", 4, 128, true, 0},  // down_proj: 8 groups + one of 96
                       Case{"tiny-qwen2-bf16", "int8", 8, 0, true, 0.005},
                       Case{"tiny-qwen2-bf16", "int4-g32-asym", 4, 32, false, 0},
+                      // Ragged and asymmetric: down_proj's zero points [ceil(384 / 8), 9].
+                      Case{"tiny-qwen2-bf16", "int4-g128-asym", 4, 128, false, 0},
                       Case{"tiny-deepseek-v3-bf16", "int4-g32", 4, 32, true, 0}),
     [](const auto& info) {
       std::string s = info.param.fixture + "_" + info.param.scheme;
