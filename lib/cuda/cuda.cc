@@ -6,8 +6,10 @@
 #include <optional>
 #include <vector>
 
+#include "lib/cuda/blas.h"
 #include "lib/cuda/matmul_kernels.h"
 #include "lib/kernels/ggml_quants/quants.h"
+#include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 
 namespace quantc::cuda {
@@ -46,16 +48,20 @@ absl::StatusOr<Stream> Stream::Create() {
   return s;
 }
 
+// The cuBLAS handle goes before the stream it is bound to.
 Stream& Stream::operator=(Stream&& o) noexcept {
   if (this != &o) {
+    blas_.reset();
     if (s_ != nullptr) cudaStreamDestroy(s_);
     s_ = o.s_;
+    blas_ = std::move(o.blas_);
     o.s_ = nullptr;
   }
   return *this;
 }
 
 Stream::~Stream() {
+  blas_.reset();
   if (s_ != nullptr) cudaStreamDestroy(s_);
 }
 
@@ -117,7 +123,9 @@ Graph::~Graph() {
   if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
 }
 
-absl::Status Graph::Launch(const Stream& stream) const { return Check(cudaGraphLaunch(exec_, stream.get()), "graph launch"); }
+absl::Status Graph::Launch(const Stream& stream) const {
+  return Check(cudaGraphLaunch(exec_, stream.get()), "graph launch");
+}
 
 absl::StatusOr<double> MeasureCopyBandwidth(size_t bytes, int reps) {
   absl::StatusOr<DeviceBuffer> a = DeviceBuffer::Allocate(bytes), b = DeviceBuffer::Allocate(bytes);
@@ -151,7 +159,8 @@ int DeviceCount() {
 std::string DeviceDescription() {
   cudaDeviceProp p{};
   if (DeviceCount() == 0 || cudaGetDeviceProperties(&p, 0) != cudaSuccess) return "no CUDA device";
-  return StrCat(p.name, ", sm_", p.major, p.minor, ", ", fmt::format("{:.1f}", p.totalGlobalMem / 1073741824.0), " GiB");
+  return StrCat(p.name, ", sm_", p.major, p.minor, ", ", fmt::format("{:.1f}", p.totalGlobalMem / 1073741824.0),
+                " GiB");
 }
 
 absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t bytes) {
@@ -184,13 +193,14 @@ DeviceBuffer::~DeviceBuffer() {
 
 absl::Status DeviceBuffer::Upload(std::span<const uint8_t> bytes, size_t offset) {
   if (offset + bytes.size() > size_) return absl::OutOfRangeError("upload past the end of a device buffer");
-  return Check(cudaMemcpy(static_cast<uint8_t*>(data_) + offset, bytes.data(), bytes.size(), cudaMemcpyHostToDevice), "upload");
+  return Check(cudaMemcpy(static_cast<uint8_t*>(data_) + offset, bytes.data(), bytes.size(), cudaMemcpyHostToDevice),
+               "upload");
 }
 
 absl::Status DeviceBuffer::UploadAsync(std::span<const uint8_t> bytes, const Stream& stream, size_t offset) {
   if (offset + bytes.size() > size_) return absl::OutOfRangeError("upload past the end of a device buffer");
-  return Check(cudaMemcpyAsync(static_cast<uint8_t*>(data_) + offset, bytes.data(), bytes.size(), cudaMemcpyHostToDevice,
-                               stream.get()),
+  return Check(cudaMemcpyAsync(static_cast<uint8_t*>(data_) + offset, bytes.data(), bytes.size(),
+                               cudaMemcpyHostToDevice, stream.get()),
                "upload");
 }
 
@@ -203,25 +213,30 @@ absl::Status DeviceBuffer::DownloadAsync(std::span<uint8_t> bytes, const Stream&
 
 absl::Status DeviceBuffer::Download(std::span<uint8_t> bytes, size_t offset) const {
   if (offset + bytes.size() > size_) return absl::OutOfRangeError("download past the end of a device buffer");
-  return Check(cudaMemcpy(bytes.data(), static_cast<const uint8_t*>(data_) + offset, bytes.size(), cudaMemcpyDeviceToHost),
-               "download");
+  return Check(
+      cudaMemcpy(bytes.data(), static_cast<const uint8_t*>(data_) + offset, bytes.size(), cudaMemcpyDeviceToHost),
+      "download");
 }
 
 bool HasMatMulKernel(DType dtype) { return FormatOf(dtype).has_value(); }
 
 absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
-  if (!HasMatMulKernel(dtype)) return absl::UnimplementedError(StrCat("no CUDA matmul kernel for ", Name(dtype), " weights"));
+  if (!HasMatMulKernel(dtype)) {
+    return absl::UnimplementedError(StrCat("no CUDA matmul kernel for ", Name(dtype), " weights"));
+  }
   if (dtype == DType::kF8E4M3) return absl::InvalidArgumentError("FP8 weights need their scales: UploadFp8BlockWeight");
   const int64_t align = Traits(dtype).block_elems > 32 ? Traits(dtype).block_elems : 32;
   if (rows <= 0 || cols <= 0 || cols % align != 0) {
-    return absl::InvalidArgumentError(StrCat(Name(dtype), " weight [", rows, ", ", cols, "]: the GPU kernels need columns in whole blocks of ", align));
+    return absl::InvalidArgumentError(StrCat(Name(dtype), " weight [", rows, ", ", cols,
+                                             "]: the GPU kernels need columns in whole blocks of ", align));
   }
   const uint64_t row_bytes = quantc::kernels::ggml_quants::RowBytes(dtype, cols);
   if (bytes.size() != row_bytes * static_cast<uint64_t>(rows)) {
-    return absl::InvalidArgumentError(StrCat(Name(dtype), " weight [", rows, ", ", cols, "] needs ", row_bytes * rows, " bytes, got ", bytes.size()));
+    return absl::InvalidArgumentError(
+        StrCat(Name(dtype), " weight [", rows, ", ", cols, "] needs ", row_bytes * rows, " bytes, got ", bytes.size()));
   }
   DeviceWeight w;
-  w.dtype = dtype, w.rows = rows, w.cols = cols, w.row_bytes = row_bytes;
+  w.dtype = dtype, w.format = *FormatOf(dtype), w.rows = rows, w.cols = cols, w.row_bytes = row_bytes;
   // 16 bytes of slack: kernels read unaligned 4-byte groups as two aligned words.
   absl::StatusOr<DeviceBuffer> b = DeviceBuffer::FromHost(bytes, 16);
   if (!b.ok()) return b.status();
@@ -232,35 +247,110 @@ absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> 
 absl::StatusOr<DeviceWeight> UploadFp8BlockWeight(std::span<const uint8_t> codes, std::span<const float> scales,
                                                   int64_t rows, int64_t cols, int64_t block_rows, int64_t block_cols) {
   if (rows <= 0 || cols <= 0 || cols % 32 != 0 || block_cols != 128 || block_rows <= 0) {
-    return absl::InvalidArgumentError(StrCat("FP8 weight [", rows, ", ", cols, "] in ", block_rows, "x", block_cols,
-                                             " blocks: the GPU kernel needs blocks 128 columns wide and columns in units of 32"));
+    return absl::InvalidArgumentError(
+        StrCat("FP8 weight [", rows, ", ", cols, "] in ", block_rows, "x", block_cols,
+               " blocks: the GPU kernel needs blocks 128 columns wide and columns in units of 32"));
   }
   const int64_t scale_rows = (rows + block_rows - 1) / block_rows, scale_cols = (cols + 127) / 128;
-  if (codes.size() != static_cast<uint64_t>(rows * cols) || scales.size() != static_cast<uint64_t>(scale_rows * scale_cols)) {
-    return absl::InvalidArgumentError(StrCat("FP8 weight [", rows, ", ", cols, "]: ", codes.size(), " codes and ", scales.size(),
-                                             " scales do not fit it"));
+  if (codes.size() != static_cast<uint64_t>(rows * cols) ||
+      scales.size() != static_cast<uint64_t>(scale_rows * scale_cols)) {
+    return absl::InvalidArgumentError(StrCat("FP8 weight [", rows, ", ", cols, "]: ", codes.size(), " codes and ",
+                                             scales.size(), " scales do not fit it"));
   }
   DeviceWeight w;
-  w.dtype = DType::kF8E4M3, w.rows = rows, w.cols = cols, w.row_bytes = static_cast<uint64_t>(cols);
+  w.dtype = DType::kF8E4M3, w.format = kernels::Format::kFp8Block;
+  w.rows = rows, w.cols = cols, w.row_bytes = static_cast<uint64_t>(cols);
   w.scale_cols = scale_cols, w.scale_block_rows = block_rows;
   absl::StatusOr<DeviceBuffer> b = DeviceBuffer::FromHost(codes, 16);
   if (!b.ok()) return b.status();
   w.bytes = std::move(*b);
-  absl::StatusOr<DeviceBuffer> sc = DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(scales.data()), scales.size() * 4});
+  absl::StatusOr<DeviceBuffer> sc =
+      DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(scales.data()), scales.size() * 4});
   if (!sc.ok()) return sc.status();
   w.scales = std::move(*sc);
   return w;
 }
 
+bool HasPackedIntKernel(int bits, int64_t cols, int64_t group_size) {
+  return (bits == 4 || bits == 8) && cols > 0 && cols % 16 == 0 && cols <= 0x7FFFFFFF && group_size > 0 &&
+         group_size % 16 == 0;
+}
+
+absl::StatusOr<DeviceWeight> UploadPackedIntWeight(std::span<const uint8_t> packed, int bits, int64_t rows,
+                                                   int64_t cols, int64_t group_size, std::span<const float> scales,
+                                                   std::span<const uint8_t> zeros) {
+  const std::string what = StrCat("int", bits, " weight [", rows, ", ", cols, "] in groups of ", group_size);
+  if (rows <= 0 || !HasPackedIntKernel(bits, cols, group_size)) {
+    return absl::InvalidArgumentError(
+        StrCat(what, ": the GPU kernel needs 4 or 8 bits and columns and groups in whole units of 16"));
+  }
+  const int64_t groups = (cols + group_size - 1) / group_size;
+  const uint64_t row_bytes = static_cast<uint64_t>(cols) * bits / 8;
+  if (packed.size() != row_bytes * rows || scales.size() != static_cast<uint64_t>(rows * groups) ||
+      (!zeros.empty() && zeros.size() != scales.size())) {
+    return absl::InvalidArgumentError(StrCat(what, ": ", packed.size(), " code bytes, ", scales.size(), " scales and ",
+                                             zeros.size(), " zero points do not fit it"));
+  }
+  DeviceWeight w;
+  w.dtype = DType::kI32, w.format = bits == 4 ? kernels::Format::kPackedInt4 : kernels::Format::kPackedInt8;
+  w.rows = rows, w.cols = cols, w.row_bytes = row_bytes;
+  w.scale_cols = groups, w.group_size = group_size;
+  QC_ASSIGN_OR_RETURN(w.bytes, DeviceBuffer::FromHost(packed));
+  QC_ASSIGN_OR_RETURN(w.scales,
+                      DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(scales.data()), scales.size() * 4}));
+  if (!zeros.empty()) {
+    QC_ASSIGN_OR_RETURN(w.zeros, DeviceBuffer::FromHost(zeros));
+  }
+  return w;
+}
+
+bool HasFp4Kernel(quantc::kernels::fp4::Fp4Format format, int64_t cols) {
+  return cols > 0 && cols % 16 == 0 && cols % quantc::kernels::fp4::GroupSize(format) == 0;
+}
+
+absl::StatusOr<DeviceWeight> UploadFp4Weight(quantc::kernels::fp4::Fp4Format format, std::span<const uint8_t> codes,
+                                             std::span<const uint8_t> scales, float global, int64_t rows,
+                                             int64_t cols) {
+  namespace fp4 = quantc::kernels::fp4;
+  const std::string what = StrCat(fp4::Name(format), " weight [", rows, ", ", cols, "]");
+  if (rows <= 0 || !HasFp4Kernel(format, cols)) {
+    return absl::InvalidArgumentError(
+        StrCat(what, ": the GPU kernel needs columns in whole groups of ", fp4::GroupSize(format), " and units of 16"));
+  }
+  const int64_t groups = cols / fp4::GroupSize(format);
+  if (codes.size() != static_cast<uint64_t>(rows * cols / 2) || scales.size() != static_cast<uint64_t>(rows * groups)) {
+    return absl::InvalidArgumentError(
+        StrCat(what, ": ", codes.size(), " code bytes and ", scales.size(), " scales do not fit it"));
+  }
+  DeviceWeight w;
+  w.dtype = DType::kF4, w.format = format == fp4::Fp4Format::kMx ? kernels::Format::kFp4Mx : kernels::Format::kFp4Nv;
+  w.rows = rows, w.cols = cols, w.row_bytes = static_cast<uint64_t>(cols / 2);
+  w.scale_cols = groups, w.global = global;
+  QC_ASSIGN_OR_RETURN(w.bytes, DeviceBuffer::FromHost(codes));
+  QC_ASSIGN_OR_RETURN(w.scales, DeviceBuffer::FromHost(scales));
+  return w;
+}
+
+kernels::MatMulArgs DeviceWeight::Args() const {
+  kernels::MatMulArgs a;
+  a.w = bytes.data(), a.rows = rows, a.cols = cols, a.row_bytes = static_cast<int64_t>(row_bytes);
+  a.scale_cols = scale_cols, a.scale_block_rows = scale_block_rows, a.group_size = group_size, a.global = global;
+  // The scale buffer holds F32 scales or (FP4) scale bytes: the format reads the one it has.
+  if (format == kernels::Format::kFp4Mx || format == kernels::Format::kFp4Nv) {
+    a.scale_bytes = scales.as<uint8_t>();
+  } else {
+    a.scales = scales.as<float>();
+  }
+  a.zeros = zeros.as<uint8_t>();
+  return a;
+}
+
 absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out,
                     const Stream* stream) {
-  const std::optional<kernels::Format> f = FormatOf(w.dtype);
-  if (!f) return absl::UnimplementedError(StrCat("no CUDA matmul kernel for ", Name(w.dtype)));
-  kernels::MatMulArgs a;
-  a.w = w.bytes.data(), a.rows = w.rows, a.cols = w.cols, a.row_bytes = static_cast<int64_t>(w.row_bytes);
+  if (n >= kBlasMinTokens && stream != nullptr) return BlasMatMul(w, x, n, y, out, *stream);
+  kernels::MatMulArgs a = w.Args();
   a.x = x, a.n = n, a.y = y, a.ldy = out.ldy == 0 ? w.rows : out.ldy, a.bias = out.bias, a.accumulate = out.accumulate;
-  a.scales = w.scales.as<float>(), a.scale_cols = w.scale_cols, a.scale_block_rows = w.scale_block_rows;
-  return CheckLaunch(kernels::LaunchMatMul(*f, a, stream != nullptr ? stream->get() : nullptr), "matmul launch");
+  return CheckLaunch(kernels::LaunchMatMul(w.format, a, stream != nullptr ? stream->get() : nullptr), "matmul launch");
 }
 
 }  // namespace quantc::cuda

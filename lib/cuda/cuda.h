@@ -1,18 +1,23 @@
 // quantc's CUDA backend (built when nvcc is found; run on the device machine): device memory and
 // the weight-stored matmul. Weights are uploaded in their stored format (F32/F16/BF16, block FP8
-// with its scale grid, ggml block types) and decoded inside the matmul kernel (matmul_kernels.cu), never expanded in
-// device memory. No CUDA types in this header: C++ callers see absl::Status and raw device
+// with its scale grid, ggml block types, compressed-tensors packed int4/int8 and FP4 with their
+// scales) and decoded inside the matmul kernel (matmul_kernels.cu), never expanded in device
+// memory; a prefill's matmul (n >= kBlasMinTokens) decodes row tiles into a bounded scratch for
+// cuBLAS (blas.h). No CUDA types in this header: C++ callers see absl::Status and raw device
 // pointers.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "lib/cuda/matmul_kernels.h"
 #include "lib/dtypes/dtype.h"
+#include "lib/kernels/fp4/fp4.h"
 
 struct CUstream_st;
 struct CUgraphExec_st;
@@ -24,13 +29,19 @@ namespace quantc::cuda {
 int DeviceCount();
 std::string DeviceDescription();
 
+// A stream's cuBLAS handle and the scratch its GEMMs dequantize weights into (blas.cc).
+class BlasContext;
+struct BlasContextDeleter {
+  void operator()(BlasContext* c) const;
+};
+
 // Work queued in order on the device (cudaStream_t). Move-only; work on it is not waited for at
 // destruction (Synchronize first).
 class Stream {
  public:
   Stream() = default;  // none yet (Create makes one)
   static absl::StatusOr<Stream> Create();
-  Stream(Stream&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  Stream(Stream&& o) noexcept : s_(o.s_), blas_(std::move(o.blas_)) { o.s_ = nullptr; }
   Stream& operator=(Stream&& o) noexcept;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
@@ -38,9 +49,13 @@ class Stream {
   CUstream_st* get() const { return s_; }
   // Waits for the stream's work; reports what went wrong in its kernels.
   absl::Status Synchronize() const;
+  // The stream's cuBLAS state, made on its first GEMM (blas.cc) and kept until the stream goes:
+  // one handle and one scratch per stream, so streams never share a scratch.
+  absl::StatusOr<BlasContext*> Blas() const;
 
  private:
   CUstream_st* s_ = nullptr;
+  mutable std::unique_ptr<BlasContext, BlasContextDeleter> blas_;
 };
 
 // A kernel launch's return code (kernels::Launch*: a CUDA error, 0 = success) as a Status naming
@@ -70,7 +85,9 @@ class DeviceBuffer {
   void* data() const { return data_; }
   size_t size() const { return size_; }
   template <typename T>
-  T* as() const { return static_cast<T*>(data_); }
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
 
  private:
   void* data_ = nullptr;
@@ -88,7 +105,9 @@ class PinnedBuffer {
   PinnedBuffer& operator=(const PinnedBuffer&) = delete;
   ~PinnedBuffer();
   template <typename T>
-  std::span<T> as() const { return {static_cast<T*>(data_), size_ / sizeof(T)}; }
+  std::span<T> as() const {
+    return {static_cast<T*>(data_), size_ / sizeof(T)};
+  }
   std::span<uint8_t> bytes() const { return {static_cast<uint8_t*>(data_), size_}; }
 
  private:
@@ -121,13 +140,22 @@ absl::StatusOr<double> MeasureCopyBandwidth(size_t bytes, int reps);
 
 // A weight matrix [rows = out, cols = in] on the device in its stored format.
 struct DeviceWeight {
+  // The codes' type: the stored dtype; kF8E4M3 for block FP8, kI32 for packed integers (their
+  // words), kF4 for FP4 codes.
   DType dtype = DType::kF32;
+  kernels::Format format = kernels::Format::kF32;
   int64_t rows = 0, cols = 0;
   uint64_t row_bytes = 0;
   DeviceBuffer bytes;
-  // Block-scaled FP8 (dtype kF8E4M3): the F32 scale grid [ceil(rows / block_rows), scale_cols].
-  DeviceBuffer scales;
-  int64_t scale_cols = 0, scale_block_rows = 0;
+  // Scales stored beside the codes. Block FP8: the F32 grid [ceil(rows / scale_block_rows),
+  // scale_cols]. Packed integers: F32 [rows, scale_cols], one per group_size columns, and their
+  // zero points (bytes, same shape) in `zeros`, empty when symmetric. FP4: the scale bytes [rows,
+  // scale_cols] (E8M0 / E4M3) and NVFP4's per-tensor multiplier `global`.
+  DeviceBuffer scales, zeros;
+  int64_t scale_cols = 0, scale_block_rows = 0, group_size = 0;
+  float global = 1.0f;
+  // The kernels' view of it: the weight fields of MatMulArgs (x, y and the output left unset).
+  kernels::MatMulArgs Args() const;
 };
 bool HasMatMulKernel(DType dtype);
 // UNIMPLEMENTED for a dtype without a kernel; INVALID_ARGUMENT when the bytes do not fill
@@ -137,6 +165,25 @@ absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> 
 // INVALID_ARGUMENT unless blocks are 128 columns wide and cols is whole units of 32.
 absl::StatusOr<DeviceWeight> UploadFp8BlockWeight(std::span<const uint8_t> codes, std::span<const float> scales,
                                                   int64_t rows, int64_t cols, int64_t block_rows, int64_t block_cols);
+// compressed-tensors pack-quantized integers as kernels::MakePackedIntWeight reads them
+// (lib/ir/packed_int.h): row r's codes cols · bits / 32 little-endian words, element c in bits
+// [c·bits, c·bits + bits); weight (r, c) = scales[r · groups + c / group_size] · (q − zero), zero
+// = zeros[the same index], or 2^(bits − 1) when `zeros` is empty (symmetric); groups =
+// ceil(cols / group_size), the last one ragged when group_size does not divide cols (group_size =
+// cols: one scale per output channel). HasPackedIntKernel: bits 4 or 8, cols and group_size
+// whole units of 16. INVALID_ARGUMENT for a shape it refuses or spans that do not fit.
+bool HasPackedIntKernel(int bits, int64_t cols, int64_t group_size);
+absl::StatusOr<DeviceWeight> UploadPackedIntWeight(std::span<const uint8_t> packed, int bits, int64_t rows,
+                                                   int64_t cols, int64_t group_size, std::span<const float> scales,
+                                                   std::span<const uint8_t> zeros);
+// FP4 (E2M1) in the safetensors layouts lib/ir/fp4_weight.h reads, as kernels::MakeFp4Weight
+// takes them: codes two per byte along a row (element 2j in the low nibble), rows back to back;
+// one scale byte per group, [rows, cols / group] (MXFP4: E8M0 per 32; NVFP4: E4M3 per 16, times
+// `global`, the per-tensor multiplier). HasFp4Kernel: cols whole groups and units of 16.
+// INVALID_ARGUMENT for a shape it refuses or spans that do not fit.
+bool HasFp4Kernel(quantc::kernels::fp4::Fp4Format format, int64_t cols);
+absl::StatusOr<DeviceWeight> UploadFp4Weight(quantc::kernels::fp4::Fp4Format format, std::span<const uint8_t> codes,
+                                             std::span<const uint8_t> scales, float global, int64_t rows, int64_t cols);
 
 // Where a matmul writes: y[t * ldy + r] (ldy 0 = rows), plus bias[r] if given, added to what y
 // holds if `accumulate` (the residual add).
@@ -147,7 +194,9 @@ struct MatMulOutput {
 };
 // y[t * ldy + r] = sum_c x[t * cols + c] * W[r, c] for t < n; x [n, cols] and y are device FP32.
 // Queued on `stream` (null: the legacy default stream); launch errors are reported here, kernel
-// errors by the next synchronization.
+// errors by the next synchronization. From kBlasMinTokens tokens on a stream, cuBLAS computes it
+// (BlasMatMul, blas.h: TF32 tensor cores on FP32 tiles of the weight); else the matmul kernel, in
+// FP32.
 absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out = {},
                     const Stream* stream = nullptr);
 

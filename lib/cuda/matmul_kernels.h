@@ -1,6 +1,8 @@
-// The launch interface of lib/cuda's matmul kernels (matmul_kernels.cu): plain types only, so the
-// C++ side (cuda.cc, absl::Status) and nvcc never share a header beyond this one. A stream is
-// CUDA's own opaque handle type (cudaStream_t is `CUstream_st*`), declared here without CUDA's headers.
+// The launch interface of lib/cuda's weight kernels: the matmul (matmul_kernels.cu) and the row
+// dequantization that feeds cuBLAS (dequant_kernels.cu), both decoding with weight_formats.cuh.
+// Plain types only, so the C++ side (cuda.cc, blas.cc, absl::Status) and nvcc never share a header
+// beyond this one. A stream is CUDA's own opaque handle type (cudaStream_t is `CUstream_st*`),
+// declared here without CUDA's headers.
 #pragma once
 
 #include <cstdint>
@@ -9,8 +11,25 @@ struct CUstream_st;
 
 namespace quantc::cuda::kernels {
 
-// Storage formats with a kernel; the numbers are private to lib/cuda (cuda.cc maps DType).
-enum class Format : int { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K, kMXFP4, kFp8Block };
+// Storage formats with a kernel; the numbers are private to lib/cuda (cuda.cc maps storage to
+// them). kMXFP4 is ggml's block; kFp4Mx / kFp4Nv are the safetensors FP4 layouts (codes, and
+// scale bytes beside them).
+enum class Format : int {
+  kF32,
+  kF16,
+  kBF16,
+  kQ8_0,
+  kQ4_0,
+  kQ4_K,
+  kQ5_K,
+  kQ6_K,
+  kMXFP4,
+  kFp8Block,
+  kPackedInt4,
+  kPackedInt8,
+  kFp4Mx,
+  kFp4Nv,
+};
 
 struct MatMulArgs {
   const void* w = nullptr;  // rows back to back, row_bytes each, the format's blocks in order
@@ -22,13 +41,32 @@ struct MatMulArgs {
   const float* bias = nullptr;  // [rows] added to every token, or null
   bool accumulate = false;      // y += W·x (the residual add) instead of y = W·x
   // kFp8Block: the F32 scale of weight (r, c) at scales[(r / scale_block_rows) * scale_cols + c / 128].
+  // kPackedInt*: the F32 scale of weight (r, c) at scales[r * scale_cols + c / group_size].
   const float* scales = nullptr;
   int64_t scale_cols = 0, scale_block_rows = 128;
+  // kPackedInt*: the zero point of (r, c) at zeros[r * scale_cols + c / group_size]; null: symmetric
+  // (2^(bits - 1)). group_size: a multiple of 16 (one per output channel: cols).
+  const uint8_t* zeros = nullptr;
+  int64_t group_size = 0;
+  // kFp4Mx / kFp4Nv: the scale byte of (r, c) at scale_bytes[r * scale_cols + c / 32 (16)], E8M0 /
+  // E4M3; kFp4Nv's group scale is e4m3 × global.
+  const uint8_t* scale_bytes = nullptr;
+  float global = 1.0f;
 };
 
 // y = W·x (+ bias) for every token; x, y and bias are device FP32. Returns the CUDA error code of
-// the launch (0 = success). cols must be a multiple of 32 (256 for K-quants); kFp8Block: E4M3
-// codes (cols bytes a row) whose blocks are 128 columns wide.
+// the launch (0 = success); cudaErrorInvalidValue when the arguments do not fit the format (cols
+// whole blocks: 32 for ggml's small blocks, 256 for K-quants, 16 for kFp8Block, kPackedInt* and
+// kFp4*; the scales it reads).
 int LaunchMatMul(Format format, const MatMulArgs& args, CUstream_st* stream);
+
+// out[(r - r0) * cols + c] = W[r, c] in FP32 for r0 <= r < r1: the weights the matmul kernel uses
+// (its decoders; x, y and the output fields of args are not read). out must be 16-byte aligned.
+int LaunchDequantRows(Format format, const MatMulArgs& args, int64_t r0, int64_t r1, float* out, CUstream_st* stream);
+
+// y[t * ldy + r] = bias[r] (+ y[t * ldy + r] if accumulate) for t < n, r < rows: the bias ahead of
+// a GEMM that then adds W·x (beta = 1).
+int LaunchSetBias(float* y, int64_t n, int64_t rows, int64_t ldy, const float* bias, bool accumulate,
+                  CUstream_st* stream);
 
 }  // namespace quantc::cuda::kernels

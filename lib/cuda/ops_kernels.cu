@@ -1,7 +1,9 @@
 // Element-wise and attention kernels of the GPU forward pass, in the CPU runner's arithmetic
 // (lib/runner/layers.cc, rope.cc) where it is cheap to keep: RMSNorm's double sum, the same silu
 // and rotation formulas. Attention uses an online softmax (one pass over the keys), which differs
-// from the CPU's two passes only in rounding.
+// from the CPU's two passes only in rounding. DeepSeek's latent attention (absorbed kv_b, as
+// AttendLatent in layers.cc, its sums over nope and kv_lora in the same order) and the MoE
+// gather/combine (experts summed in the order of the CPU's Moe) follow the same rule.
 #include <cuda_runtime.h>
 
 #include <cfloat>
@@ -17,11 +19,9 @@ constexpr int kThreads = 256;
 unsigned Blocks(int64_t count) { return static_cast<unsigned>((count + kThreads - 1) / kThreads); }
 int LastError() { return static_cast<int>(cudaGetLastError()); }
 
-// One block per token. Squares summed in double (as the CPU does), reduced by warp shuffles and
-// one exchange through shared memory.
-__global__ void RmsNormKernel(const float* x, int64_t width, const float* weight, float eps, float* out) {
-  const float* xt = x + blockIdx.x * width;
-  float* ot = out + blockIdx.x * width;
+// 1 / sqrtf(mean(x²) + eps) of one row, for a block of kThreads threads (all must call it). Squares
+// summed in double (as the CPU does), reduced by warp shuffles and one exchange through shared memory.
+__device__ float BlockInverseRms(const float* xt, int64_t width, float eps) {
   __shared__ double warp_sums[kThreads / 32];
   double sum = 0;
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x) sum += static_cast<double>(xt[i] * xt[i]);
@@ -31,7 +31,15 @@ __global__ void RmsNormKernel(const float* x, int64_t width, const float* weight
   double total = 0;
   for (int w = 0; w < kThreads / 32; ++w) total += warp_sums[w];
   const float mean = static_cast<float>(total / static_cast<double>(width));
-  const float scale = 1.0f / sqrtf(mean + eps);
+  return 1.0f / sqrtf(mean + eps);
+}
+
+// One block per token.
+__global__ void RmsNormKernel(const float* x, int64_t x_stride, int64_t width, const float* weight, float eps,
+                              float* out, int64_t out_stride) {
+  const float* xt = x + blockIdx.x * x_stride;
+  float* ot = out + blockIdx.x * out_stride;
+  const float scale = BlockInverseRms(xt, width, eps);
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x) ot[i] = (xt[i] * scale) * weight[i];
 }
 
@@ -238,11 +246,186 @@ __global__ void ArgmaxFinalKernel(const float* partial, int32_t* out) {
   BlockArgmax(value, index, &unused, out);
 }
 
+// Multi-head latent attention. One block per token: the latent normalized into the cache row, k_pe's
+// pairs rotated after it.
+__global__ void MlaAppendLatentKernel(const float* kva, int64_t stride, int64_t kv_lora, int64_t rope_dim,
+                                      const float* norm, float eps, bool interleaved, const float* cos,
+                                      const float* sin, const int32_t* pos0, float* cache) {
+  const int64_t t = blockIdx.x, pos = *pos0 + t, half = rope_dim / 2;
+  const float* row = kva + t * stride;
+  float* out = cache + pos * (kv_lora + rope_dim);
+  const float scale = BlockInverseRms(row, kv_lora, eps);
+  for (int64_t i = threadIdx.x; i < kv_lora; i += blockDim.x) out[i] = (row[i] * scale) * norm[i];
+  for (int64_t i = threadIdx.x; i < half; i += blockDim.x) {
+    const int64_t a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
+    const float x0 = row[kv_lora + a], x1 = row[kv_lora + b];
+    const float c = cos[pos * half + i], s = sin[pos * half + i];
+    out[kv_lora + a] = x0 * c - x1 * s;
+    out[kv_lora + b] = x1 * c + x0 * s;
+  }
+}
+
+// Tokens per block of the absorption and value kernels: each weight read serves this many tokens.
+constexpr int kTokensPerBlock = 8;
+
+// Block (column block, head, token chunk); thread c of the column block: out[t, h, c] for the
+// chunk's tokens (c < kv_lora), reading w_k[h] column c once for all of them. The block of column
+// blocks' first also copies q_pe.
+__global__ void MlaAbsorbQueryKernel(const float* q, int64_t q_stride, int64_t n, int64_t heads, int64_t nope,
+                                     int64_t rope_dim, int64_t kv_lora, const float* w_k, float* out) {
+  const int64_t column_blocks = (kv_lora + kThreads - 1) / kThreads;
+  const int64_t cb = blockIdx.x % column_blocks, t0 = (blockIdx.x / column_blocks) * kTokensPerBlock;
+  const int64_t h = blockIdx.y, c = cb * kThreads + threadIdx.x,
+                tokens = n - t0 < kTokensPerBlock ? n - t0 : kTokensPerBlock;
+  const int64_t qk = nope + rope_dim, width = kv_lora + rope_dim;
+  if (c < kv_lora) {
+    float acc[kTokensPerBlock] = {};
+    const float* wc = w_k + h * nope * kv_lora + c;
+    const float* qh = q + t0 * q_stride + h * qk;
+    for (int64_t d = 0; d < nope; ++d) {
+      const float w = wc[d * kv_lora];
+#pragma unroll
+      for (int tt = 0; tt < kTokensPerBlock; ++tt) {
+        if (tt < tokens) acc[tt] += qh[tt * q_stride + d] * w;
+      }
+    }
+#pragma unroll
+    for (int tt = 0; tt < kTokensPerBlock; ++tt) {
+      if (tt < tokens) out[((t0 + tt) * heads + h) * width + c] = acc[tt];
+    }
+  }
+  if (cb == 0) {
+    for (int64_t j = threadIdx.x; j < tokens * rope_dim; j += blockDim.x) {
+      const int64_t tt = j / rope_dim, i = j % rope_dim;
+      out[((t0 + tt) * heads + h) * width + kv_lora + i] = q[(t0 + tt) * q_stride + h * qk + nope + i];
+    }
+  }
+}
+
+// One block of kLatentWarps warps per (query, head): warp w takes keys w, w + kLatentWarps, ... with
+// its own online softmax, lane l holding latent dims l + 32i; the warps' partial results are merged
+// through shared memory. Shared memory (dynamic): the query row, then each warp's accumulators,
+// maxima and denominators.
+constexpr int kLatentWarps = 4;
+constexpr int kLatentDimsPerLane = 16;  // kv_lora <= 32 * 16
+
+__global__ void __launch_bounds__(kLatentWarps * 32)
+    AttendLatentKernel(const float* q, const float* cache, const int32_t* pos0, int64_t heads, int64_t kv_lora,
+                       int64_t rope_dim, float scale, float* ctx) {
+  extern __shared__ float shared[];
+  const int64_t width = kv_lora + rope_dim;
+  float* sq = shared;
+  float* sacc = sq + width;                     // [kLatentWarps, kv_lora]
+  float* smax = sacc + kLatentWarps * kv_lora;  // [kLatentWarps]
+  float* sden = smax + kLatentWarps;            // [kLatentWarps]
+  const int64_t t = blockIdx.x / heads, h = blockIdx.x % heads;
+  const float* qh = q + (t * heads + h) * width;
+  for (int64_t i = threadIdx.x; i < width; i += blockDim.x) sq[i] = qh[i];
+  __syncthreads();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  float acc[kLatentDimsPerLane];
+#pragma unroll
+  for (int i = 0; i < kLatentDimsPerLane; ++i) acc[i] = 0.0f;
+  float running_max = -INFINITY, denom = 0.0f;
+  const int64_t last = *pos0 + t;
+  for (int64_t j = warp; j <= last; j += kLatentWarps) {
+    const float* row = cache + j * width;
+    float s = 0.0f;
+    for (int64_t d = lane; d < width; d += 32) s += sq[d] * row[d];
+    for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
+    s *= scale;
+    const float new_max = fmaxf(running_max, s);
+    const float correction = expf(running_max - new_max), p = expf(s - new_max);
+    denom = denom * correction + p;
+#pragma unroll
+    for (int i = 0; i < kLatentDimsPerLane; ++i) {
+      const int64_t d = lane + 32 * i;
+      if (d < kv_lora) acc[i] = acc[i] * correction + p * row[d];
+    }
+    running_max = new_max;
+  }
+  if (lane == 0) smax[warp] = running_max, sden[warp] = denom;
+#pragma unroll
+  for (int i = 0; i < kLatentDimsPerLane; ++i) {
+    const int64_t d = lane + 32 * i;
+    if (d < kv_lora) sacc[warp * kv_lora + d] = acc[i];
+  }
+  __syncthreads();
+  float top = -INFINITY;
+  for (int o = 0; o < kLatentWarps; ++o) top = fmaxf(top, smax[o]);
+  float weight[kLatentWarps], total = 0.0f;
+  for (int o = 0; o < kLatentWarps; ++o) {
+    weight[o] = smax[o] == -INFINITY ? 0.0f : expf(smax[o] - top);  // a warp without keys counts 0
+    total += weight[o] * sden[o];
+  }
+  float* out = ctx + (t * heads + h) * kv_lora;
+  for (int64_t d = threadIdx.x; d < kv_lora; d += blockDim.x) {
+    float sum = 0.0f;
+    for (int o = 0; o < kLatentWarps; ++o) sum += weight[o] * sacc[o * kv_lora + d];
+    out[d] = sum / total;
+  }
+}
+
+// Block (value block, head, token chunk); thread e: out[t, h * v_dim + e] for the chunk's tokens,
+// reading w_vt[h] column e once for all of them.
+__global__ void MlaProjectValuesKernel(const float* ctx, int64_t n, int64_t heads, int64_t kv_lora, int64_t v_dim,
+                                       const float* w_vt, float* out) {
+  const int64_t value_blocks = (v_dim + kThreads - 1) / kThreads;
+  const int64_t vb = blockIdx.x % value_blocks, t0 = (blockIdx.x / value_blocks) * kTokensPerBlock;
+  const int64_t h = blockIdx.y, e = vb * kThreads + threadIdx.x,
+                tokens = n - t0 < kTokensPerBlock ? n - t0 : kTokensPerBlock;
+  if (e >= v_dim) return;
+  float acc[kTokensPerBlock] = {};
+  const float* we = w_vt + h * kv_lora * v_dim + e;
+  const float* ch = ctx + (t0 * heads + h) * kv_lora;
+  for (int64_t c = 0; c < kv_lora; ++c) {
+    const float w = we[c * v_dim];
+#pragma unroll
+    for (int tt = 0; tt < kTokensPerBlock; ++tt) {
+      if (tt < tokens) acc[tt] += ch[tt * heads * kv_lora + c] * w;
+    }
+  }
+#pragma unroll
+  for (int tt = 0; tt < kTokensPerBlock; ++tt) {
+    if (tt < tokens) out[(t0 + tt) * heads * v_dim + h * v_dim + e] = acc[tt];
+  }
+}
+
+// Mixture of experts.
+__global__ void GatherRowsKernel(const float* x, int64_t width, const int32_t* rows, int64_t count, float* out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= count * width) return;
+  out[i] = x[static_cast<int64_t>(rows[i / width]) * width + i % width];
+}
+
+__global__ void MoeCombineKernel(const float* routed, const int32_t* slots, const float* weights, int64_t n,
+                                 int64_t top_k, int64_t width, const float* shared, float* x) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n * width) return;
+  const int64_t t = i / width, d = i % width;
+  float sum = 0.0f;
+  for (int64_t k = 0; k < top_k; ++k) {
+    const int32_t slot = slots[t * top_k + k];
+    if (slot >= 0) sum += weights[t * top_k + k] * routed[static_cast<int64_t>(slot) * width + d];
+  }
+  if (shared != nullptr) sum += shared[i];
+  x[i] += sum;
+}
+
 }  // namespace
 
 int LaunchRmsNorm(const float* x, int64_t n, int64_t width, const float* weight, float eps, float* out,
                   CUstream_st* stream) {
-  if (n > 0) RmsNormKernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(x, width, weight, eps, out);
+  if (n > 0) RmsNormKernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(x, width, width, weight, eps, out, width);
+  return LastError();
+}
+
+int LaunchRmsNormStrided(const float* x, int64_t x_stride, int64_t n, int64_t width, const float* weight, float eps,
+                         float* out, int64_t out_stride, CUstream_st* stream) {
+  if (x_stride < width || out_stride < width) return static_cast<int>(cudaErrorInvalidValue);
+  if (n > 0) {
+    RmsNormKernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(x, x_stride, width, weight, eps, out, out_stride);
+  }
   return LastError();
 }
 
@@ -298,6 +481,65 @@ int LaunchArgmax(const float* x, int64_t width, float* scratch, int32_t* out, CU
   if (width <= 0) return static_cast<int>(cudaErrorInvalidValue);
   ArgmaxPartialKernel<<<kArgmaxBlocks, kThreads, 0, stream>>>(x, width, scratch);
   ArgmaxFinalKernel<<<1, kThreads, 0, stream>>>(scratch, out);
+  return LastError();
+}
+
+int LaunchMlaAppendLatent(const float* kva, int64_t n, int64_t stride, int64_t kv_lora, int64_t rope_dim,
+                          const float* norm, float eps, bool interleaved, const float* cos, const float* sin,
+                          const int32_t* pos0, float* cache, CUstream_st* stream) {
+  if (kv_lora <= 0 || rope_dim % 2 != 0 || stride < kv_lora + rope_dim) return static_cast<int>(cudaErrorInvalidValue);
+  if (n > 0) {
+    MlaAppendLatentKernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(kva, stride, kv_lora, rope_dim, norm, eps,
+                                                                             interleaved, cos, sin, pos0, cache);
+  }
+  return LastError();
+}
+
+int LaunchMlaAbsorbQuery(const float* q, int64_t q_stride, int64_t n, int64_t heads, int64_t nope, int64_t rope_dim,
+                         int64_t kv_lora, const float* w_k, float* out, CUstream_st* stream) {
+  if (kv_lora <= 0 || heads <= 0 || heads > 65535 || q_stride < heads * (nope + rope_dim)) {
+    return static_cast<int>(cudaErrorInvalidValue);
+  }
+  if (n <= 0) return LastError();
+  const int64_t chunks = (n + kTokensPerBlock - 1) / kTokensPerBlock, column_blocks = Blocks(kv_lora);
+  const dim3 grid(static_cast<unsigned>(chunks * column_blocks), static_cast<unsigned>(heads));
+  MlaAbsorbQueryKernel<<<grid, kThreads, 0, stream>>>(q, q_stride, n, heads, nope, rope_dim, kv_lora, w_k, out);
+  return LastError();
+}
+
+int LaunchAttendLatent(const float* q, const float* cache, int64_t n, const int32_t* pos0, int64_t heads,
+                       int64_t kv_lora, int64_t rope_dim, float scale, float* ctx, CUstream_st* stream) {
+  const size_t shared = static_cast<size_t>(kv_lora + rope_dim + kLatentWarps * kv_lora + 2 * kLatentWarps) * 4;
+  if (kv_lora <= 0 || kv_lora > 32 * kLatentDimsPerLane || rope_dim < 0 || shared > 48 * 1024) {
+    return static_cast<int>(cudaErrorInvalidValue);
+  }
+  if (n * heads <= 0) return LastError();
+  AttendLatentKernel<<<static_cast<unsigned>(n * heads), kLatentWarps * 32, shared, stream>>>(
+      q, cache, pos0, heads, kv_lora, rope_dim, scale, ctx);
+  return LastError();
+}
+
+int LaunchMlaProjectValues(const float* ctx, int64_t n, int64_t heads, int64_t kv_lora, int64_t v_dim,
+                           const float* w_vt, float* out, CUstream_st* stream) {
+  if (v_dim <= 0 || heads <= 0 || heads > 65535) return static_cast<int>(cudaErrorInvalidValue);
+  if (n <= 0) return LastError();
+  const int64_t chunks = (n + kTokensPerBlock - 1) / kTokensPerBlock, value_blocks = Blocks(v_dim);
+  const dim3 grid(static_cast<unsigned>(chunks * value_blocks), static_cast<unsigned>(heads));
+  MlaProjectValuesKernel<<<grid, kThreads, 0, stream>>>(ctx, n, heads, kv_lora, v_dim, w_vt, out);
+  return LastError();
+}
+
+int LaunchGatherRows(const float* x, int64_t width, const int32_t* rows, int64_t count, float* out,
+                     CUstream_st* stream) {
+  if (count * width > 0) GatherRowsKernel<<<Blocks(count * width), kThreads, 0, stream>>>(x, width, rows, count, out);
+  return LastError();
+}
+
+int LaunchMoeCombine(const float* routed, const int32_t* slots, const float* weights, int64_t n, int64_t top_k,
+                     int64_t width, const float* shared, float* x, CUstream_st* stream) {
+  if (n * width > 0) {
+    MoeCombineKernel<<<Blocks(n * width), kThreads, 0, stream>>>(routed, slots, weights, n, top_k, width, shared, x);
+  }
   return LastError();
 }
 

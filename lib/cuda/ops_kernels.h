@@ -32,6 +32,47 @@ int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstrea
 // out [n, heads * dv]; dv <= 512.
 int LaunchAttend(const float* q, int64_t q_stride, const float* k, const float* v, int64_t n, const int32_t* pos0,
                  int64_t heads, int64_t kv_heads, int64_t dk, int64_t dv, float scale, float* out, CUstream_st* stream);
+// RmsNorm over rows that sit inside wider rows: x[t * x_stride + i] -> out[t * out_stride + i] for
+// i < width (MLA's q_a part of the stacked q_a/kv_a output). out must not alias x unless the strides match.
+int LaunchRmsNormStrided(const float* x, int64_t x_stride, int64_t n, int64_t width, const float* weight, float eps,
+                         float* out, int64_t out_stride, CUstream_st* stream);
+
+// Multi-head latent attention (DeepSeek-V2/V3) over a latent cache: per position one row of
+// kv_lora + rope_dim floats, the RMS-normalized KV latent then the rotated shared key part k_pe
+// (lib/runner/gpu_mla.h). kv_b's per-head key rows are absorbed into the query and its value rows
+// applied after attention, as the CPU runner's AttendLatent (lib/runner/layers.h).
+//
+// kv_a's output of n tokens (row stride `stride`: [latent (kv_lora) | k_pe (rope_dim)]) into the
+// cache rows *pos0 + t: the latent normalized (RmsNorm with `norm`), k_pe rotated with the cos/sin
+// tables [positions, rope_dim / 2] (interleaved or half-split pairs, as LaunchRope).
+int LaunchMlaAppendLatent(const float* kva, int64_t n, int64_t stride, int64_t kv_lora, int64_t rope_dim,
+                          const float* norm, float eps, bool interleaved, const float* cos, const float* sin,
+                          const int32_t* pos0, float* cache, CUstream_st* stream);
+// The absorbed queries: q [n, q_stride], head h at h * (nope + rope_dim) as [q_nope | q_pe] (q_pe
+// already rotated) -> out [n, heads, kv_lora + rope_dim] = [q_nope · W_k[h] | q_pe], with
+// w_k [heads, nope, kv_lora] (kv_b's key rows); the sum over nope runs in ascending order.
+int LaunchMlaAbsorbQuery(const float* q, int64_t q_stride, int64_t n, int64_t heads, int64_t nope, int64_t rope_dim,
+                         int64_t kv_lora, const float* w_k, float* out, CUstream_st* stream);
+// Causal attention of n absorbed queries q [n, heads, kv_lora + rope_dim] (positions *pos0 + t)
+// over the cache rows 0 .. *pos0 + t: scores q · row, values the rows' latents ->
+// ctx [n, heads, kv_lora]. kv_lora <= 512.
+int LaunchAttendLatent(const float* q, const float* cache, int64_t n, const int32_t* pos0, int64_t heads,
+                       int64_t kv_lora, int64_t rope_dim, float scale, float* ctx, CUstream_st* stream);
+// out [n, heads * v_dim]: head h's values W_v[h] · ctx[t, h], w_vt [heads, kv_lora, v_dim] (kv_b's
+// value rows, transposed); the sum over kv_lora runs in ascending order.
+int LaunchMlaProjectValues(const float* ctx, int64_t n, int64_t heads, int64_t kv_lora, int64_t v_dim,
+                           const float* w_vt, float* out, CUstream_st* stream);
+
+// Mixture of experts (lib/runner/gpu_moe.h). out[i, :] = x[rows[i], :] for i < count (rows of
+// `width` floats): the tokens routed to each expert, gathered expert by expert.
+int LaunchGatherRows(const float* x, int64_t width, const int32_t* rows, int64_t count, float* out,
+                     CUstream_st* stream);
+// x[t, :] += (sum over k < top_k of weights[t * top_k + k] * routed[slots[t * top_k + k], :]) +
+// shared[t, :]: the routed experts' outputs (rows of `routed`, summed in the order of the slots;
+// a negative slot adds nothing), then the shared experts' (null: none), then the residual add.
+int LaunchMoeCombine(const float* routed, const int32_t* slots, const float* weights, int64_t n, int64_t top_k,
+                     int64_t width, const float* shared, float* x, CUstream_st* stream);
+
 // *out = the first index of the largest of x[0 .. width); scratch: kArgmaxScratch floats.
 constexpr int64_t kArgmaxScratch = 256;
 int LaunchArgmax(const float* x, int64_t width, float* scratch, int32_t* out, CUstream_st* stream);

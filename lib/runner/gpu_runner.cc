@@ -8,6 +8,9 @@
 #include "lib/arch/gguf_layout.h"
 #include "lib/cuda/cuda.h"
 #include "lib/cuda/ops_kernels.h"
+#include "lib/runner/gpu_mla.h"
+#include "lib/runner/gpu_moe.h"
+#include "lib/runner/gpu_projection.h"
 #include "lib/runner/rope.h"
 #include "lib/runner/weights.h"
 #include "lib/support/status_macros.h"
@@ -23,44 +26,67 @@ std::span<const uint8_t> Bytes(const std::vector<float>& v) {
   return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4};
 }
 
+}  // namespace
+
+// Declared in gpu_projection.h (with Projection), shared with gpu_mla.cc and gpu_moe.cc.
 absl::StatusOr<cuda::DeviceBuffer> UploadFloats(const std::vector<float>& v) { return cuda::DeviceBuffer::FromHost(Bytes(v)); }
 
 absl::StatusOr<cuda::DeviceBuffer> AllocateFloats(int64_t count) {
   return cuda::DeviceBuffer::Allocate(static_cast<size_t>(count) * 4);
 }
 
-// Matrices that read the same input (q/k/v; gate/up), their outputs side by side in one row per
-// token: [n, rows]. Stacked into one device matrix when they share a kernel format (one launch),
-// else one part each. A matrix without a kernel for its format is decoded to FP32 on the host.
-struct Projection {
-  std::vector<cuda::DeviceWeight> parts;
-  std::vector<int64_t> offsets;  // of each part's outputs in the row
-  int64_t rows = 0;
-  cuda::DeviceBuffer bias;  // [rows] or empty
-  uint64_t bytes() const {
-    uint64_t b = 0;
-    for (const cuda::DeviceWeight& w : parts) b += static_cast<uint64_t>(w.rows) * w.row_bytes;
-    return b;
-  }
-};
+namespace {
 
 // A matrix's bytes in the format the GPU will read: stored, or FP32 decoded here. Block FP8
-// (dtype kF8E4M3) keeps its codes and scale grid, and is never stacked (its scale blocks would not
-// line up across matrices).
+// (dtype kF8E4M3), packed integers (kI32) and FP4 (kF4) keep their codes and scales. Block FP8 is
+// never stacked (its scale blocks would not line up across matrices); the others stack when their
+// scales are laid out alike (StacksOnto).
 struct HostRows {
   DType dtype;
   std::span<const uint8_t> bytes;
   std::vector<float> decoded;
   std::optional<kernels::WeightMatrix::Fp8BlockRows> fp8;
+  std::optional<kernels::WeightMatrix::PackedIntRows> packed;
+  std::optional<kernels::WeightMatrix::Fp4Rows> fp4;
 };
 HostRows RowsFor(const kernels::WeightMatrix& m) {
   if (auto f = m.fp8_block_rows(); f && f->layout.block_cols == 128 && m.cols() % 32 == 0) return {DType::kF8E4M3, f->codes, {}, f};
+  if (auto p = m.packed_int_rows(); p && cuda::HasPackedIntKernel(p->bits, m.cols(), p->group_size)) {
+    return {DType::kI32, p->packed, {}, std::nullopt, p, std::nullopt};
+  }
+  if (auto f = m.fp4_rows(); f && cuda::HasFp4Kernel(f->format, m.cols())) {
+    return {DType::kF4, f->codes, {}, std::nullopt, std::nullopt, f};
+  }
   if (auto s = m.stored_rows(); s && cuda::HasMatMulKernel(s->dtype)) return {s->dtype, s->bytes, {}, std::nullopt};
   HostRows h{DType::kF32, {}, std::vector<float>(static_cast<size_t>(m.rows() * m.cols())), std::nullopt};
   m.DequantRows(0, m.rows(), h.decoded.data());
   h.bytes = Bytes(h.decoded);
   return h;
 }
+
+// Whether b's rows can follow a's in one device matrix of the same width.
+bool StacksOnto(const HostRows& a, const HostRows& b) {
+  if (a.fp8 || b.dtype != a.dtype) return false;
+  if (a.packed) {
+    return b.packed->bits == a.packed->bits && b.packed->group_size == a.packed->group_size &&
+           b.packed->zeros.empty() == a.packed->zeros.empty();
+  }
+  if (a.fp4) return b.fp4->format == a.fp4->format && b.fp4->global == a.fp4->global;
+  return true;
+}
+
+// get(h) of each of `rows`, back to back.
+template <class T, class Get>
+std::vector<T> Joined(std::span<const HostRows> rows, Get get) {
+  std::vector<T> out;
+  for (const HostRows& h : rows) {
+    const std::span<const T> s = get(h);
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  return out;
+}
+
+}  // namespace
 
 absl::StatusOr<Projection> UploadProjection(std::span<const kernels::WeightMatrix* const> matrices,
                                             std::span<const std::vector<float>* const> biases) {
@@ -71,23 +97,32 @@ absl::StatusOr<Projection> UploadProjection(std::span<const kernels::WeightMatri
   while (start < matrices.size()) {
     // The longest run of matrices from `start` in one format and width: one stacked part.
     size_t end = start + 1;
-    while (!rows[start].fp8 && end < matrices.size() && rows[end].dtype == rows[start].dtype &&
+    while (end < matrices.size() && StacksOnto(rows[start], rows[end]) &&
            matrices[end]->cols() == matrices[start]->cols()) {
       ++end;
     }
     int64_t part_rows = 0;
-    std::vector<uint8_t> stacked;
-    for (size_t i = start; i < end; ++i) {
-      part_rows += matrices[i]->rows();
-      if (end - start > 1) stacked.insert(stacked.end(), rows[i].bytes.begin(), rows[i].bytes.end());
-    }
+    for (size_t i = start; i < end; ++i) part_rows += matrices[i]->rows();
+    const std::span<const HostRows> part(rows.data() + start, end - start);
+    const std::vector<uint8_t> stacked =
+        part.size() > 1 ? Joined<uint8_t>(part, [](const HostRows& h) { return h.bytes; }) : std::vector<uint8_t>();
+    const std::span<const uint8_t> bytes = part.size() > 1 ? std::span<const uint8_t>(stacked) : rows[start].bytes;
+    const int64_t cols = matrices[start]->cols();
     cuda::DeviceWeight w;
     if (const auto& f = rows[start].fp8) {
       QC_ASSIGN_OR_RETURN(w, cuda::UploadFp8BlockWeight(f->codes, f->scales, f->layout.rows, f->layout.cols,
                                                         f->layout.block_rows, f->layout.block_cols));
+    } else if (const auto& q = rows[start].packed) {
+      QC_ASSIGN_OR_RETURN(w, cuda::UploadPackedIntWeight(
+                                 bytes, q->bits, part_rows, cols, q->group_size,
+                                 Joined<float>(part, [](const HostRows& h) { return h.packed->scales; }),
+                                 Joined<uint8_t>(part, [](const HostRows& h) { return h.packed->zeros; })));
+    } else if (const auto& f4 = rows[start].fp4) {
+      QC_ASSIGN_OR_RETURN(w, cuda::UploadFp4Weight(f4->format, bytes,
+                                                   Joined<uint8_t>(part, [](const HostRows& h) { return h.fp4->scales; }),
+                                                   f4->global, part_rows, cols));
     } else {
-      QC_ASSIGN_OR_RETURN(w, cuda::UploadWeight(rows[start].dtype, end - start > 1 ? stacked : rows[start].bytes, part_rows,
-                                                matrices[start]->cols()));
+      QC_ASSIGN_OR_RETURN(w, cuda::UploadWeight(rows[start].dtype, bytes, part_rows, cols));
     }
     p.offsets.push_back(p.rows);
     p.rows += part_rows;
@@ -102,9 +137,8 @@ absl::StatusOr<Projection> UploadProjection(std::span<const kernels::WeightMatri
   return p;
 }
 
-// y[t, :] (row stride p.rows) = the projection of x [n, cols]; += when accumulating.
 absl::Status Project(const Projection& p, const float* x, int64_t n, float* y, const cuda::Stream& stream,
-                     bool accumulate = false) {
+                     bool accumulate) {
   for (size_t i = 0; i < p.parts.size(); ++i) {
     cuda::MatMulOutput out{p.rows, p.bias.size() ? p.bias.as<float>() + p.offsets[i] : nullptr, accumulate};
     QC_RETURN_IF_ERROR(cuda::MatMul(p.parts[i], x, n, y + p.offsets[i], out, &stream));
@@ -112,9 +146,14 @@ absl::Status Project(const Projection& p, const float* x, int64_t n, float* y, c
   return absl::OkStatus();
 }
 
+namespace {
+
 struct GpuLayer {
   Projection qkv, o, gate_up, down;
   cuda::DeviceBuffer attn_norm, ffn_norm;
+  // DeepSeek-V3: MLA in place of qkv/o, MoE in place of gate_up/down (null: the GQA or dense form).
+  std::unique_ptr<GpuMla> mla;
+  std::unique_ptr<GpuMoe> moe;
 };
 
 constexpr size_t kPosBytes = 16;  // the position, ahead of the input rows (kept 16-byte aligned)
@@ -130,6 +169,7 @@ struct GpuRunner::Impl {
   cuda::DeviceBuffer final_norm;
   Projection lm_head;
   int64_t inter = 0;
+  bool moe = false;  // MoE layers route on the host mid-pass: no recorded decode step (gpu_moe.h)
 };
 
 struct GpuCache::Scratch {
@@ -139,6 +179,8 @@ struct GpuCache::Scratch {
   cuda::DeviceBuffer xn, qkv, attn, gu, h, logits;
   cuda::DeviceBuffer argmax;  // the index, then the arg-max kernels' scratch
   cuda::PinnedBuffer argmax_host;
+  std::optional<MlaScratch> mla;  // with MLA layers
+  std::optional<MoeScratch> moe;  // with MoE layers
   cuda::Graph decode;  // a one-token scratch's recorded step
   const int32_t* pos() const { return input.as<int32_t>(); }
   float* x() const { return reinterpret_cast<float*>(input.as<uint8_t>() + kPosBytes); }
@@ -147,7 +189,8 @@ struct GpuCache::Scratch {
 struct GpuCache::State {
   int64_t capacity = 0, length = 0;
   cuda::Stream stream;
-  std::vector<cuda::DeviceBuffer> k, v;  // per layer [capacity, kv_heads * head_dim]
+  // Per layer [capacity, kv_heads * head_dim] each; MLA: k the latent cache [capacity, MlaCacheWidth], v empty.
+  std::vector<cuda::DeviceBuffer> k, v;
   cuda::DeviceBuffer cos, sin;
   std::unique_ptr<Scratch> step, batch;  // one token (with the graph); the last batch size used
 };
@@ -164,7 +207,11 @@ int64_t GpuRunner::vocab() const { return impl_->lm_head.rows; }
 
 uint64_t GpuRunner::weight_bytes_per_token() const {
   uint64_t b = impl_->lm_head.bytes();
-  for (const GpuLayer& l : impl_->layers) b += l.qkv.bytes() + l.o.bytes() + l.gate_up.bytes() + l.down.bytes();
+  for (const GpuLayer& l : impl_->layers) {
+    b += l.qkv.bytes() + l.o.bytes() + l.gate_up.bytes() + l.down.bytes();
+    if (l.mla) b += l.mla->bytes();
+    if (l.moe) b += l.moe->bytes_per_token(impl_->spec.moe.top_k);
+  }
   return b;
 }
 
@@ -175,9 +222,9 @@ absl::StatusOr<std::unique_ptr<GpuRunner>> GpuRunner::Create(const Model& model,
   QC_ASSIGN_OR_RETURN(impl->spec, arch::ParseModelSpec(model.config));
   QC_RETURN_IF_ERROR(adapter->Validate(impl->spec));
   const arch::ModelSpec& spec = impl->spec;
-  if (spec.mla.enabled() || spec.moe.n_routed_experts > 0 || spec.online_hadamard.any() || model.layout == "mp") {
-    return absl::UnimplementedError("--target gpu runs dense GQA decoders (qwen2, llama) so far; MLA, MoE, online "
-                                    "Hadamards and mp ranks run on --target cpu");
+  if (spec.online_hadamard.any() || model.layout == "mp") {
+    return absl::UnimplementedError("--target gpu runs dense GQA decoders (qwen2, llama) and DeepSeek-V3 (MLA, MoE) "
+                                    "so far; online Hadamards (rotate r4) and mp ranks run on --target cpu");
   }
   QC_ASSIGN_OR_RETURN(impl->weights, Weights::Load(model, *adapter, std::move(options)));
   Weights& w = *impl->weights;
@@ -215,24 +262,35 @@ absl::StatusOr<std::unique_ptr<GpuRunner>> GpuRunner::Create(const Model& model,
       QC_ASSIGN_OR_RETURN(out, UploadFloats(*v));
       return absl::OkStatus();
     };
-    std::vector<const std::vector<float>*> qkv_bias;
-    if (spec.attention_bias) {
-      for (Role r : {Role::kQBias, Role::kKBias, Role::kVBias}) {
-        QC_ASSIGN_OR_RETURN(const std::vector<float>* b, w.Vector(r, l));
-        qkv_bias.push_back(b);
+    if (spec.mla.enabled()) {
+      QC_ASSIGN_OR_RETURN(GpuMla mla, UploadMla(spec, *adapter, w, l));
+      g.mla = std::make_unique<GpuMla>(std::move(mla));
+    } else {
+      std::vector<const std::vector<float>*> qkv_bias;
+      if (spec.attention_bias) {
+        for (Role r : {Role::kQBias, Role::kKBias, Role::kVBias}) {
+          QC_ASSIGN_OR_RETURN(const std::vector<float>* b, w.Vector(r, l));
+          qkv_bias.push_back(b);
+        }
       }
+      QC_ASSIGN_OR_RETURN(auto qkv, matrices({Role::kQ, Role::kK, Role::kV}));
+      QC_ASSIGN_OR_RETURN(g.qkv, UploadProjection(qkv, qkv_bias));
+      QC_ASSIGN_OR_RETURN(auto o, matrices({Role::kO}));
+      QC_ASSIGN_OR_RETURN(g.o, UploadProjection(o, {}));
     }
-    QC_ASSIGN_OR_RETURN(auto qkv, matrices({Role::kQ, Role::kK, Role::kV}));
-    QC_ASSIGN_OR_RETURN(g.qkv, UploadProjection(qkv, qkv_bias));
-    QC_ASSIGN_OR_RETURN(auto o, matrices({Role::kO}));
-    QC_ASSIGN_OR_RETURN(g.o, UploadProjection(o, {}));
-    QC_ASSIGN_OR_RETURN(auto gate_up, matrices({Role::kGate, Role::kUp}));
-    QC_ASSIGN_OR_RETURN(g.gate_up, UploadProjection(gate_up, {}));
-    QC_ASSIGN_OR_RETURN(auto down, matrices({Role::kDown}));
-    QC_ASSIGN_OR_RETURN(g.down, UploadProjection(down, {}));
+    if (spec.moe.IsMoeLayer(l)) {  // DeepSeek's first first_k_dense_replace layers stay dense
+      QC_ASSIGN_OR_RETURN(GpuMoe moe, UploadMoe(spec, *adapter, w, l));
+      g.moe = std::make_unique<GpuMoe>(std::move(moe));
+      impl->moe = true;
+    } else {
+      QC_ASSIGN_OR_RETURN(auto gate_up, matrices({Role::kGate, Role::kUp}));
+      QC_ASSIGN_OR_RETURN(g.gate_up, UploadProjection(gate_up, {}));
+      QC_ASSIGN_OR_RETURN(auto down, matrices({Role::kDown}));
+      QC_ASSIGN_OR_RETURN(g.down, UploadProjection(down, {}));
+      impl->inter = gate_up[0]->rows();
+    }
     QC_RETURN_IF_ERROR(vector(Role::kAttnNorm, g.attn_norm));
     QC_RETURN_IF_ERROR(vector(Role::kFfnNorm, g.ffn_norm));
-    impl->inter = gate_up[0]->rows();
   }
   return std::unique_ptr<GpuRunner>(new GpuRunner(std::move(impl)));
 }
@@ -244,6 +302,12 @@ absl::StatusOr<std::unique_ptr<GpuCache>> GpuRunner::NewCache(int64_t capacity) 
   state->capacity = capacity;
   QC_ASSIGN_OR_RETURN(state->stream, cuda::Stream::Create());
   for (int64_t l = 0; l < s.num_layers; ++l) {
+    if (s.mla.enabled()) {
+      QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer latent, AllocateFloats(capacity * MlaCacheWidth(s.mla)));
+      state->k.push_back(std::move(latent));
+      state->v.emplace_back();
+      continue;
+    }
     QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer k, AllocateFloats(capacity * s.num_kv_heads * s.head_dim));
     QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer v, AllocateFloats(capacity * s.num_kv_heads * s.head_dim));
     state->k.push_back(std::move(k));
@@ -275,6 +339,12 @@ absl::StatusOr<GpuCache::Scratch*> GpuRunner::ScratchFor(const cuda::Stream& str
   QC_ASSIGN_OR_RETURN(s->logits, AllocateFloats(logit_rows * m.lm_head.rows));
   QC_ASSIGN_OR_RETURN(s->argmax, cuda::DeviceBuffer::Allocate(4 + 4 * ck::kArgmaxScratch));
   QC_ASSIGN_OR_RETURN(s->argmax_host, cuda::PinnedBuffer::Allocate(4));
+  if (m.spec.mla.enabled()) {
+    QC_ASSIGN_OR_RETURN(s->mla, AllocateMlaScratch(m.spec, tokens));
+  }
+  if (m.moe) {
+    QC_ASSIGN_OR_RETURN(s->moe, AllocateMoeScratch(m.spec, tokens));
+  }
   slot = std::move(s);
   return slot.get();
 }
@@ -325,24 +395,36 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
   const float eps = static_cast<float>(s.rms_norm_eps);
   const float scale = static_cast<float>(m.rope->softmax_scale_factor() / std::sqrt(static_cast<double>(hd)));
   const int64_t qkv_rows = m.layers.empty() ? 0 : m.layers[0].qkv.rows;
+  // MLA's scores are over nope + rope dims (the CPU runner's MlaAttention).
+  const float mla_scale = static_cast<float>(
+      m.rope->softmax_scale_factor() / std::sqrt(static_cast<double>(s.mla.qk_nope_head_dim + s.mla.qk_rope_head_dim)));
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const GpuLayer& w = m.layers[l];
     QC_RETURN_IF_ERROR(observe(l, x));
     QC_RETURN_IF_ERROR(check(ck::LaunchRmsNorm(x, n, hidden, w.attn_norm.as<float>(), eps, xn, st), "rmsnorm"));
-    QC_RETURN_IF_ERROR(Project(w.qkv, xn, n, qkv, stream));
     const float* cos = c.cos.as<float>();
     const float* sin = c.sin.as<float>();
-    QC_RETURN_IF_ERROR(check(ck::LaunchRopeAppendKv(qkv, n, qkv_rows, heads, kvh, hd, s.rope.dim, s.rope.interleaved, cos,
-                                                    sin, pos, c.k[l].as<float>(), c.v[l].as<float>(), st),
-                             "rope"));
-    QC_RETURN_IF_ERROR(check(ck::LaunchAttend(qkv, qkv_rows, c.k[l].as<float>(), c.v[l].as<float>(), n, pos, heads, kvh, hd, hd,
-                                              scale, sc.attn.as<float>(), st),
-                             "attention"));
-    QC_RETURN_IF_ERROR(Project(w.o, sc.attn.as<float>(), n, x, stream, /*accumulate=*/true));
+    if (w.mla) {
+      const MlaStep step{xn, n, pos, cos, sin, c.k[l].as<float>(), mla_scale, x};
+      QC_RETURN_IF_ERROR(EnqueueMla(*w.mla, s, step, *sc.mla, stream));
+    } else {
+      QC_RETURN_IF_ERROR(Project(w.qkv, xn, n, qkv, stream));
+      QC_RETURN_IF_ERROR(check(ck::LaunchRopeAppendKv(qkv, n, qkv_rows, heads, kvh, hd, s.rope.dim, s.rope.interleaved, cos,
+                                                      sin, pos, c.k[l].as<float>(), c.v[l].as<float>(), st),
+                               "rope"));
+      QC_RETURN_IF_ERROR(check(ck::LaunchAttend(qkv, qkv_rows, c.k[l].as<float>(), c.v[l].as<float>(), n, pos, heads, kvh, hd,
+                                                hd, scale, sc.attn.as<float>(), st),
+                               "attention"));
+      QC_RETURN_IF_ERROR(Project(w.o, sc.attn.as<float>(), n, x, stream, /*accumulate=*/true));
+    }
     QC_RETURN_IF_ERROR(check(ck::LaunchRmsNorm(x, n, hidden, w.ffn_norm.as<float>(), eps, xn, st), "rmsnorm"));
-    QC_RETURN_IF_ERROR(Project(w.gate_up, xn, n, sc.gu.as<float>(), stream));
-    QC_RETURN_IF_ERROR(check(ck::LaunchSiluMul(sc.gu.as<float>(), n, inter, sc.h.as<float>(), st), "silu"));
-    QC_RETURN_IF_ERROR(Project(w.down, sc.h.as<float>(), n, x, stream, /*accumulate=*/true));
+    if (w.moe) {
+      QC_RETURN_IF_ERROR(EnqueueMoe(*w.moe, s, xn, n, *sc.moe, stream, x));  // synchronizes (routing on the host)
+    } else {
+      QC_RETURN_IF_ERROR(Project(w.gate_up, xn, n, sc.gu.as<float>(), stream));
+      QC_RETURN_IF_ERROR(check(ck::LaunchSiluMul(sc.gu.as<float>(), n, inter, sc.h.as<float>(), st), "silu"));
+      QC_RETURN_IF_ERROR(Project(w.down, sc.h.as<float>(), n, x, stream, /*accumulate=*/true));
+    }
   }
   QC_RETURN_IF_ERROR(check(ck::LaunchRmsNorm(x, n, hidden, m.final_norm.as<float>(), eps, xn, st), "rmsnorm"));
   QC_RETURN_IF_ERROR(observe(s.num_layers, xn));
@@ -379,7 +461,9 @@ absl::StatusOr<int32_t> GpuRunner::Greedy(std::span<const int32_t> tokens, GpuCa
   GpuCache::State& c = *cache.state_;
   QC_ASSIGN_OR_RETURN(GpuCache::Scratch* sc, ScratchFor(c.stream, n == 1 ? c.step : c.batch, n, 1));
   QC_RETURN_IF_ERROR(Stage(tokens, cache, *sc));
-  if (n == 1) {
+  // A model with MoE layers routes on the host mid-pass (gpu_moe.h), which a recorded graph cannot
+  // do: its single tokens run like batches. Dense models (GQA or MLA) replay the recorded step.
+  if (n == 1 && !impl_->moe) {
     if (!sc->decode) {
       QC_ASSIGN_OR_RETURN(sc->decode, cuda::Graph::Capture(c.stream, [&] {
                             return Enqueue(1, cache, *sc, 1, /*argmax=*/true, nullptr);

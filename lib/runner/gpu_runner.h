@@ -1,13 +1,16 @@
 // The forward pass on a CUDA device (`--target gpu`; built when nvcc is found). Weights go to the
 // device in their stored format where lib/cuda has a matmul kernel for it (F32/F16/BF16, DeepSeek's
-// block FP8, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, MXFP4) and are decoded inside the kernel; other formats
-// (int4 pack-quantized, NVFP4, the remaining ggml types so far) are decoded once on
-// the host to FP32 and uploaded as such. Projections that read the same input (q/k/v, gate/up)
-// are stacked into one matrix when they share a format. Activations and the KV cache stay on the
+// block FP8, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, ggml MXFP4, compressed-tensors int4/int8
+// pack-quantized, MXFP4 and NVFP4 safetensors) and are decoded inside the kernel (a prefill of 64
+// tokens or more: into FP32 tiles for cuBLAS, lib/cuda/blas.h); other formats (the remaining ggml
+// types so far) are decoded once on the host to FP32 and uploaded as such. Projections that read
+// the same input (q/k/v, gate/up) are stacked into one matrix when they share a format (and, for
+// scaled formats, a scale layout). Activations and the KV cache stay on the
 // device; the embedding rows are gathered on the host. The arithmetic is the CPU runner's
 // (lib/runner/layers.h), in a different summation order.
-// Runs dense GQA decoders (qwen2, llama); MLA, MoE, rotate's online Hadamard and mp ranks are
-// refused (UNIMPLEMENTED).
+// Runs dense GQA decoders (qwen2, llama) and DeepSeek-V3: multi-head latent attention over a latent
+// cache (gpu_mla.h) and mixture-of-experts layers whose routing runs on the host with the CPU
+// runner's Route (gpu_moe.h). rotate's online Hadamard and mp ranks are refused (UNIMPLEMENTED).
 #pragma once
 
 #include <memory>
@@ -25,8 +28,8 @@ class Stream;
 
 namespace quantc::runner {
 
-// The device state of one sequence: keys and values of every layer for up to `capacity`
-// positions, the rope tables, scratch memory and the recorded decode step.
+// The device state of one sequence: keys and values (MLA: the latent cache) of every layer for up
+// to `capacity` positions, the rope tables, scratch memory and the recorded decode step.
 class GpuCache {
  public:
   ~GpuCache();
@@ -59,7 +62,8 @@ class GpuRunner {
   absl::Status Forward(std::span<const int32_t> tokens, GpuCache& cache, std::span<float> logits,
                        const HiddenObserver& observer = nullptr) const;
   // Forward, then the arg-max of the last token's logits, taken on the device. A single token
-  // replays the cache's recorded decode step (a CUDA graph; recorded on first use).
+  // replays the cache's recorded decode step (a CUDA graph; recorded on first use), except in a
+  // model with MoE layers, whose routing on the host rules the graph out.
   absl::StatusOr<int32_t> Greedy(std::span<const int32_t> tokens, GpuCache& cache) const;
   // Forward from an empty cache of exactly n positions, logits [n, vocab].
   absl::Status Forward(std::span<const int32_t> tokens, std::span<float> logits,

@@ -1,14 +1,19 @@
 // The GPU's weight-stored matmul against the CPU runner's (kernels::MatMul on the same stored
-// bytes): every format with a CUDA kernel, 1 to 17 input rows. The weights decode to the same
-// values on both; only the FP32 summation order differs, so results agree to ~1e-6 relative.
+// bytes): every format with a CUDA kernel (ggml blocks, dense floats, block FP8, compressed-tensors
+// packed int4/int8 per channel and per group, ragged last groups, with and without zero points,
+// MXFP4 and NVFP4 in the safetensors layouts), 1 to 17 input rows. The weights decode to the same
+// values on both; only the FP32 summation order differs, so results agree to ~1e-6 relative (the
+// bound checked: 1e-5 of the largest output).
 #include <cmath>
 #include <random>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/cuda/cuda.h"
 #include "lib/kernels/ggml_quants/quants.h"
 #include "lib/kernels/matmul/weight_matrix.h"
+#include "tests/cuda/test_weights.h"
 
 namespace quantc {
 namespace {
@@ -20,13 +25,7 @@ class CudaMatMulTest : public ::testing::TestWithParam<DType> {
   }
 };
 
-std::vector<float> Random(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using testing_cuda::Random;
 
 TEST_P(CudaMatMulTest, EqualsTheCpuKernelsOnTheSameBytes) {
   const DType dtype = GetParam();
@@ -71,7 +70,8 @@ TEST(CudaMatMul, Fp8BlockEqualsTheCpuKernels) {
   std::mt19937 rng(21);
   std::vector<uint8_t> codes(kRows * kCols);
   for (uint8_t& c : codes) {
-    do c = static_cast<uint8_t>(rng()); while ((c & 0x7F) == 0x7F);  // no NaN codes
+    do c = static_cast<uint8_t>(rng());
+    while ((c & 0x7F) == 0x7F);  // no NaN codes
   }
   std::vector<float> scales(layout.scale_rows() * layout.scale_cols());
   for (float& v : scales) v = std::ldexp(1.0f + (rng() % 1000) / 1000.0f, -int(rng() % 8) - 4);
@@ -94,8 +94,10 @@ TEST(CudaMatMul, Fp8BlockEqualsTheCpuKernels) {
     }
     EXPECT_LE(err, 1e-5 * norm) << "n=" << n << ": max error " << err << " of max |y| " << norm;
   }
-  EXPECT_EQ(cuda::UploadWeight(DType::kF8E4M3, codes, kRows, kCols).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(cuda::UploadFp8BlockWeight(codes, scales, kRows, kCols, 128, 64).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cuda::UploadWeight(DType::kF8E4M3, codes, kRows, kCols).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cuda::UploadFp8BlockWeight(codes, scales, kRows, kCols, 128, 64).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(CudaMatMul, WritesWithAStrideAddsTheBiasAndAccumulates) {
@@ -121,8 +123,10 @@ TEST(CudaMatMul, WritesWithAStrideAddsTheBiasAndAccumulates) {
   ASSERT_TRUE(dy->Download({reinterpret_cast<uint8_t*>(got.data()), got.size() * 4}).ok());
   for (int64_t t = 0; t < kN; ++t) {
     for (int64_t r = 0; r < kLd; ++r) {
-      if (r < kRows) EXPECT_NEAR(got[t * kLd + r], want[t * kRows + r], 1e-4) << t << " " << r;
-      else EXPECT_EQ(got[t * kLd + r], 1.0f) << "wrote past the rows: " << t << " " << r;
+      if (r < kRows)
+        EXPECT_NEAR(got[t * kLd + r], want[t * kRows + r], 1e-4) << t << " " << r;
+      else
+        EXPECT_EQ(got[t * kLd + r], 1.0f) << "wrote past the rows: " << t << " " << r;
     }
   }
 }
@@ -132,16 +136,107 @@ INSTANTIATE_TEST_SUITE_P(Formats, CudaMatMulTest,
                                            DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kMXFP4),
                          [](const auto& info) { return std::string(Name(info.param)); });
 
+// Formats whose scales sit beside the codes, as the runner reads them from safetensors.
+struct ScaledCase {
+  testing_cuda::WeightSpec spec;
+  int64_t cols;
+};
+
+class CudaScaledMatMulTest : public ::testing::TestWithParam<ScaledCase> {
+ protected:
+  void SetUp() override {
+    if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_P(CudaScaledMatMulTest, EqualsTheCpuKernelsOnTheSameBytes) {
+  const ScaledCase& c = GetParam();
+  constexpr int64_t kRows = 67;  // 16 passes of 4 rows and 3 more
+  auto w = testing_cuda::MakeTestWeight(c.spec, kRows, c.cols, 7);
+  ASSERT_TRUE(w.ok()) << w.status();
+  for (int64_t n : {1, 3, 8, 17}) {
+    const std::vector<float> x = Random(n * c.cols, 50 + n);
+    std::vector<float> want(n * kRows), got(n * kRows);
+    kernels::MatMul(*w->cpu, x.data(), n, want.data());
+    auto dx = cuda::DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(x.data()), x.size() * 4});
+    auto dy = cuda::DeviceBuffer::Allocate(got.size() * 4);
+    ASSERT_TRUE(dx.ok() && dy.ok());
+    absl::Status s = cuda::MatMul(w->gpu, dx->as<float>(), n, dy->as<float>());
+    ASSERT_TRUE(s.ok()) << s;
+    ASSERT_TRUE(dy->Download({reinterpret_cast<uint8_t*>(got.data()), got.size() * 4}).ok());
+    double err = 0, norm = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      err = std::max(err, std::fabs(double(got[i]) - want[i]));
+      norm = std::max(norm, std::fabs(double(want[i])));
+    }
+    EXPECT_GT(norm, 0.0);
+    EXPECT_LE(err, 1e-5 * norm) << c.spec.name << " n=" << n << ": max error " << err << " of max |y| " << norm;
+  }
+}
+
+testing_cuda::WeightSpec PackedInt(std::string name, int bits, int64_t group, bool asymmetric) {
+  testing_cuda::WeightSpec s;
+  s.name = std::move(name), s.kind = testing_cuda::WeightSpec::kPackedInt;
+  s.bits = bits, s.group = group, s.asymmetric = asymmetric;
+  return s;
+}
+testing_cuda::WeightSpec Fp4(std::string name, kernels::fp4::Fp4Format format, float global) {
+  testing_cuda::WeightSpec s;
+  s.name = std::move(name), s.kind = testing_cuda::WeightSpec::kFp4, s.fp4 = format, s.global = global;
+  return s;
+}
+
+// Widths: 800 = 6 groups of 128 and a ragged 32; 816 = 25 groups of 32 and a ragged 16, or 51 of 16.
+INSTANTIATE_TEST_SUITE_P(Formats, CudaScaledMatMulTest,
+                         ::testing::Values(ScaledCase{PackedInt("int4_per_channel", 4, 0, false), 800},
+                                           ScaledCase{PackedInt("int4_g128_ragged", 4, 128, false), 800},
+                                           ScaledCase{PackedInt("int4_g128_asym", 4, 128, true), 1024},
+                                           ScaledCase{PackedInt("int4_g32", 4, 32, false), 1024},
+                                           ScaledCase{PackedInt("int4_g32_asym_ragged", 4, 32, true), 816},
+                                           ScaledCase{PackedInt("int4_per_channel_asym", 4, 0, true), 816},
+                                           ScaledCase{PackedInt("int8_per_channel", 8, 0, false), 800},
+                                           ScaledCase{PackedInt("int8_g64_asym_ragged", 8, 64, true), 816},
+                                           ScaledCase{Fp4("nvfp4", kernels::fp4::Fp4Format::kNv, 0.37f), 816},
+                                           ScaledCase{Fp4("mxfp4_safetensors", kernels::fp4::Fp4Format::kMx, 1.0f),
+                                                      800}),
+                         [](const auto& info) { return info.param.spec.name; });
+
 TEST(CudaDevice, DescribesItselfOrSaysThereIsNone) {
   const std::string d = cuda::DeviceDescription();
-  if (cuda::DeviceCount() == 0) EXPECT_EQ(d, "no CUDA device");
-  else EXPECT_NE(d.find("sm_"), std::string::npos) << d;
+  if (cuda::DeviceCount() == 0)
+    EXPECT_EQ(d, "no CUDA device");
+  else
+    EXPECT_NE(d.find("sm_"), std::string::npos) << d;
 }
 
 TEST(CudaDevice, RefusesWhatItCannotRun) {
   std::vector<uint8_t> bytes(100);
   EXPECT_EQ(cuda::UploadWeight(DType::kIQ4_XS, bytes, 1, 256).status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_EQ(cuda::UploadWeight(DType::kQ4_K, bytes, 1, 128).status().code(), absl::StatusCode::kInvalidArgument);
+  // Packed integers: 4 or 8 bits, groups in units of 16, spans that fit [rows, cols].
+  const std::vector<float> scales(2 * 4, 1.0f);
+  std::vector<uint8_t> codes(2 * 64 / 2);
+  EXPECT_TRUE(cuda::HasPackedIntKernel(4, 64, 16));
+  EXPECT_FALSE(cuda::HasPackedIntKernel(3, 64, 16));
+  EXPECT_FALSE(cuda::HasPackedIntKernel(4, 64, 8));
+  EXPECT_FALSE(cuda::HasPackedIntKernel(4, 72, 72));
+  EXPECT_EQ(cuda::UploadPackedIntWeight(codes, 3, 2, 64, 16, scales, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cuda::UploadPackedIntWeight(codes, 4, 2, 64, 8, scales, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cuda::UploadPackedIntWeight(codes, 4, 2, 64, 32, scales, {}).status().code(),  // 4 scales, 2 groups
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cuda::UploadPackedIntWeight(codes, 4, 2, 64, 16, scales, std::vector<uint8_t>(3)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // FP4: whole groups (32 for MXFP4) in units of 16; one scale byte per group.
+  EXPECT_TRUE(cuda::HasFp4Kernel(kernels::fp4::Fp4Format::kNv, 48));
+  EXPECT_FALSE(cuda::HasFp4Kernel(kernels::fp4::Fp4Format::kMx, 48));
+  auto mx = cuda::UploadFp4Weight(kernels::fp4::Fp4Format::kMx, codes, std::vector<uint8_t>(2 * 2), 1.0f, 2, 48);
+  EXPECT_EQ(mx.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(mx.status().message()), ::testing::HasSubstr("mxfp4 weight [2, 48]"));
+  EXPECT_EQ(
+      cuda::UploadFp4Weight(kernels::fp4::Fp4Format::kNv, codes, std::vector<uint8_t>(5), 1.0f, 2, 64).status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // The GPU forward pass's element-wise and attention kernels against the CPU runner's functions
 // (lib/runner/layers.h, rope.h) on the same inputs: RMSNorm, RoPE (half-split and interleaved),
-// silu·up, RoPE with the KV-cache append, causal GQA attention over a cache, arg-max.
+// silu·up, RoPE with the KV-cache append, causal GQA attention over a cache, arg-max. DeepSeek's
+// kernels (latent attention's append, absorption, attention and value projection; the MoE gather
+// and combine) against plain loops written here, and the latent attention's three kernels together
+// against the CPU runner's AttendLatent.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -203,6 +206,234 @@ TEST_F(CudaOpsTest, CausalGroupedAttention) {
                                 "attend")
                   .ok());
   EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-5);
+}
+
+TEST_F(CudaOpsTest, RmsNormStridedReadsAndWritesInsideWiderRows) {
+  constexpr int64_t kN = 4, kWidth = 96, kXStride = 200, kOutStride = 130;
+  auto x = Random(kN * kXStride, 40, 2.0f), w = Random(kWidth, 41);
+  std::vector<float> out(kN * kOutStride, -7.0f), want = out;
+  for (int64_t t = 0; t < kN; ++t) {
+    std::vector<float> row(x.begin() + t * kXStride, x.begin() + t * kXStride + kWidth);
+    runner::RmsNorm(row.data(), 1, kWidth, w, 1e-6, want.data() + t * kOutStride);
+  }
+  float* dout = Device(out);
+  ASSERT_TRUE(cuda::CheckLaunch(
+                  k::LaunchRmsNormStrided(Device(x), kXStride, kN, kWidth, Device(w), 1e-6f, dout, kOutStride, nullptr),
+                  "rmsnorm")
+                  .ok());
+  EXPECT_LE(RelativeMaxError(Host(dout, out.size()), want), 1e-6);
+}
+
+// kv_a's output [latent | k_pe] inside wider rows: the latent normalized and k_pe rotated into the
+// cache rows pos0 .. pos0 + n - 1, the other rows untouched; as the CPU runner's MlaAttention does
+// with RmsNorm and Rope::Apply.
+TEST_F(CudaOpsTest, MlaAppendLatentNormalizesAndRotatesIntoTheCache) {
+  for (bool interleaved : {true, false}) {
+    arch::RopeSpec spec;
+    spec.dim = 16;
+    spec.theta = 10000.0;
+    spec.interleaved = interleaved;
+    runner::Rope rope(spec);
+    constexpr int64_t kN = 5, kLora = 72, kPos0 = 9, kCapacity = 16, kStride = 40 + kLora + 16;
+    constexpr int64_t kWidth = kLora + 16, kAt = 40;  // kv_a's part starts at column 40 of each row
+    std::vector<float> cos, sin;
+    rope.Tables(kCapacity, cos, sin);
+    auto rows = Random(kN * kStride, 42, 3.0f), norm = Random(kLora, 43);
+    std::vector<float> cache(kCapacity * kWidth, -1.0f), want = cache;
+    for (int64_t t = 0; t < kN; ++t) {
+      const float* kva = rows.data() + t * kStride + kAt;
+      float* out = want.data() + (kPos0 + t) * kWidth;
+      runner::RmsNorm(kva, 1, kLora, norm, 1e-6, out);
+      std::copy_n(kva + kLora, 16, out + kLora);
+      rope.Apply(out + kLora, kPos0 + t);
+    }
+    const float* drows = Device(rows);
+    float* dcache = Device(cache);
+    ASSERT_TRUE(cuda::CheckLaunch(
+                    k::LaunchMlaAppendLatent(drows + kAt, kN, kStride, kLora, 16, Device(norm), 1e-6f, interleaved,
+                                             Device(cos), Device(sin), Position(kPos0), dcache, nullptr),
+                    "append")
+                    .ok());
+    EXPECT_LE(RelativeMaxError(Host(dcache, cache.size()), want), 1e-6) << interleaved;
+  }
+}
+
+// 11 tokens (a partial chunk of the 8 a block takes) and kv_lora 300 (a partial column block).
+TEST_F(CudaOpsTest, MlaAbsorbQueryFoldsTheKeyRowsIntoTheQuery) {
+  constexpr int64_t kN = 11, kHeads = 3, kNope = 32, kRope = 16, kLora = 300, kQk = kNope + kRope;
+  constexpr int64_t kStride = kHeads * kQk + 24, kWidth = kLora + kRope;
+  auto q = Random(kN * kStride, 44), w_k = Random(kHeads * kNope * kLora, 45);
+  std::vector<float> want(kN * kHeads * kWidth), zeros(want.size());
+  for (int64_t t = 0; t < kN; ++t) {
+    for (int64_t h = 0; h < kHeads; ++h) {
+      const float* qh = q.data() + t * kStride + h * kQk;
+      float* out = want.data() + (t * kHeads + h) * kWidth;
+      for (int64_t c = 0; c < kLora; ++c) {
+        float s = 0;
+        for (int64_t d = 0; d < kNope; ++d) s += qh[d] * w_k[(h * kNope + d) * kLora + c];
+        out[c] = s;
+      }
+      std::copy_n(qh + kNope, kRope, out + kLora);
+    }
+  }
+  float* out = Device(zeros);
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchMlaAbsorbQuery(Device(q), kStride, kN, kHeads, kNope, kRope, kLora,
+                                                        Device(w_k), out, nullptr),
+                                "absorb")
+                  .ok());
+  EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-5);
+}
+
+// Plain two-pass causal softmax over the cache rows; kv_lora 512 (the kernel's limit) and 72 (not
+// whole warps of dims), with fewer keys than warps for the first query of a fresh cache.
+TEST_F(CudaOpsTest, AttendLatentOverTheCacheRows) {
+  for (int64_t lora : {72, 512}) {
+    for (int64_t pos0 : {0, 37}) {
+      constexpr int64_t kN = 6, kHeads = 5, kRope = 16;
+      const int64_t width = lora + kRope, keys = pos0 + kN;
+      auto q = Random(kN * kHeads * width, 46, 0.2f), cache = Random(keys * width, 47);
+      const float scale = 0.13f;
+      std::vector<float> want(kN * kHeads * lora), zeros(want.size());
+      for (int64_t t = 0; t < kN; ++t) {
+        for (int64_t h = 0; h < kHeads; ++h) {
+          const float* qh = q.data() + (t * kHeads + h) * width;
+          std::vector<double> p(pos0 + t + 1);
+          double top = -INFINITY, sum = 0;
+          for (int64_t j = 0; j <= pos0 + t; ++j) {
+            double s = 0;
+            for (int64_t d = 0; d < width; ++d) s += double(qh[d]) * cache[j * width + d];
+            p[j] = s * scale;
+            top = std::max(top, p[j]);
+          }
+          for (double& x : p) sum += (x = std::exp(x - top));
+          for (int64_t c = 0; c < lora; ++c) {
+            double o = 0;
+            for (int64_t j = 0; j <= pos0 + t; ++j) o += p[j] / sum * cache[j * width + c];
+            want[(t * kHeads + h) * lora + c] = static_cast<float>(o);
+          }
+        }
+      }
+      float* out = Device(zeros);
+      ASSERT_TRUE(cuda::CheckLaunch(k::LaunchAttendLatent(Device(q), Device(cache), kN, Position(pos0), kHeads, lora,
+                                                          kRope, scale, out, nullptr),
+                                    "attend latent")
+                      .ok());
+      EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-5) << lora << " " << pos0;
+    }
+  }
+  EXPECT_NE(k::LaunchAttendLatent(nullptr, nullptr, 1, nullptr, 1, 544, 16, 1.0f, nullptr, nullptr), 0);
+}
+
+TEST_F(CudaOpsTest, MlaProjectValuesAppliesEachHeadsValueRows) {
+  constexpr int64_t kN = 9, kHeads = 3, kLora = 70, kV = 300;
+  auto ctx = Random(kN * kHeads * kLora, 48), w_vt = Random(kHeads * kLora * kV, 49);
+  std::vector<float> want(kN * kHeads * kV), zeros(want.size());
+  for (int64_t t = 0; t < kN; ++t) {
+    for (int64_t h = 0; h < kHeads; ++h) {
+      for (int64_t e = 0; e < kV; ++e) {
+        float s = 0;
+        for (int64_t c = 0; c < kLora; ++c) s += w_vt[(h * kLora + c) * kV + e] * ctx[(t * kHeads + h) * kLora + c];
+        want[t * kHeads * kV + h * kV + e] = s;
+      }
+    }
+  }
+  float* out = Device(zeros);
+  ASSERT_TRUE(cuda::CheckLaunch(
+                  k::LaunchMlaProjectValues(Device(ctx), kN, kHeads, kLora, kV, Device(w_vt), out, nullptr), "values")
+                  .ok());
+  EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-5);
+}
+
+// Absorb, attend and project together equal the CPU runner's AttendLatent on the same q, latent
+// cache and kv_b (dk = nope + rope = 48 != dv = 40).
+TEST_F(CudaOpsTest, LatentAttentionKernelsMatchTheCpuRunner) {
+  constexpr int64_t kN = 7, kPos0 = 20, kHeads = 4, kNope = 32, kRope = 16, kV = 40, kLora = 64;
+  constexpr int64_t kQk = kNope + kRope, kT = kPos0 + kN, kWidth = kLora + kRope;
+  auto q = Random(kN * kHeads * kQk, 50), latent = Random(kT * kLora, 51), k_pe = Random(kT * kRope, 52);
+  auto kv_b = Random(kHeads * (kNope + kV) * kLora, 53, 0.2f);
+  const float scale = 1.0f / std::sqrt(float(kQk));
+  std::vector<float> want(kN * kHeads * kV);
+  runner::AttendLatent({kHeads, kNope, kRope, kV, kLora, scale}, q.data(), latent.data(), k_pe.data(), kv_b.data(), kN,
+                       kPos0, want.data());
+  std::vector<float> cache(kT * kWidth), w_k(kHeads * kNope * kLora), w_vt(kHeads * kLora * kV);
+  for (int64_t j = 0; j < kT; ++j) {
+    std::copy_n(latent.begin() + j * kLora, kLora, cache.begin() + j * kWidth);
+    std::copy_n(k_pe.begin() + j * kRope, kRope, cache.begin() + j * kWidth + kLora);
+  }
+  for (int64_t h = 0; h < kHeads; ++h) {
+    const float* head = kv_b.data() + h * (kNope + kV) * kLora;
+    std::copy_n(head, kNope * kLora, w_k.begin() + h * kNope * kLora);
+    for (int64_t e = 0; e < kV; ++e) {
+      for (int64_t c = 0; c < kLora; ++c) w_vt[(h * kLora + c) * kV + e] = head[(kNope + e) * kLora + c];
+    }
+  }
+  std::vector<float> q_abs(kN * kHeads * kWidth), ctx(kN * kHeads * kLora), out(want.size());
+  float* dq_abs = Device(q_abs);
+  float* dctx = Device(ctx);
+  float* dout = Device(out);
+  const float* dcache = Device(cache);
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchMlaAbsorbQuery(Device(q), kHeads * kQk, kN, kHeads, kNope, kRope, kLora,
+                                                        Device(w_k), dq_abs, nullptr),
+                                "absorb")
+                  .ok());
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchAttendLatent(dq_abs, dcache, kN, Position(kPos0), kHeads, kLora, kRope, scale,
+                                                      dctx, nullptr),
+                                "attend latent")
+                  .ok());
+  ASSERT_TRUE(
+      cuda::CheckLaunch(k::LaunchMlaProjectValues(dctx, kN, kHeads, kLora, kV, Device(w_vt), dout, nullptr), "values")
+          .ok());
+  EXPECT_LE(RelativeMaxError(Host(dout, out.size()), want), 1e-5);
+}
+
+TEST_F(CudaOpsTest, GatherRowsCopiesTheListedRows) {
+  constexpr int64_t kRows = 6, kWidth = 33;
+  auto x = Random(kRows * kWidth, 54);
+  const std::vector<int32_t> rows = {4, 0, 4, 5, 2};
+  std::vector<float> want, zeros(rows.size() * kWidth);
+  for (int32_t r : rows) want.insert(want.end(), x.begin() + r * kWidth, x.begin() + (r + 1) * kWidth);
+  std::vector<float> row_bits(rows.size());
+  std::memcpy(row_bits.data(), rows.data(), rows.size() * 4);
+  float* out = Device(zeros);
+  ASSERT_TRUE(
+      cuda::CheckLaunch(k::LaunchGatherRows(Device(x), kWidth, reinterpret_cast<const int32_t*>(Device(row_bits)),
+                                            static_cast<int64_t>(rows.size()), out, nullptr),
+                        "gather")
+          .ok());
+  EXPECT_EQ(Host(out, want.size()), want);
+}
+
+// Each token's routed rows weighted and summed in slot order, then the shared experts' row, then
+// added to x; a negative slot adds nothing.
+TEST_F(CudaOpsTest, MoeCombineAddsWeightedExpertsAndSharedToTheResidual) {
+  constexpr int64_t kN = 3, kTopK = 2, kWidth = 70, kRouted = 6;
+  auto routed = Random(kRouted * kWidth, 55), shared = Random(kN * kWidth, 56), x = Random(kN * kWidth, 57);
+  const std::vector<int32_t> slots = {3, 0, 5, -1, 1, 4};
+  const std::vector<float> weights = {0.7f, 1.9f, 0.25f, 3.0f, 1.1f, 0.4f};
+  for (bool with_shared : {true, false}) {
+    std::vector<float> want = x;
+    for (int64_t t = 0; t < kN; ++t) {
+      for (int64_t d = 0; d < kWidth; ++d) {
+        float sum = 0.0f;
+        for (int64_t k = 0; k < kTopK; ++k) {
+          const int32_t slot = slots[t * kTopK + k];
+          if (slot >= 0) sum += weights[t * kTopK + k] * routed[slot * kWidth + d];
+        }
+        if (with_shared) sum += shared[t * kWidth + d];
+        want[t * kWidth + d] += sum;
+      }
+    }
+    std::vector<float> slot_bits(slots.size());
+    std::memcpy(slot_bits.data(), slots.data(), slots.size() * 4);
+    float* dx = Device(x);
+    ASSERT_TRUE(
+        cuda::CheckLaunch(
+            k::LaunchMoeCombine(Device(routed), reinterpret_cast<const int32_t*>(Device(slot_bits)), Device(weights),
+                                kN, kTopK, kWidth, with_shared ? Device(shared) : nullptr, dx, nullptr),
+            "combine")
+            .ok());
+    EXPECT_LE(RelativeMaxError(Host(dx, x.size()), want), 1e-6) << with_shared;
+  }
 }
 
 }  // namespace

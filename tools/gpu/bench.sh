@@ -11,7 +11,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/.gpu/bin
-export LD_LIBRARY_PATH=$ROOT/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+source "$ROOT/tools/gpu/device_env.sh"  # .gpu/lib and the device's libcublas.so.13
 WORK=${WORK:-/tmp/quantc-gpu-bench}
 RESULTS=${OUT:-$ROOT/gpu-results}
 SIZES=${SIZES:-1.5b 7b}

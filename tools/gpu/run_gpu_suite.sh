@@ -6,7 +6,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 RESULTS=${OUT:-$ROOT/gpu-results}
 mkdir -p "$RESULTS"
-export LD_LIBRARY_PATH=$ROOT/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+source "$ROOT/tools/gpu/device_env.sh"  # .gpu/lib and the device's libcublas.so.13
 export QUANTC_GPU_TESTDATA=$ROOT/.gpu/testdata
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$RESULTS/device.txt" 2>&1
 status=0

@@ -120,6 +120,9 @@ class PackedIntWeight final : public WeightMatrix {
       }
     }
   }
+  std::optional<PackedIntRows> packed_int_rows() const override {
+    return PackedIntRows{packed_, layout_.bits, layout_.group_size, scales_, zeros_};
+  }
 
  private:
   std::span<const uint8_t> packed_;
@@ -141,6 +144,7 @@ class Fp4Weight final : public WeightMatrix {
                          out + (r - r0) * cols());
     }
   }
+  std::optional<Fp4Rows> fp4_rows() const override { return Fp4Rows{format_, codes_, scales_, global_}; }
 
  private:
   fp4::Fp4Format format_;

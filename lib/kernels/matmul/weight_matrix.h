@@ -55,6 +55,23 @@ class WeightMatrix {
     fp8::BlockLayout layout;
   };
   virtual std::optional<Fp8BlockRows> fp8_block_rows() const { return std::nullopt; }
+  // compressed-tensors packed integers as MakePackedIntWeight took them (zero points unpacked,
+  // empty when symmetric), and FP4 as MakeFp4Weight took it, for backends that decode them in
+  // their own kernels; nullopt for every other storage.
+  struct PackedIntRows {
+    std::span<const uint8_t> packed;
+    int bits;
+    int64_t group_size;
+    std::span<const float> scales;
+    std::span<const uint8_t> zeros;
+  };
+  virtual std::optional<PackedIntRows> packed_int_rows() const { return std::nullopt; }
+  struct Fp4Rows {
+    fp4::Fp4Format format;
+    std::span<const uint8_t> codes, scales;
+    float global;
+  };
+  virtual std::optional<Fp4Rows> fp4_rows() const { return std::nullopt; }
 
   // How MatMul treats this matrix's inputs (set once by whoever builds the model's weights):
   // rounded first as llama.cpp's CPU backend rounds them (ggml_quants/activations.h), and/or shown
