@@ -19,12 +19,13 @@ TYPES=${TYPES:-BF16 Q8_0 Q4_K_M MXFP4}
 mkdir -p "$WORK" "$RESULTS"
 LLAMA=$WORK/llama/b/bin/llama-bench
 
-# llama.cpp's CUDA build, in the background (about 5 minutes on 16 cores).
+# llama.cpp's CUDA build, in the background (about 5 minutes on 16 cores). Examples on: llama-bench
+# lived in examples/ before it moved to tools/ (only that target is built).
 if [[ ! -x $LLAMA && -f $ROOT/.llama/src.tgz && ! -f $WORK/llama.started ]]; then
   touch "$WORK/llama.started"
   mkdir -p "$WORK/llama" && tar xzf "$ROOT/.llama/src.tgz" -C "$WORK/llama"
   setsid nohup bash -c "cd $WORK/llama && cmake -S . -B b -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
-    -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON \
     -DLLAMA_BUILD_UI=OFF -DLLAMA_BUILD_HTML=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DCMAKE_BUILD_TYPE=Release \
     && cmake --build b --target llama-bench -j 14" > "$WORK/llama-build.log" 2>&1 < /dev/null &
 fi
@@ -71,7 +72,9 @@ if [[ -x $LLAMA ]]; then
     for type in $TYPES; do
       gguf=$WORK/qwen2-$size-$type.gguf
       [[ -f $gguf && ! -f $WORK/done-llama-$size-$type ]] || continue
-      "$LLAMA" -m "$gguf" -p 512 -n 128 -r 5 -ngl 99 -o md >> "$WORK/llama.md" 2>> "$WORK/llama-bench.log" || exit 1
+      # A llama.cpp older than a type (MXFP4 came in 2025-08) cannot load its file: noted, not fatal.
+      "$LLAMA" -m "$gguf" -p 512 -n 128 -r 5 -ngl 99 -o md >> "$WORK/llama.md" 2>> "$WORK/llama-bench.log" ||
+        echo "| $(basename "$gguf") | llama-bench could not run it (see llama-bench.log) |" >> "$WORK/llama.md"
       touch "$WORK/done-llama-$size-$type"
       cp "$WORK/llama.md" "$RESULTS/"
     done
