@@ -109,7 +109,9 @@ TEST_F(ValidateTest, RotatedCandidateIsComparedInItsBasis) {
   const auto& row = j["rows"][0];
   EXPECT_THAT(row["pipeline"].get<std::string>(), HasSubstr("rotate("));
   for (const auto& l : row["hidden_states"]) {
-    if (!l["snr_db"].is_null()) EXPECT_GT(l["snr_db"].get<double>(), 50) << l.dump();
+    if (!l["snr_db"].is_null()) {
+      EXPECT_GT(l["snr_db"].get<double>(), 50) << l.dump();
+    }
   }
 }
 

@@ -215,7 +215,7 @@ TEST_F(HostileOnnxTest, ExternalDataMustStayBesideTheModel) {
 
 TEST_F(HostileOnnxTest, ExternalOffsetsAreNumbersInsideTheFile) {
   Write(dir_ / "onnx" / "w.bin", std::string(8, '\0'));
-  for (const std::string& offset : {"abc", "-1", "18446744073709551615", "99999999999999999999999"}) {
+  for (const char* offset : {"abc", "-1", "18446744073709551615", "99999999999999999999999"}) {
     quantc::Model model;
     EXPECT_THAT(formats::onnx::ReadOnnx(OnnxModel("w.bin", offset), model), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("tensor 'w'")))
         << offset;

@@ -97,7 +97,9 @@ TEST_P(ShardTest, RankFilesHoldConvertPySlices) {
       if (e != std::string::npos) {  // routed expert: whole, on the rank owning its range
         const int64_t id = std::stoll(demo.substr(e + 9));
         ASSERT_EQ(it != ranks[r].end(), id / experts_per_rank == r) << demo << " rank " << r;
-        if (it != ranks[r].end()) EXPECT_EQ(it->second.bytes, t.bytes) << demo;
+        if (it != ranks[r].end()) {
+          EXPECT_EQ(it->second.bytes, t.bytes) << demo;
+        }
         continue;
       }
       ASSERT_NE(it, ranks[r].end()) << demo << " missing on rank " << r;

@@ -14,8 +14,6 @@ namespace {
 
 constexpr double kInfiniteSnr = 200;  // dB: what "equal to the reference" counts as in comparisons
 
-std::string Status(const RowResult& r) { return r.failures.empty() ? "PASS" : "FAIL"; }
-
 double PplDelta(const RowResult& r) { return r.eval.ppl / r.eval.ref->ref_ppl - 1; }
 
 std::string Departure(const RowResult& r) {
