@@ -1,10 +1,17 @@
-// Weight-stored matmul on the GPU. A thread block computes R output rows (R = 4 for one token,
-// the decode case, so each input value loaded serves four rows; 1 otherwise); its 128 threads take
-// the rows' blocks side by side, each decoding its share of a block in registers with the format's
-// decoder (weight_formats.cuh). The dot product is then scale · Σ q·x − min · Σ x per chunk of 4
-// weights: the per-weight work is decoding q and one FMA. The weights are the CPU runner's; the
-// summation order differs.
+// Weight-stored matmul on the GPU. A thread block computes R output rows (for one token, the
+// decode case, 4 or 2, so each input value loaded serves several rows; 1 otherwise); its 128
+// threads take the rows' blocks side by side, each decoding its share of a block in registers with
+// the format's decoder (weight_formats.cuh). The dot product is then scale · Σ q·x − min · Σ x per
+// chunk of 4 weights: the per-weight work is decoding q and one FMA. The weights are the CPU
+// runner's; the summation order differs.
+//
+// One token (a decode step) reads every weight once for two FLOPs each: bandwidth is all that
+// counts. Q4_K and Q5_K have kernels of their own for it (below: a warp owns up to 4 rows and
+// streams their blocks with 16-byte loads); Q6_K and Q8_0 run this kernel with 2 rows a thread
+// block (LaunchOneToken).
 #include <cuda_runtime.h>
+
+#include <type_traits>
 
 #include "lib/cuda/matmul_kernels.h"
 #include "lib/cuda/weight_formats.cuh"
@@ -81,9 +88,240 @@ void LaunchOne(const MatMulArgs& a, cudaStream_t stream) {
   MatMulKernel<F, T, R><<<static_cast<unsigned>((a.rows + R - 1) / R), kThreads, 0, stream>>>(a);
 }
 
+// ---- The decode kernels (n == 1) ----------------------------------------------------------------
+// A thread block is kWarps warps in kWarps / split groups of `split` warps: a group owns R rows
+// (rows past the end repeat the last one; their sums are dropped), its warps take every split-th
+// step along them, and each x value a lane loads serves the R rows. split > 1 (warps side by side
+// along a row) makes more, shorter warps when the rows are few (LaunchDecode picks it); the warps'
+// sums then meet in shared memory. Weight bytes are read once and kept out of L1
+// (ld.global.nc.L1::no_allocate), which so holds x.
+constexpr int kWarps = kThreads / 32;
+
+__device__ __forceinline__ uint4 LoadStream16(const uint8_t* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+__device__ __forceinline__ float4 LoadX4(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
+__device__ __forceinline__ float Sum(const float4& v) { return (v.x + v.y) + (v.z + v.w); }
+__device__ __forceinline__ float4 Scaled(const float4& v, float a, float b, float c, float d) {
+  return make_float4(v.x * a, v.y * b, v.z * c, v.w * d);
+}
+// Σ q_j · x_j for the four byte values of `bytes` (weight_formats.cuh's exact conversion),
+// accumulated into s.
+__device__ __forceinline__ float Dot4(uint32_t bytes, const float4& x, float s) {
+  s = fmaf(ByteValue<0>(bytes, 0), x.x, s);
+  s = fmaf(ByteValue<0>(bytes, 1), x.y, s);
+  s = fmaf(ByteValue<0>(bytes, 2), x.z, s);
+  return fmaf(ByteValue<0>(bytes, 3), x.w, s);
+}
+// s + (the float with the bits `bits`) · x, a subnormal operand kept: PTX's fma.rn.f32 without
+// .ftz whatever nvcc's -ftz, so the subnormal codes below survive a fast-math build.
+__device__ __forceinline__ float FmaBits(uint32_t bits, float x, float s) {
+  float d;
+  asm("fma.rn.f32 %0, %1, %2, %3;" : "=f"(d) : "f"(__uint_as_float(bits)), "f"(x), "f"(s));
+  return d;
+}
+
+// Where a warp works: its group's rows r0 .. r0 + R − 1 and its place `part` among the group's
+// `split` warps.
+template <int R>
+struct DecodeWarp {
+  int warp, lane, part;
+  int64_t r0;
+  const uint8_t* row[R];
+  __device__ DecodeWarp(const MatMulArgs& a, int split) {
+    warp = threadIdx.x / 32, lane = threadIdx.x % 32, part = warp % split;
+    r0 = (static_cast<int64_t>(blockIdx.x) * (kWarps / split) + warp / split) * R;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      row[r] = static_cast<const uint8_t*>(a.w) + (r0 + r < a.rows ? r0 + r : a.rows - 1) * a.row_bytes;
+    }
+  }
+  // Row r0 + r gets the sum of acc[r] over the group's lanes (+ bias; + what y holds when
+  // accumulating). Every thread of the block calls it (a barrier when split > 1).
+  __device__ void Write(const MatMulArgs& a, int split, float (&acc)[R]) const {
+    __shared__ float partial[kWarps][R];
+    float mine = 0.0f;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      float s = acc[r];
+#pragma unroll
+      for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
+      if (lane == r) mine = s;  // a select, not an index into acc (which would put it in local memory)
+    }
+    if (split > 1) {
+      if (lane < R) partial[warp][lane] = mine;
+      __syncthreads();
+      if (part != 0) return;
+      for (int p = 1; p < split; ++p) mine += lane < R ? partial[warp + p][lane] : 0.0f;
+    }
+    if (lane >= R || r0 + lane >= a.rows) return;
+    if (a.bias != nullptr) mine += a.bias[r0 + lane];
+    float* y = a.y + r0 + lane;
+    *y = a.accumulate ? *y + mine : mine;
+  }
+};
+
+// Q4_K (kFive: Q5_K). A warp's step is 4 blocks of each row, 8 lanes a block; lane k of a block
+// reads its 16-byte head (d, dmin, the 12 scale bytes: one load serves the block's 8 lanes), chunk
+// k of qs (16 bytes: the weights l = 16h .. 16h + 15, h = k % 2, of sub-blocks 2i in the low
+// nibbles and 2i + 1 in the high ones, i = k / 2) and, Q5_K, the 16 qh bytes of those l. Blocks
+// (144, 176 bytes) and so rows are whole 16-byte units: every load is an aligned 16-byte one. The
+// sum over a lane's share of two sub-blocks is d · (sc0 · Σ q·x + sc1 · Σ q·x) − dmin · (m0 · Σ x +
+// m1 · Σ x).
+//
+// kSubnormal (Q4_K): a code q at bits 4k .. 4k + 3 of a word, masked out, is the subnormal float
+// q · 2^(4k − 149), so one AND (a shift first for k > 4) replaces the conversion of every weight
+// (byte permute and subtraction); each x is scaled by 2^(80 − 4k) to match (exact: powers of two),
+// so the products are q · x · 2^-69, and 2^69 goes into the scale codes. Activations below 2^47 in
+// magnitude stay finite so scaled.
+template <bool kFive, int R, bool kSubnormal>
+__global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split) {
+  static_assert(!(kFive && kSubnormal), "Q5_K's codes are 5 bits wide");
+  constexpr int kBytes = kFive ? 176 : 144, kQs = kFive ? 48 : 16;
+  const DecodeWarp<R> at(a, split);
+  const int k = at.lane % 8, i = k / 2, h = k % 2;
+  // Sub-blocks 2i, 2i + 1's 6-bit scale and min codes are bytes 2(i % 2) and 2(i % 2) + 1 of a word
+  // built from the head's scale words A = scales[0..3], B = [4..7], C = [8..11] (ggml's
+  // get_scale_min_k4): sub-blocks 0..3 the low 6 bits of A (scales) and B (mins); 4..7 a nibble of
+  // C with the top 2 bits of A (scales) and B (mins) above it.
+  const bool upper = i >= 2;
+  const uint32_t low = upper ? 0x0F0F0F0Fu : 0x3F3F3F3Fu, top = upper ? 0x30303030u : 0u;
+  const uint32_t sel0 = 0x7440u | (2 * (i % 2)), sel1 = sel0 + 1;  // byte_perm selectors of those bytes
+  // A scale code c as the float 2^23 + c (a byte permute), then (2^23 + c) · kUnit − 2^23 · kUnit =
+  // c · kUnit, exactly.
+  constexpr float kUnit = kSubnormal ? 0x1p69f : 1.0f, kOffset = -0x1p23f * kUnit;
+  const int64_t blocks = a.cols / 256, stride = 4 * split;
+  float acc[R] = {};
+#pragma unroll 2
+  for (int64_t b = at.lane / 8 + 4 * at.part; b < blocks; b += stride) {
+    const float* xb = a.x + b * 256 + 64 * i + 16 * h;
+    float4 x0[4], x1[4];  // sub-block 2i's 16 values of x, 2i + 1's
+#pragma unroll
+    for (int j = 0; j < 4; ++j) x0[j] = LoadX4(xb + 4 * j), x1[j] = LoadX4(xb + 32 + 4 * j);
+    const float xsum0 = (Sum(x0[0]) + Sum(x0[1])) + (Sum(x0[2]) + Sum(x0[3]));
+    const float xsum1 = (Sum(x1[0]) + Sum(x1[1])) + (Sum(x1[2]) + Sum(x1[3]));
+    if constexpr (kSubnormal) {  // x for the codes' positions k = 0 2 4 3 (low nibbles), 1 3 2 4 (high)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        x0[j] = Scaled(x0[j], 0x1p80f, 0x1p72f, 0x1p64f, 0x1p68f);
+        x1[j] = Scaled(x1[j], 0x1p76f, 0x1p68f, 0x1p72f, 0x1p64f);
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = at.row[r] + b * kBytes;
+      const uint4 head = LoadStream16(blk), qs = LoadStream16(blk + kQs + 16 * k);
+      uint4 qh = {};
+      if constexpr (kFive) qh = LoadStream16(blk + 16 + 16 * h);
+      const uint32_t q[4] = {qs.x, qs.y, qs.z, qs.w}, fifth[4] = {qh.x, qh.y, qh.z, qh.w};
+      float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        if constexpr (kSubnormal) {  // the code positions of the comment above
+          const uint32_t w = q[j], u = w >> 12;
+          s0 = FmaBits(w & 0x0000000Fu, x0[j].x, s0);
+          s0 = FmaBits(w & 0x00000F00u, x0[j].y, s0);
+          s0 = FmaBits(w & 0x000F0000u, x0[j].z, s0);
+          s0 = FmaBits(u & 0x0000F000u, x0[j].w, s0);
+          s1 = FmaBits(w & 0x000000F0u, x1[j].x, s1);
+          s1 = FmaBits(w & 0x0000F000u, x1[j].y, s1);
+          s1 = FmaBits(u & 0x00000F00u, x1[j].z, s1);
+          s1 = FmaBits(u & 0x000F0000u, x1[j].w, s1);
+        } else {
+          uint32_t q0 = q[j] & 0x0F0F0F0Fu, q1 = (q[j] >> 4) & 0x0F0F0F0Fu;
+          if constexpr (kFive) {  // weight 64i + l's fifth bit is bit 2i of qh[l], 64i + 32 + l's bit 2i + 1
+            q0 |= ((fifth[j] >> (2 * i)) & 0x01010101u) << 4;
+            q1 |= ((fifth[j] >> (2 * i + 1)) & 0x01010101u) << 4;
+          }
+          s0 = Dot4(q0, x0[j], s0);
+          s1 = Dot4(q1, x1[j], s1);
+        }
+      }
+      const uint32_t sc = ((upper ? head.w : head.y) & low) | ((head.y >> 2) & top);
+      const uint32_t mn = ((upper ? head.w >> 4 : head.z) & low) | ((head.z >> 2) & top);
+      const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));  // d, dmin
+      auto code = [](uint32_t word, uint32_t sel) { return __uint_as_float(__byte_perm(word, 0x4B000000u, sel)); };
+      const float sum = fmaf(fmaf(code(sc, sel0), kUnit, kOffset), s0, fmaf(code(sc, sel1), kUnit, kOffset) * s1);
+      const float mins = fmaf(code(mn, sel0) - 0x1p23f, xsum0, (code(mn, sel1) - 0x1p23f) * xsum1);
+      acc[r] = fmaf(dm.x, sum, fmaf(-dm.y, mins, acc[r]));
+    }
+  }
+  at.Write(a, split, acc);
+}
+
+// F's decode kernel with R rows a warp; false where there is none, or where the addresses do not
+// fit it (16-byte aligned x and blocks). split 0: doubled from 1 while the warps are fewer than
+// kFewWarps (about 64 an SM on H100's 132: a constant, as no runtime call may run here, inside a
+// graph capture) and a step of the group (4 · split blocks) stays shorter than the row, so that no
+// warp idles. On H100 at the 7B shapes that is the best of 1, 2 and 4 measured for each
+// (tools/bench/bench_gpu_matvec.cc): 18944 x 3584 with 4 rows a warp: 2; 3584 x 18944: 4;
+// 4608 x 3584: 2; 152064 x 3584: 1.
+template <class F, int R, bool kSubnormal>
+bool LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream) {
+  if constexpr (std::is_same_v<F, Q4_K> || (std::is_same_v<F, Q5_K> && !kSubnormal)) {
+    constexpr int64_t kFewWarps = 8192;
+    const int64_t groups = (a.rows + R - 1) / R, blocks = a.cols / 256;
+    if (split == 0) {
+      split = 1;
+      while (split < kWarps && groups * split < kFewWarps && 8 * split < blocks) split *= 2;
+    }
+    const uintptr_t w = reinterpret_cast<uintptr_t>(a.w), x = reinterpret_cast<uintptr_t>(a.x);
+    const int64_t grid = (groups + kWarps / split - 1) / (kWarps / split);
+    if ((split != 1 && split != 2 && split != 4) || x % 16 != 0 || w % 16 != 0 || a.row_bytes % 16 != 0 ||
+        grid > 0x7FFFFFFF) {
+      return false;
+    }
+    KQuantMatVec<std::is_same_v<F, Q5_K>, R, kSubnormal>
+        <<<static_cast<unsigned>(grid), kThreads, 0, stream>>>(a, split);
+    return true;
+  } else {
+    return false;
+  }
+}
+
+template <class F>
+bool LaunchDecode(const MatMulArgs& a, const MatVecKernel& k, cudaStream_t stream) {
+  switch (((k.rows == 0 ? 4 : k.rows) << 1) | k.subnormal) {
+    case 1 << 1: return LaunchDecode<F, 1, false>(a, k.split, stream);
+    case 2 << 1: return LaunchDecode<F, 2, false>(a, k.split, stream);
+    case (2 << 1) | 1: return LaunchDecode<F, 2, true>(a, k.split, stream);
+    case 4 << 1: return LaunchDecode<F, 4, false>(a, k.split, stream);
+    case (4 << 1) | 1: return LaunchDecode<F, 4, true>(a, k.split, stream);
+    default: return false;
+  }
+}
+
+// One token as LaunchMatMul runs it (choices measured on H100 at the 7B shapes:
+// tools/bench/bench_gpu_matvec.cc): Q4_K's decode kernel with 4 rows a warp and subnormal codes,
+// Q5_K's with 2; Q6_K and Q8_0 the generic kernel with 2 rows a thread block (twice the blocks of
+// 4: 60-94% of the copy bandwidth where 4 rows reached 50-83%, and ahead of decode kernels of their
+// own that staged their 2-byte aligned blocks through shared memory); the others as for n > 1.
+template <class F>
+int LaunchOneToken(const MatMulArgs& a, cudaStream_t stream) {
+  MatVecKernel k;
+  k.kind = MatVecKernel::kDecode;
+  if constexpr (std::is_same_v<F, Q4_K>) {
+    k.rows = 4, k.subnormal = true;
+    if (LaunchDecode<F>(a, k, stream)) return static_cast<int>(cudaGetLastError());
+  } else if constexpr (std::is_same_v<F, Q5_K>) {
+    k.rows = 2;
+    if (LaunchDecode<F>(a, k, stream)) return static_cast<int>(cudaGetLastError());
+  } else if constexpr (std::is_same_v<F, Q6_K> || std::is_same_v<F, Q8_0>) {
+    LaunchOne<F, 1, 2>(a, stream);
+    return static_cast<int>(cudaGetLastError());
+  }
+  LaunchOne<F, 1, 4>(a, stream);
+  return static_cast<int>(cudaGetLastError());
+}
+
 template <class F>
 int Launch(MatMulArgs a, cudaStream_t stream) {
   const int64_t n = a.n;
+  if (n == 1) return LaunchOneToken<F>(a, stream);
   for (int64_t t0 = 0; t0 < n; t0 += kMaxTokens) {
     switch (n - t0 < kMaxTokens ? n - t0 : kMaxTokens) {
       case 1: LaunchOne<F, 1, 4>(a, stream); break;
@@ -107,6 +345,31 @@ int Launch(MatMulArgs a, cudaStream_t stream) {
 int LaunchMatMul(Format format, const MatMulArgs& args, CUstream_st* stream) {
   if (args.ldy < args.rows || args.n < 0) return static_cast<int>(cudaErrorInvalidValue);
   return VisitFormat(format, args, [&](auto tag) { return Launch<typename decltype(tag)::type>(args, stream); });
+}
+
+int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kernel, CUstream_st* stream) {
+  MatMulArgs a = args;
+  a.n = 1;
+  if (a.ldy < a.rows) a.ldy = a.rows;
+  return VisitFormat(format, a, [&](auto tag) {
+    using F = typename decltype(tag)::type;
+    switch (kernel.kind) {
+      case MatVecKernel::kDefault: return Launch<F>(a, stream);
+      case MatVecKernel::kGeneric:
+        switch (kernel.rows) {
+          case 1: LaunchOne<F, 1, 1>(a, stream); break;
+          case 2: LaunchOne<F, 1, 2>(a, stream); break;
+          case 0:
+          case 4: LaunchOne<F, 1, 4>(a, stream); break;
+          default: return static_cast<int>(cudaErrorInvalidValue);
+        }
+        break;
+      case MatVecKernel::kDecode:
+        if (!LaunchDecode<F>(a, kernel, stream)) return static_cast<int>(cudaErrorInvalidValue);
+        break;
+    }
+    return static_cast<int>(cudaGetLastError());
+  });
 }
 
 }  // namespace quantc::cuda::kernels

@@ -60,6 +60,21 @@ struct MatMulArgs {
 // kFp4*; the scales it reads).
 int LaunchMatMul(Format format, const MatMulArgs& args, CUstream_st* stream);
 
+// A kernel for one token (n == 1, a decode step): kDefault is LaunchMatMul's choice; kGeneric the
+// kernel of n > 1, which every format has; kDecode the decode kernels of Q4_K and Q5_K, which
+// stream whole blocks with 16-byte loads, with these options:
+struct MatVecKernel {
+  enum Kind { kDefault, kGeneric, kDecode };
+  Kind kind = kDefault;
+  int rows = 0;            // rows a thread block (kGeneric) or a warp (kDecode) takes: 1, 2 or 4; 0: 4
+  int split = 0;           // kDecode: warps side by side along a row: 1, 2 or 4; 0: by the row count
+  bool subnormal = false;  // kDecode, Q4_K: codes taken as subnormal floats, no per-weight conversion
+};
+// y = W·x (+ bias) for one token (args.n is taken as 1) on the kernel named: for comparing them
+// (tools/bench/bench_gpu_matvec.cc, tests/cuda/matmul_test.cc). cudaErrorInvalidValue where the
+// format has no such kernel.
+int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kernel, CUstream_st* stream);
+
 // out[(r - r0) * cols + c] = W[r, c] in FP32 for r0 <= r < r1: the weights the matmul kernel uses
 // (its decoders; x, y and the output fields of args are not read). out must be 16-byte aligned.
 int LaunchDequantRows(Format format, const MatMulArgs& args, int64_t r0, int64_t r1, float* out, CUstream_st* stream);

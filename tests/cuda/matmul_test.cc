@@ -1,11 +1,14 @@
 // The GPU's weight-stored matmul against the CPU runner's (kernels::MatMul on the same stored
 // bytes): every format with a CUDA kernel (ggml blocks, dense floats, block FP8, compressed-tensors
 // packed int4/int8 per channel and per group, ragged last groups, with and without zero points,
-// MXFP4 and NVFP4 in the safetensors layouts), 1 to 17 input rows. The weights decode to the same
-// values on both; only the FP32 summation order differs, so results agree to ~1e-6 relative (the
-// bound checked: 1e-5 of the largest output).
+// MXFP4 and NVFP4 in the safetensors layouts), 1 to 17 input rows, and one token at the 7B
+// widths on each kernel that can run it. The weights decode to the same values on both; only the
+// FP32 summation order differs, so results agree to ~1e-6 relative (the bound checked: 1e-5 of the
+// largest output).
 #include <cmath>
 #include <random>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -13,6 +16,7 @@
 #include "lib/cuda/cuda.h"
 #include "lib/kernels/ggml_quants/quants.h"
 #include "lib/kernels/matmul/weight_matrix.h"
+#include "lib/support/strings.h"
 #include "tests/cuda/test_weights.h"
 
 namespace quantc {
@@ -135,6 +139,84 @@ INSTANTIATE_TEST_SUITE_P(Formats, CudaMatMulTest,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
                                            DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kMXFP4),
                          [](const auto& info) { return std::string(Name(info.param)); });
+
+// One token at the 7B shapes' widths (3584: hidden; 18944: FFN) on every kernel that can run it:
+// LaunchMatMul's choice, the generic kernel with 1, 2 or 4 rows a thread block, and the decode
+// kernels of Q4_K and Q5_K (1, 2 or 4 rows a warp, 1, 2 or 4 warps along a row, Q4_K's subnormal
+// codes); other formats have none. 37 rows leave the last group's rows partly empty; the bias and
+// accumulation are the decode kernels' own epilogue.
+class CudaMatVecTest : public ::testing::TestWithParam<std::tuple<DType, int64_t>> {
+ protected:
+  void SetUp() override {
+    if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_P(CudaMatVecTest, EqualsTheCpuKernelsOnEveryKernel) {
+  using cuda::kernels::MatVecKernel;
+  const auto [dtype, cols] = GetParam();
+  constexpr int64_t kRows = 37;
+  testing_cuda::WeightSpec spec;
+  spec.dtype = dtype;
+  auto w = testing_cuda::MakeTestWeight(spec, kRows, cols, 17);
+  ASSERT_TRUE(w.ok()) << w.status();
+  const std::vector<float> x = Random(cols, 18), bias = Random(kRows, 19), y0 = Random(kRows, 20);
+  std::vector<float> want(kRows), got(kRows);
+  kernels::MatMul(*w->cpu, x.data(), 1, want.data());
+  double norm = 0;
+  for (int64_t r = 0; r < kRows; ++r) {
+    norm = std::max(norm, std::fabs(double(want[r])));
+    want[r] += y0[r] + bias[r];
+  }
+  auto dx = cuda::DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(x.data()), x.size() * 4});
+  auto db = cuda::DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(bias.data()), bias.size() * 4});
+  auto dy = cuda::DeviceBuffer::Allocate(kRows * 4);
+  ASSERT_TRUE(dx.ok() && db.ok() && dy.ok());
+  // Which decode kernels each format has.
+  auto exists = [&](const MatVecKernel& k) {
+    if (k.kind != MatVecKernel::kDecode) return true;
+    return dtype == DType::kQ4_K || (dtype == DType::kQ5_K && !k.subnormal);
+  };
+  std::vector<MatVecKernel> kernels(1);  // the default, then the generic kernel with 1, 2 and 4 rows a thread block
+  for (int rows : {1, 2, 4}) {
+    kernels.emplace_back().kind = MatVecKernel::kGeneric;
+    kernels.back().rows = rows;
+  }
+  for (int rows : {1, 2, 4}) {
+    for (int split : {0, 1, 2, 4}) {
+      for (bool subnormal : {false, true}) {
+        if (rows == 1 && subnormal) continue;  // no such kernel for any format
+        MatVecKernel k;
+        k.kind = MatVecKernel::kDecode, k.rows = rows, k.split = split, k.subnormal = subnormal;
+        kernels.push_back(k);
+      }
+    }
+  }
+  for (const MatVecKernel& kernel : kernels) {
+    ASSERT_TRUE(dy->Upload({reinterpret_cast<const uint8_t*>(y0.data()), y0.size() * 4}).ok());
+    cuda::kernels::MatMulArgs a = w->gpu.Args();
+    a.x = dx->as<float>(), a.n = 1, a.y = dy->as<float>(), a.ldy = kRows, a.bias = db->as<float>(), a.accumulate = true;
+    const int code = cuda::kernels::LaunchMatVec(w->gpu.format, a, kernel, nullptr);
+    const std::string what = StrCat(Name(dtype), " cols=", cols, " kernel ", static_cast<int>(kernel.kind), " rows ",
+                                    kernel.rows, " split ", kernel.split, " subnormal ", kernel.subnormal);
+    if (!exists(kernel)) {
+      EXPECT_NE(code, 0) << what << ": a kernel the format does not have";
+      continue;
+    }
+    ASSERT_EQ(code, 0) << what;
+    ASSERT_TRUE(cuda::Synchronize().ok()) << what;
+    ASSERT_TRUE(dy->Download({reinterpret_cast<uint8_t*>(got.data()), got.size() * 4}).ok());
+    double err = 0;
+    for (int64_t r = 0; r < kRows; ++r) err = std::max(err, std::fabs(double(got[r]) - want[r]));
+    EXPECT_LE(err, 1e-5 * norm) << what << ": max error " << err << " of max |W·x| " << norm;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    SevenB, CudaMatVecTest,
+    ::testing::Combine(::testing::Values(DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K),
+                       ::testing::Values(int64_t{3584}, int64_t{18944})),
+    [](const auto& info) { return StrCat(Name(std::get<0>(info.param)), "_", std::get<1>(info.param)); });
 
 // Formats whose scales sit beside the codes, as the runner reads them from safetensors.
 struct ScaledCase {

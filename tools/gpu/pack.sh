@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packs what the GPU suite needs into .gpu/ (ignored by git): the CUDA test binaries and quantc from
-# BUILD, bench_gpu and make_synthetic_checkpoint (tools/gpu/bench.sh), and the shared libraries they
+# BUILD, bench_gpu and make_synthetic_checkpoint (tools/gpu/bench.sh), bench_gpu_matvec (the decode
+# step's matrix-vector kernels alone: .gpu/bin/bench_gpu_matvec), and the shared libraries they
 # load that the device machine lacks (our Debian packages: Abseil, fmt, protobuf, ...; glibc and
 # libstdc++ there are newer than ours and stay its own). Not cuBLAS: libcublas/libcublasLt.so.13
 # are about 600 MB, and the device has its own (tools/gpu/device_env.sh finds it).
@@ -15,7 +16,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/.gpu
 source "$ROOT/tools/gpu/convert_args.sh"
 rm -rf "$OUT"; mkdir -p "$OUT/bin" "$OUT/lib"
-bins=("$BUILD"/tests/cuda/*_test "$BUILD/tools/quantc" "$BUILD/tools/bench/bench_gpu" "$BUILD/tools/bench/make_synthetic_checkpoint")
+bins=("$BUILD"/tests/cuda/*_test "$BUILD/tools/quantc" "$BUILD/tools/bench/bench_gpu" "$BUILD/tools/bench/bench_gpu_matvec"
+      "$BUILD/tools/bench/make_synthetic_checkpoint")
 for b in "${bins[@]}"; do
   [[ -x $b ]] || continue
   cp "$b" "$OUT/bin/" && strip "$OUT/bin/$(basename "$b")"  # symbols stay here: 20% of the transfer
