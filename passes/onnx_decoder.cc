@@ -119,8 +119,8 @@ class DecoderLowering {
   // cos_cache / sin_cache [positions, rope_dim / 2] from the model's rope (llama3 / yarn scaling
   // included), as lib/runner applies it.
   absl::Status RopeCaches() {
-    const int64_t positions = options_.max_positions > 0 ? options_.max_positions
-                                                         : in_.config.value("max_position_embeddings", int64_t{4096});
+    int64_t positions = spec_.max_position_embeddings > 0 ? spec_.max_position_embeddings : 4096;
+    if (options_.max_positions > 0) positions = options_.max_positions;
     const int64_t half = spec_.rope.dim / 2;
     std::vector<float> cos, sin;
     runner::Rope(spec_.rope).Tables(positions, cos, sin);

@@ -87,7 +87,7 @@ class NpuLowering {
 
   // Rows of the RoPE tables: every position the model was trained for (the pipeline slides its
   // cache over longer texts, positions keep counting).
-  int64_t RopePositions() const { return std::max(o_.cache, in_.config.value("max_position_embeddings", o_.cache)); }
+  int64_t RopePositions() const { return std::max(o_.cache, spec_.max_position_embeddings); }
 
   // Row-wise symmetric block-32 RTN of a float [rows, cols] matrix (quant.py's quantizer, FP32
   // scales), packed as MatMulNBits / GatherBlockQuantized read uint8 data: code + 2^(bits-1).

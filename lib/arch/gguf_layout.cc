@@ -153,9 +153,7 @@ absl::StatusOr<Metadata> GgufArchMetadata(const ModelSpec& spec, const nlohmann:
   const bool mla = spec.mla.enabled();
   // Generic keys, in the order of the converter's TextModel.set_gguf_parameters.
   m.Set(key("block_count"), MetaValue::U32(U32(spec.num_layers)));
-  int64_t context = 0;
-  if (const auto* c = Find(config, "max_position_embeddings")) context = c->get<int64_t>();
-  m.Set(key("context_length"), MetaValue::U32(U32(context)));
+  m.Set(key("context_length"), MetaValue::U32(U32(spec.max_position_embeddings)));
   m.Set(key("embedding_length"), MetaValue::U32(U32(spec.hidden_size)));
   m.Set(key("feed_forward_length"), MetaValue::U32(U32(spec.intermediate_size)));
   m.Set(key("attention.head_count"), MetaValue::U32(U32(spec.num_heads)));

@@ -161,7 +161,11 @@ absl::StatusOr<ModelSpec> ParseModelSpec(const Json& config) {
   if (s.num_kv_heads <= 0 || s.num_heads % s.num_kv_heads != 0) {
     return KeyError("num_key_value_heads", StrCat(s.num_kv_heads, " does not divide num_attention_heads ", s.num_heads));
   }
-  QC_RETURN_IF_ERROR(CheckSizes({{"head_dim", s.head_dim, 1, 4096}, {"num_nextn_predict_layers", s.num_mtp_layers, 0, 64}}));
+  QC_RETURN_IF_ERROR(Read(config, "max_position_embeddings", &s.max_position_embeddings));
+  QC_RETURN_IF_ERROR(CheckSizes({{"head_dim", s.head_dim, 1, 4096},
+                                 {"num_nextn_predict_layers", s.num_mtp_layers, 0, 64},
+                                 // rope tables are sized by it (ONNX); Llama 4 Scout's 10M fits
+                                 {"max_position_embeddings", s.max_position_embeddings, 0, int64_t{1} << 24}}));
   QC_RETURN_IF_ERROR(ReadRope(config, s.rope));
   s.rope.dim = s.head_dim;
 

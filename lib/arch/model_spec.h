@@ -64,6 +64,7 @@ struct OnlineHadamardSpec {
 struct ModelSpec {
   std::string model_type;
   int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0;
+  int64_t max_position_embeddings = 0;  // 0: not given
   int64_t num_layers = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
   int64_t num_mtp_layers = 0;  // DeepSeek next-token-prediction layers: carried, never run
   double rms_norm_eps = 1e-6;

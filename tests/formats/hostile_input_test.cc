@@ -169,6 +169,10 @@ TEST(HostileConfig, AbsurdOrWrongTypedSizesNameTheKey) {
       {{{"num_key_value_heads", 0}}, "num_key_value_heads"},
       {{{"n_routed_experts", 4}, {"num_experts_per_tok", 9}, {"moe_intermediate_size", 8}}, "num_experts_per_tok"},
       {{{"kv_lora_rank", 4}, {"qk_nope_head_dim", 4}, {"qk_rope_head_dim", 1 << 30}, {"v_head_dim", 4}}, "qk_rope_head_dim"},
+      // found by config_fuzz: a float past int64 reached the GGUF metadata's get<int64_t>()
+      {{{"max_position_embeddings", 4.05556e+106}}, "max_position_embeddings"},
+      {{{"max_position_embeddings", "4096"}}, "max_position_embeddings"},
+      {{{"max_position_embeddings", int64_t{1} << 40}}, "max_position_embeddings"},
   };
   for (const auto& [patch, key] : cases) {
     nlohmann::ordered_json c = base;
