@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-30}
 shift || true
 BUILD_DIR=build-fuzz
-ALL_TARGETS=(safetensors_fuzz config_fuzz tokenizer_json_fuzz tokenizer_encode_fuzz gguf_fuzz imatrix_fuzz)
+ALL_TARGETS=(safetensors_fuzz config_fuzz tokenizer_json_fuzz tokenizer_encode_fuzz gguf_fuzz imatrix_fuzz gguf_vocab_fuzz)
 TARGETS=("$@")
 if (($# == 0)); then TARGETS=("${ALL_TARGETS[@]}"); fi
 FUZZ_OUT=${FUZZ_OUT:-$BUILD_DIR/fuzz-out}

@@ -1,9 +1,8 @@
 #include "passes/util/gguf_vocab.h"
 
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 
+#include "lib/support/file_util.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 
@@ -28,23 +27,30 @@ constexpr std::string_view kDeepseekV3Regexes[] = {
     R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
 };
 
+// A side file of the model folder: bounded in size and nesting before parsing (file_util.h).
 absl::StatusOr<Json> ReadJson(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) return absl::NotFoundError(StrCat(file.string(), ": cannot open"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  Json j = Json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  QC_ASSIGN_OR_RETURN(std::string text, ReadFileToString(file));
+  QC_RETURN_IF_ERROR(CheckJsonNesting(text, file.string()));
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError(StrCat(file.string(), ": not valid JSON"));
   return j;
 }
 
+// obj[key] when obj is an object holding a string there, else "".
+std::string StringAt(const Json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 void CollectSplitRegexes(const Json& pre, std::vector<std::string>& out) {
   if (!pre.is_object()) return;
-  const std::string type = pre.value("type", "");
-  if (type == "Sequence" && pre.contains("pretokenizers")) {
+  const std::string type = StringAt(pre, "type");
+  if (type == "Sequence" && pre.contains("pretokenizers") && pre["pretokenizers"].is_array()) {
     for (const Json& p : pre["pretokenizers"]) CollectSplitRegexes(p, out);
-  } else if (type == "Split" && pre.contains("pattern") && pre["pattern"].contains("Regex")) {
-    out.push_back(pre["pattern"]["Regex"].get<std::string>());
+  } else if (type == "Split" && pre.contains("pattern")) {
+    // An unreadable pattern is kept as "" so the list no longer matches any known pre-tokenizer.
+    out.push_back(StringAt(pre["pattern"], "Regex"));
   }
 }
 
@@ -57,8 +63,11 @@ bool LooksSpecial(const std::string& t) {
 }
 
 // A merge as llama.cpp stores it: "left right"; spaces inside a part become U+0120 (space + 256).
-std::string MergeText(const Json& m) {
+absl::StatusOr<std::string> MergeText(const Json& m, std::string_view where) {
   if (m.is_string()) return m.get<std::string>();
+  if (!m.is_array() || m.size() != 2 || !m[0].is_string() || !m[1].is_string()) {
+    return absl::InvalidArgumentError(StrCat(where, ": a merge is neither \"a b\" nor [\"a\", \"b\"]: ", m.dump()));
+  }
   std::string out;
   for (size_t i = 0; i < m.size(); ++i) {
     if (i) out += ' ';
@@ -81,7 +90,9 @@ std::optional<std::string> GgufPreTokenizerName(const std::vector<std::string>& 
   return std::nullopt;
 }
 
-absl::StatusOr<Metadata> GgufTokenizerMetadata(const fs::path& folder, const Json& config, int64_t vocab_size) {
+namespace {
+
+absl::StatusOr<Metadata> TokenizerMetadata(const fs::path& folder, const Json& config, int64_t vocab_size) {
   const fs::path tokenizer_file = folder / "tokenizer.json";
   QC_ASSIGN_OR_RETURN(Json tok, ReadJson(tokenizer_file));
   Json tok_config = Json::object();
@@ -89,7 +100,8 @@ absl::StatusOr<Metadata> GgufTokenizerMetadata(const fs::path& folder, const Jso
     QC_ASSIGN_OR_RETURN(tok_config, ReadJson(folder / "tokenizer_config.json"));
   }
   const std::string where = tokenizer_file.string();
-  if (!tok.contains("model") || tok["model"].value("type", "") != "BPE" || !tok["model"].contains("vocab")) {
+  if (!tok.is_object() || !tok.contains("model") || StringAt(tok["model"], "type") != "BPE" ||
+      !tok["model"].contains("vocab") || !tok["model"]["vocab"].is_object()) {
     return absl::UnimplementedError(StrCat(where, ": key 'model' is not a BPE model (only byte-level BPE is supported)"));
   }
   std::vector<std::string> regexes;
@@ -105,6 +117,9 @@ absl::StatusOr<Metadata> GgufTokenizerMetadata(const fs::path& folder, const Jso
   std::vector<int32_t> types(static_cast<size_t>(vocab_size), kUnused);
   std::vector<bool> present(static_cast<size_t>(vocab_size), false);
   for (const auto& [text, id_json] : tok["model"]["vocab"].items()) {
+    if (!id_json.is_number_integer()) {
+      return absl::InvalidArgumentError(StrCat(where, ": token '", text, "' has id ", id_json.dump(), ", not an integer"));
+    }
     const int64_t id = id_json.get<int64_t>();
     if (id < 0 || id >= vocab_size) {
       return absl::InvalidArgumentError(StrCat(where, ": token '", text, "' has id ", id, " past the model's vocabulary (",
@@ -115,16 +130,20 @@ absl::StatusOr<Metadata> GgufTokenizerMetadata(const fs::path& folder, const Jso
     present[id] = true;
   }
   std::unordered_map<std::string, int64_t> added_ids;
-  if (tok.contains("added_tokens")) {
+  if (tok.contains("added_tokens") && tok["added_tokens"].is_array()) {
     for (const Json& a : tok["added_tokens"]) {
-      const int64_t id = a.value("id", int64_t{-1});
-      const std::string text = a.value("content", "");
+      const auto id_it = a.is_object() ? a.find("id") : a.end();
+      const int64_t id = id_it != a.end() && id_it->is_number_integer() ? id_it->get<int64_t>() : -1;
+      const std::string text = StringAt(a, "content");
       if (id < 0 || id >= vocab_size) {
         return absl::InvalidArgumentError(StrCat(where, ": added token '", text, "' has id ", id, " past the vocabulary"));
       }
       added_ids.emplace(text, id);
       tokens[id] = text;
-      types[id] = a.value("special", false) || LooksSpecial(text) ? kControl : kUserDefined;
+      const auto special = a.find("special");
+      types[id] = (special != a.end() && special->is_boolean() && special->get<bool>()) || LooksSpecial(text)
+                      ? kControl
+                      : kUserDefined;
       present[id] = true;
     }
   }
@@ -132,8 +151,11 @@ absl::StatusOr<Metadata> GgufTokenizerMetadata(const fs::path& folder, const Jso
     if (!present[i]) tokens[i] = StrCat("[PAD", i, "]");
   }
   std::vector<std::string> merges;
-  if (tok["model"].contains("merges")) {
-    for (const Json& m : tok["model"]["merges"]) merges.push_back(MergeText(m));
+  if (tok["model"].contains("merges") && tok["model"]["merges"].is_array()) {
+    for (const Json& m : tok["model"]["merges"]) {
+      QC_ASSIGN_OR_RETURN(std::string merge, MergeText(m, where));
+      merges.push_back(std::move(merge));
+    }
   }
 
   Metadata md;
@@ -151,7 +173,7 @@ absl::StatusOr<Metadata> GgufTokenizerMetadata(const fs::path& folder, const Jso
   for (const Special& s : kSpecials) {
     std::optional<int64_t> id;
     if (auto it = tok_config.find(StrCat(s.kind, "_token")); it != tok_config.end()) {
-      std::string text = it->is_string() ? it->get<std::string>() : it->is_object() ? it->value("content", "") : "";
+      const std::string text = it->is_string() ? it->get<std::string>() : StringAt(*it, "content");
       if (auto a = added_ids.find(text); !text.empty() && a != added_ids.end()) id = a->second;
     }
     if (!id) {
@@ -169,12 +191,22 @@ absl::StatusOr<Metadata> GgufTokenizerMetadata(const fs::path& folder, const Jso
   if (auto it = tok_config.find("chat_template"); it != tok_config.end() && it->is_string()) {
     md.Set("tokenizer.chat_template", MetaValue::String(it->get<std::string>()));
   } else if (fs::exists(folder / "chat_template.jinja")) {
-    std::ifstream in(folder / "chat_template.jinja");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    md.Set("tokenizer.chat_template", MetaValue::String(ss.str()));
+    QC_ASSIGN_OR_RETURN(std::string chat_template, ReadFileToString(folder / "chat_template.jinja"));
+    md.Set("tokenizer.chat_template", MetaValue::String(std::move(chat_template)));
   }
   return md;
+}
+
+}  // namespace
+
+absl::StatusOr<Metadata> GgufTokenizerMetadata(const fs::path& folder, const Json& config, int64_t vocab_size) {
+  // The checks above keep nlohmann from throwing on a hostile file; this keeps the promise (an
+  // error, never an exception out of the library) if one was missed.
+  try {
+    return TokenizerMetadata(folder, config, vocab_size);
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(StrCat((folder / "tokenizer.json").string(), ": ", e.what()));
+  }
 }
 
 absl::StatusOr<TokenizerFiles> TokenizerFilesFromGguf(const Metadata& md, std::string_view source) {

@@ -117,6 +117,21 @@ def tokenizer_json_seeds():
     write("tokenizer_json_fuzz", "add_bos_token.txt", tiny_tokenizer(added_tokens=bos) + SEP + config + SEP + b"ab")
 
 
+def gguf_vocab_seeds():
+    # Tokenizers whose pre-tokenizer llama.cpp names (Qwen2's Split regex; DeepSeek-V3's three), so
+    # the reader gets past the name check into tokens, added tokens, merges and special ids.
+    fixture = json.loads((TESTDATA / "tiny-qwen2-bf16" / "tokenizer.json").read_text())
+    added = [{"id": 30, "content": "<|endoftext|>", "special": True},
+             {"id": 31, "content": "<|im_start|>", "special": False}]
+    qwen_like = tiny_tokenizer(added_tokens=added, pre_tokenizer=fixture["pre_tokenizer"])
+    config = json.dumps({"bos_token": None, "eos_token": "<|endoftext|>", "add_bos_token": False,
+                         "chat_template": "{{ messages }}"}).encode()
+    write("gguf_vocab_fuzz", "qwen2_with_config.txt", qwen_like + SEP + config)
+    pairs = tiny_tokenizer(added_tokens=added, pre_tokenizer=fixture["pre_tokenizer"],
+                           model={"type": "BPE", "vocab": TINY_VOCAB, "merges": [["a", "b"], ["ab", "c"]]})
+    write("gguf_vocab_fuzz", "qwen2_merge_pairs.txt", pairs)
+
+
 def tokenizer_encode_seeds():
     # Lines of the fixture texts, the special tokens, and non-Latin scripts (test cases of
     # tests/tokenizer/tokenizer_test.cc).
@@ -226,6 +241,7 @@ if __name__ == "__main__":
     safetensors_seeds()
     config_seeds()
     tokenizer_json_seeds()
+    gguf_vocab_seeds()
     tokenizer_encode_seeds()
     gguf_seeds()
     imatrix_seeds()

@@ -2,6 +2,9 @@
 // checkpoint's own tokenizer.json: same ids on whole texts, llama.cpp's token types and special ids.
 #include "passes/util/gguf_vocab.h"
 
+#include <fstream>
+
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/support/file_util.h"
 #include "lib/tokenizer/tokenizer.h"
@@ -40,6 +43,41 @@ TEST(GgufVocab, KeysFollowTheConverter) {
 TEST(GgufVocab, UnknownPreTokenizerIsAnError) {
   EXPECT_EQ(GgufPreTokenizerName({"\\p{L}+"}), std::nullopt);
   EXPECT_EQ(GgufPreTokenizerName({}), std::nullopt);
+}
+
+// A hostile or broken tokenizer.json gives an error naming the file, never an exception out of the
+// library (the reader walks the raw JSON a second time, after the tokenizer's own checks).
+TEST(GgufVocab, WrongTypedTokenizerKeysAreErrors) {
+  const fs::path src = kData / "tiny-qwen2-bf16";
+  const auto original = nlohmann::ordered_json::parse(*ReadFileToString(src / "tokenizer.json"));
+  const fs::path folder = fs::path(::testing::TempDir()) / "gguf_vocab_hostile";
+  fs::create_directories(folder);
+  const std::vector<std::pair<std::string, nlohmann::ordered_json>> cases = {
+      {"/model/vocab/a", "7"},                            // an id that is a string
+      {"/model/vocab/a", 1e300},                          // an id past int64
+      {"/model/merges/0", 42},                            // a merge that is a number
+      {"/model/merges/1", nlohmann::ordered_json::array({"a"})},  // a pair of one
+      {"/model/type", 3},                                 // the model type a number
+      {"/model/vocab", nlohmann::ordered_json::array()},  // vocab an array
+      {"/pre_tokenizer/type", nullptr},
+      {"/added_tokens/0", "not an object"},
+      {"/added_tokens/0/special", "yes"},
+  };
+  for (const auto& [pointer, value] : cases) {
+    nlohmann::ordered_json tok = original;
+    tok[nlohmann::ordered_json::json_pointer(pointer)] = value;
+    std::ofstream(folder / "tokenizer.json") << tok.dump();
+    absl::StatusOr<Metadata> md;
+    ASSERT_NO_THROW(md = GgufTokenizerMetadata(folder, nlohmann::ordered_json::object(), 4096)) << pointer;
+    if (!md.ok()) EXPECT_THAT(std::string(md.status().message()), ::testing::HasSubstr("tokenizer.json")) << pointer;
+  }
+  // A merge of the wrong shape is refused outright.
+  nlohmann::ordered_json tok = original;
+  tok["model"]["merges"][0] = 42;
+  std::ofstream(folder / "tokenizer.json") << tok.dump();
+  auto md = GgufTokenizerMetadata(folder, nlohmann::ordered_json::object(), 4096);
+  EXPECT_EQ(md.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(md.status().message()), ::testing::HasSubstr("a merge is neither"));
 }
 
 TEST(GgufVocab, RebuiltTokenizerEncodesWholeTextsLikeTheOriginal) {

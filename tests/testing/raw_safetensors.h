@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
 namespace quantc::testing {
@@ -36,6 +37,11 @@ inline std::vector<uint8_t> ReadBinaryFile(const std::filesystem::path& path) {
 inline std::map<std::string, RawTensor> ReadRawSafetensors(const std::filesystem::path& path,
                                                            nlohmann::json* metadata = nullptr) {
   std::vector<uint8_t> file = ReadBinaryFile(path);
+  // A missing or truncated golden is the test's failure, not a read past the buffer.
+  if (file.size() < 8) {
+    ADD_FAILURE() << path << ": missing or shorter than a safetensors header";
+    return {};
+  }
   uint64_t n = 0;
   std::memcpy(&n, file.data(), 8);
   nlohmann::json header = nlohmann::json::parse(file.begin() + 8, file.begin() + 8 + static_cast<int64_t>(n));

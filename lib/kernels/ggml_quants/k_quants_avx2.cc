@@ -8,6 +8,7 @@
 // Every function carries the target attribute, so the library itself needs no -march.
 #include "lib/kernels/ggml_quants/k_quants_avx2.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cmath>
@@ -448,8 +449,10 @@ QUANTC_AVX2 void QuantizeQ6KBlock(const float* x, const float* importance, Block
 // each calls the AVX2 block kernels above.
 
 bool CpuHasAvx2() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  // F16C through CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports does not know "f16c".
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 }
 
 void QuantizeRowQ2_K(const float* x, void* dst, int64_t n, const float* importance) {
