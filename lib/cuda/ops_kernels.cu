@@ -134,6 +134,22 @@ __global__ void AttendKernel(const float* q, int64_t q_stride, const float* k, c
   for (int64_t d = lane, i = 0; d < dv; d += 32, ++i) oh[d] = acc[i] / denom;
 }
 
+// Partial online softmaxes (each part's running max and denominator over its own keys) merged:
+// weight[o] rescales part o to the largest max, and the total denominator is returned. A part that
+// saw no keys (max -inf) counts 0.
+template <int kParts>
+__device__ __forceinline__ float CombineSoftmaxParts(const float* part_max, const float* part_denom,
+                                                     float (&weight)[kParts]) {
+  float top = -INFINITY;
+  for (int o = 0; o < kParts; ++o) top = fmaxf(top, part_max[o]);
+  float total = 0.0f;
+  for (int o = 0; o < kParts; ++o) {
+    weight[o] = part_max[o] == -INFINITY ? 0.0f : expf(part_max[o] - top);
+    total += weight[o] * part_denom[o];
+  }
+  return total;
+}
+
 // One block of 128 threads per (query, head), as 16 groups of 8 lanes: group g takes keys g,
 // g + 16, ... with its own online softmax (16 keys in flight instead of one), lane i holding dims
 // 4i + 32m as float4s; the groups' partial results are merged through shared memory at the end.
@@ -190,13 +206,8 @@ __global__ void __launch_bounds__(128) AttendGroupsKernel(const float* q, int64_
 #pragma unroll
   for (int m = 0; m < VD; ++m) *reinterpret_cast<float4*>(&group_acc[g][4 * i + 32 * m]) = acc[m];
   __syncthreads();
-  float top = -INFINITY;
-  for (int o = 0; o < kGroups; ++o) top = fmaxf(top, group_max[o]);
-  float weight[kGroups], total = 0.0f;
-  for (int o = 0; o < kGroups; ++o) {
-    weight[o] = group_max[o] == -INFINITY ? 0.0f : expf(group_max[o] - top);  // a group without keys counts 0
-    total += weight[o] * group_denom[o];
-  }
+  float weight[kGroups];
+  const float total = CombineSoftmaxParts<kGroups>(group_max, group_denom, weight);
   float* oh = out + (t * heads + h) * kDv;
   for (int d = threadIdx.x; d < kDv; d += blockDim.x) {
     float sum = 0.0f;
@@ -351,13 +362,8 @@ __global__ void __launch_bounds__(kLatentWarps * 32)
     if (d < kv_lora) sacc[warp * kv_lora + d] = acc[i];
   }
   __syncthreads();
-  float top = -INFINITY;
-  for (int o = 0; o < kLatentWarps; ++o) top = fmaxf(top, smax[o]);
-  float weight[kLatentWarps], total = 0.0f;
-  for (int o = 0; o < kLatentWarps; ++o) {
-    weight[o] = smax[o] == -INFINITY ? 0.0f : expf(smax[o] - top);  // a warp without keys counts 0
-    total += weight[o] * sden[o];
-  }
+  float weight[kLatentWarps];
+  const float total = CombineSoftmaxParts<kLatentWarps>(smax, sden, weight);
   float* out = ctx + (t * heads + h) * kv_lora;
   for (int64_t d = threadIdx.x; d < kv_lora; d += blockDim.x) {
     float sum = 0.0f;

@@ -16,6 +16,7 @@
 #include "lib/cuda/cuda.h"
 #include "lib/kernels/ggml_quants/quants.h"
 #include "lib/kernels/matmul/weight_matrix.h"
+#include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 #include "tests/cuda/test_weights.h"
 
@@ -31,6 +32,27 @@ class CudaMatMulTest : public ::testing::TestWithParam<DType> {
 
 using testing_cuda::Random;
 
+// y = W·x for n tokens through the GPU's matmul (gpu) and the CPU kernels (cpu: the same bytes):
+// the largest |difference| and the largest |y| of the CPU's.
+struct GpuVsCpu {
+  double max_error = 0, max_abs = 0;
+};
+absl::StatusOr<GpuVsCpu> CompareMatMul(const cuda::DeviceWeight& gpu, const kernels::WeightMatrix& cpu,
+                                       const std::vector<float>& x, int64_t n) {
+  std::vector<float> want(n * cpu.rows()), got(n * cpu.rows());
+  kernels::MatMul(cpu, x.data(), n, want.data());
+  QC_ASSIGN_OR_RETURN(auto dx, cuda::DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(x.data()), x.size() * 4}));
+  QC_ASSIGN_OR_RETURN(auto dy, cuda::DeviceBuffer::Allocate(got.size() * 4));
+  QC_RETURN_IF_ERROR(cuda::MatMul(gpu, dx.as<float>(), n, dy.as<float>()));
+  QC_RETURN_IF_ERROR(dy.Download({reinterpret_cast<uint8_t*>(got.data()), got.size() * 4}));
+  GpuVsCpu r;
+  for (size_t i = 0; i < got.size(); ++i) {
+    r.max_error = std::max(r.max_error, std::fabs(double(got[i]) - want[i]));
+    r.max_abs = std::max(r.max_abs, std::fabs(double(want[i])));
+  }
+  return r;
+}
+
 TEST_P(CudaMatMulTest, EqualsTheCpuKernelsOnTheSameBytes) {
   const DType dtype = GetParam();
   // Widths that leave the last pass of a warp over a row partly empty for every format.
@@ -45,21 +67,9 @@ TEST_P(CudaMatMulTest, EqualsTheCpuKernelsOnTheSameBytes) {
   auto gpu = cuda::UploadWeight(dtype, bytes, kRows, kCols);
   ASSERT_TRUE(gpu.ok()) << gpu.status();
   for (int64_t n : {1, 3, 8, 17}) {
-    const std::vector<float> x = Random(n * kCols, 2 + n);
-    std::vector<float> want(n * kRows), got(n * kRows);
-    kernels::MatMul(**cpu, x.data(), n, want.data());
-    auto dx = cuda::DeviceBuffer::Allocate(x.size() * 4);
-    auto dy = cuda::DeviceBuffer::Allocate(got.size() * 4);
-    ASSERT_TRUE(dx.ok() && dy.ok());
-    ASSERT_TRUE(dx->Upload({reinterpret_cast<const uint8_t*>(x.data()), x.size() * 4}).ok());
-    absl::Status s = cuda::MatMul(*gpu, dx->as<float>(), n, dy->as<float>());
-    ASSERT_TRUE(s.ok()) << s;
-    ASSERT_TRUE(dy->Download({reinterpret_cast<uint8_t*>(got.data()), got.size() * 4}).ok());
-    double err = 0, norm = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-      err = std::max(err, std::fabs(double(got[i]) - want[i]));
-      norm = std::max(norm, std::fabs(double(want[i])));
-    }
+    auto r = CompareMatMul(*gpu, **cpu, Random(n * kCols, 2 + n), n);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const double err = r->max_error, norm = r->max_abs;
     EXPECT_LE(err, 1e-5 * norm) << Name(dtype) << " n=" << n << ": max error " << err << " of max |y| " << norm;
   }
 }
@@ -237,20 +247,9 @@ TEST_P(CudaScaledMatMulTest, EqualsTheCpuKernelsOnTheSameBytes) {
   auto w = testing_cuda::MakeTestWeight(c.spec, kRows, c.cols, 7);
   ASSERT_TRUE(w.ok()) << w.status();
   for (int64_t n : {1, 3, 8, 17}) {
-    const std::vector<float> x = Random(n * c.cols, 50 + n);
-    std::vector<float> want(n * kRows), got(n * kRows);
-    kernels::MatMul(*w->cpu, x.data(), n, want.data());
-    auto dx = cuda::DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(x.data()), x.size() * 4});
-    auto dy = cuda::DeviceBuffer::Allocate(got.size() * 4);
-    ASSERT_TRUE(dx.ok() && dy.ok());
-    absl::Status s = cuda::MatMul(w->gpu, dx->as<float>(), n, dy->as<float>());
-    ASSERT_TRUE(s.ok()) << s;
-    ASSERT_TRUE(dy->Download({reinterpret_cast<uint8_t*>(got.data()), got.size() * 4}).ok());
-    double err = 0, norm = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-      err = std::max(err, std::fabs(double(got[i]) - want[i]));
-      norm = std::max(norm, std::fabs(double(want[i])));
-    }
+    auto r = CompareMatMul(w->gpu, *w->cpu, Random(n * c.cols, 50 + n), n);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const double err = r->max_error, norm = r->max_abs;
     EXPECT_GT(norm, 0.0);
     EXPECT_LE(err, 1e-5 * norm) << c.spec.name << " n=" << n << ": max error " << err << " of max |y| " << norm;
   }
