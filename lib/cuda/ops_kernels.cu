@@ -105,6 +105,21 @@ __global__ void SiluMulKernel(const float* gu, int64_t n, int64_t inter, float* 
   out[i] = g / (1.0f + expf(-g)) * gu[t * 2 * inter + inter + j];
 }
 
+// An online softmax over keys seen one at a time: Add(s) takes a key's score, sets `weight` to that
+// key's exp(s - max) and returns the factor exp(old max - new max) that rescales what was
+// accumulated so far; denom is the sum of the weights at the current max.
+struct OnlineSoftmax {
+  float max = -INFINITY, denom = 0.0f, weight = 0.0f;
+  __device__ __forceinline__ float Add(float s) {
+    const float new_max = fmaxf(max, s);
+    const float correction = expf(max - new_max);
+    weight = expf(s - new_max);
+    denom = denom * correction + weight;
+    max = new_max;
+    return correction;
+  }
+};
+
 // One warp per (query, head). Lane l holds output dims l, l + 32, ... (at most 16 each).
 __global__ void AttendKernel(const float* q, int64_t q_stride, const float* k, const float* v, int64_t n,
                              const int32_t* pos0, int64_t heads, int64_t kv_heads, int64_t dk, int64_t dv, float scale,
@@ -115,7 +130,7 @@ __global__ void AttendKernel(const float* q, int64_t q_stride, const float* k, c
   const int64_t t = job / heads, h = job % heads, kvh = h / (heads / kv_heads);
   const float* qh = q + t * q_stride + h * dk;
   float acc[16] = {};
-  float running_max = -INFINITY, denom = 0.0f;
+  OnlineSoftmax softmax;
   const int64_t last = *pos0 + t;
   for (int64_t j = 0; j <= last; ++j) {
     const float* kj = k + (j * kv_heads + kvh) * dk;
@@ -123,15 +138,12 @@ __global__ void AttendKernel(const float* q, int64_t q_stride, const float* k, c
     for (int64_t d = lane; d < dk; d += 32) s += qh[d] * kj[d];
     for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
     s *= scale;
-    const float new_max = fmaxf(running_max, s);
-    const float correction = expf(running_max - new_max), p = expf(s - new_max);
-    denom = denom * correction + p;
+    const float correction = softmax.Add(s), p = softmax.weight;
     const float* vj = v + (j * kv_heads + kvh) * dv;
     for (int64_t d = lane, i = 0; d < dv; d += 32, ++i) acc[i] = acc[i] * correction + p * vj[d];
-    running_max = new_max;
   }
   float* oh = out + (t * heads + h) * dv;
-  for (int64_t d = lane, i = 0; d < dv; d += 32, ++i) oh[d] = acc[i] / denom;
+  for (int64_t d = lane, i = 0; d < dv; d += 32, ++i) oh[d] = acc[i] / softmax.denom;
 }
 
 // Partial online softmaxes (each part's running max and denominator over its own keys) merged:
@@ -163,7 +175,7 @@ __global__ void __launch_bounds__(128) AttendGroupsKernel(const float* q, int64_
   float4 qr[KD];
 #pragma unroll
   for (int m = 0; m < KD; ++m) qr[m] = *reinterpret_cast<const float4*>(q + t * q_stride + h * kDk + 4 * i + 32 * m);
-  float running_max = -INFINITY, denom = 0.0f;
+  OnlineSoftmax softmax;
   float4 acc[VD];
 #pragma unroll
   for (int m = 0; m < VD; ++m) acc[m] = make_float4(0, 0, 0, 0);
@@ -186,9 +198,7 @@ __global__ void __launch_bounds__(128) AttendGroupsKernel(const float* q, int64_
     s += __shfl_xor_sync(0xFFFFFFFFu, s, 1);
     if (!valid) continue;
     s *= scale;
-    const float new_max = fmaxf(running_max, s);
-    const float correction = expf(running_max - new_max), p = expf(s - new_max);
-    denom = denom * correction + p;
+    const float correction = softmax.Add(s), p = softmax.weight;
     const float* vj = v + (j * kv_heads + kvh) * kDv + 4 * i;
 #pragma unroll
     for (int m = 0; m < VD; ++m) {
@@ -198,11 +208,10 @@ __global__ void __launch_bounds__(128) AttendGroupsKernel(const float* q, int64_
       acc[m].z = acc[m].z * correction + p * vv.z;
       acc[m].w = acc[m].w * correction + p * vv.w;
     }
-    running_max = new_max;
   }
   __shared__ float group_max[kGroups], group_denom[kGroups];
   __shared__ float group_acc[kGroups][kDv];
-  if (i == 0) group_max[g] = running_max, group_denom[g] = denom;
+  if (i == 0) group_max[g] = softmax.max, group_denom[g] = softmax.denom;
 #pragma unroll
   for (int m = 0; m < VD; ++m) *reinterpret_cast<float4*>(&group_acc[g][4 * i + 32 * m]) = acc[m];
   __syncthreads();
@@ -337,7 +346,7 @@ __global__ void __launch_bounds__(kLatentWarps * 32)
   float acc[kLatentDimsPerLane];
 #pragma unroll
   for (int i = 0; i < kLatentDimsPerLane; ++i) acc[i] = 0.0f;
-  float running_max = -INFINITY, denom = 0.0f;
+  OnlineSoftmax softmax;
   const int64_t last = *pos0 + t;
   for (int64_t j = warp; j <= last; j += kLatentWarps) {
     const float* row = cache + j * width;
@@ -345,17 +354,14 @@ __global__ void __launch_bounds__(kLatentWarps * 32)
     for (int64_t d = lane; d < width; d += 32) s += sq[d] * row[d];
     for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
     s *= scale;
-    const float new_max = fmaxf(running_max, s);
-    const float correction = expf(running_max - new_max), p = expf(s - new_max);
-    denom = denom * correction + p;
+    const float correction = softmax.Add(s), p = softmax.weight;
 #pragma unroll
     for (int i = 0; i < kLatentDimsPerLane; ++i) {
       const int64_t d = lane + 32 * i;
       if (d < kv_lora) acc[i] = acc[i] * correction + p * row[d];
     }
-    running_max = new_max;
   }
-  if (lane == 0) smax[warp] = running_max, sden[warp] = denom;
+  if (lane == 0) smax[warp] = softmax.max, sden[warp] = softmax.denom;
 #pragma unroll
   for (int i = 0; i < kLatentDimsPerLane; ++i) {
     const int64_t d = lane + 32 * i;
