@@ -162,6 +162,18 @@ __device__ __forceinline__ float CombineSoftmaxParts(const float* part_max, cons
   return total;
 }
 
+// out[d] = Σ_o weight[o] · acc[o · stride + d] / total for d < width, the block's threads side by
+// side: the parts' accumulators (each at its own max) merged into the attention output.
+template <int kParts>
+__device__ __forceinline__ void WriteMergedParts(const float* acc, int64_t stride, int64_t width,
+                                                 const float (&weight)[kParts], float total, float* out) {
+  for (int64_t d = threadIdx.x; d < width; d += blockDim.x) {
+    float sum = 0.0f;
+    for (int o = 0; o < kParts; ++o) sum += weight[o] * acc[o * stride + d];
+    out[d] = sum / total;
+  }
+}
+
 // One block of 128 threads per (query, head), as 16 groups of 8 lanes: group g takes keys g,
 // g + 16, ... with its own online softmax (16 keys in flight instead of one), lane i holding dims
 // 4i + 32m as float4s; the groups' partial results are merged through shared memory at the end.
@@ -217,12 +229,7 @@ __global__ void __launch_bounds__(128) AttendGroupsKernel(const float* q, int64_
   __syncthreads();
   float weight[kGroups];
   const float total = CombineSoftmaxParts<kGroups>(group_max, group_denom, weight);
-  float* oh = out + (t * heads + h) * kDv;
-  for (int d = threadIdx.x; d < kDv; d += blockDim.x) {
-    float sum = 0.0f;
-    for (int o = 0; o < kGroups; ++o) sum += weight[o] * group_acc[o][d];
-    oh[d] = sum / total;
-  }
+  WriteMergedParts<kGroups>(&group_acc[0][0], kDv, kDv, weight, total, out + (t * heads + h) * kDv);
 }
 
 // Arg-max in two launches: kArgmaxBlocks blocks each reduce a slice to (value, index) in
@@ -370,12 +377,7 @@ __global__ void __launch_bounds__(kLatentWarps * 32)
   __syncthreads();
   float weight[kLatentWarps];
   const float total = CombineSoftmaxParts<kLatentWarps>(smax, sden, weight);
-  float* out = ctx + (t * heads + h) * kv_lora;
-  for (int64_t d = threadIdx.x; d < kv_lora; d += blockDim.x) {
-    float sum = 0.0f;
-    for (int o = 0; o < kLatentWarps; ++o) sum += weight[o] * sacc[o * kv_lora + d];
-    out[d] = sum / total;
-  }
+  WriteMergedParts<kLatentWarps>(sacc, kv_lora, kv_lora, weight, total, ctx + (t * heads + h) * kv_lora);
 }
 
 // Block (value block, head, token chunk); thread e: out[t, h * v_dim + e] for the chunk's tokens,
