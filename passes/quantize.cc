@@ -100,6 +100,38 @@ absl::StatusOr<QuantMix> MixFor(const QuantizeOptions& options) {
   return *mix;
 }
 
+// The allocate pass's plan (kAllocateTypesKey), applied after the mix's rules so that their
+// counters run as llama-quantize's do. Only for the mix it was made for; each entry must name a
+// tensor the mix quantizes with a type whose blocks fit its rows.
+absl::Status ApplyAllocation(const Model& model, const QuantizeOptions& options, std::vector<TypeChoice>& choices) {
+  const MetaValue* types = model.metadata.Find(kAllocateTypesKey);
+  if (types == nullptr) return absl::OkStatus();
+  const MetaValue* mix = model.metadata.Find(kAllocateMixKey);
+  const std::string mix_name = mix ? mix->Get<std::string>().value_or("") : "";
+  if (mix_name != options.type) {
+    return absl::FailedPreconditionError(StrCat("metadata '", kAllocateTypesKey, "' holds types allocated for '", mix_name,
+                                                "', not for --type ", options.type));
+  }
+  const std::vector<std::string>* items = types->GetArray<std::string>();
+  if (items == nullptr) return absl::InvalidArgumentError(StrCat("metadata '", kAllocateTypesKey, "' is not a string array"));
+  const auto& entries = model.tensors.entries();
+  for (const std::string& item : *items) {
+    const size_t eq = item.rfind('=');
+    const std::string name = item.substr(0, eq == std::string::npos ? item.size() : eq);
+    const std::optional<DType> type = eq == std::string::npos ? std::nullopt : GgufTensorTypeFromName(item.substr(eq + 1));
+    const TensorEntry* it = model.tensors.Find(name);
+    if (!type || it == nullptr) {
+      return absl::InvalidArgumentError(StrCat("metadata '", kAllocateTypesKey, "': '", item, "' is not TENSOR=TYPE of this model"));
+    }
+    TypeChoice& c = choices[static_cast<size_t>(it - entries.data())];
+    if (!c.quantized || !Traits(*type).is_block_quant || it->info.cols() % Traits(*type).block_elems != 0) {
+      return absl::InvalidArgumentError(StrCat("metadata '", kAllocateTypesKey, "': tensor '", name, "' cannot be ", item.substr(eq + 1)));
+    }
+    c.type = *type;
+  }
+  return absl::OkStatus();
+}
+
 // Each tensor's type under the mix and the options, in model.tensors order.
 absl::StatusOr<std::vector<TypeChoice>> PlanTypes(const Model& model, const QuantizeOptions& options, bool has_importance) {
   QC_ASSIGN_OR_RETURN(const QuantMix mix, MixFor(options));
@@ -125,7 +157,9 @@ absl::StatusOr<std::vector<TypeChoice>> PlanTypes(const Model& model, const Quan
 
   std::vector<TensorToType> tensors;
   for (const TensorEntry& e : model.tensors.entries()) tensors.push_back({e.name, e.info});
-  return ChooseTypes(mix, mm, mo, tensors);
+  QC_ASSIGN_OR_RETURN(std::vector<TypeChoice> choices, ChooseTypes(mix, mm, mo, tensors));
+  QC_RETURN_IF_ERROR(ApplyAllocation(model, options, choices));
+  return choices;
 }
 
 class QuantizePass final : public Pass {
@@ -160,7 +194,7 @@ class QuantizePass final : public Pass {
       }
       std::vector<std::vector<float>> importance;
       if (ctx.importance != nullptr) {
-        QC_ASSIGN_OR_RETURN(importance, ImportanceFor(*ctx.importance, e));
+        QC_ASSIGN_OR_RETURN(importance, ImportanceRows(*ctx.importance, e));
         (importance.empty() ? without_importance : with_importance) += 1;
       }
       e.source = std::make_shared<QuantizeSource>(e.name, e.source, e.info, c.type, std::move(importance));
@@ -186,34 +220,38 @@ class QuantizePass final : public Pass {
   }
 
  private:
-  // The mean squares for each matrix of `e` (one per expert), or none when the imatrix lacks it.
-  static absl::StatusOr<std::vector<std::vector<float>>> ImportanceFor(const ImportanceMatrix& im, const TensorEntry& e) {
-    const ImportanceEntry* entry = im.Find(e.name);
-    if (entry == nullptr) return std::vector<std::vector<float>>();
-    const int64_t mats = e.info.shape.size() >= 3 ? e.info.shape[0] : 1, cols = e.info.cols();
-    std::vector<std::vector<float>> out;
-    if (entry->n_per_row == cols && (entry->n_mat == mats || entry->n_mat == 1)) {
-      for (int64_t m = 0; m < entry->n_mat; ++m) out.push_back(entry->MeanSquares(m));
-      return out;
-    }
-    // A 3-D weight that is not a stack of experts (DeepSeek's attn_k_b / attn_v_b): llama-imatrix
-    // keeps one count and concatenates the slices' columns; llama-quantize hands slice i the
-    // values [i * cols, (i + 1) * cols).
-    if (entry->n_mat == 1 && entry->n_per_row == cols * mats) {
-      const std::vector<float> all = entry->MeanSquares(0);
-      for (int64_t m = 0; m < mats; ++m) out.emplace_back(all.begin() + m * cols, all.begin() + (m + 1) * cols);
-      return out;
-    }
-    return absl::InvalidArgumentError(StrCat("importance matrix entry '", e.name, "' is ", entry->n_mat, " x ", entry->n_per_row,
-                                             ", the tensor needs ", mats, " x ", cols));
-  }
-
   QuantizeOptions options_;
 };
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::vector<float>>> ImportanceRows(const ImportanceMatrix& im, const TensorEntry& e) {
+  const ImportanceEntry* entry = im.Find(e.name);
+  if (entry == nullptr) return std::vector<std::vector<float>>();
+  const int64_t mats = e.info.shape.size() >= 3 ? e.info.shape[0] : 1, cols = e.info.cols();
+  std::vector<std::vector<float>> out;
+  if (entry->n_per_row == cols && (entry->n_mat == mats || entry->n_mat == 1)) {
+    for (int64_t m = 0; m < entry->n_mat; ++m) out.push_back(entry->MeanSquares(m));
+    return out;
+  }
+  // A 3-D weight that is not a stack of experts (DeepSeek's attn_k_b / attn_v_b): llama-imatrix
+  // keeps one count and concatenates the slices' columns; llama-quantize hands slice i the
+  // values [i * cols, (i + 1) * cols).
+  if (entry->n_mat == 1 && entry->n_per_row == cols * mats) {
+    const std::vector<float> all = entry->MeanSquares(0);
+    for (int64_t m = 0; m < mats; ++m) out.emplace_back(all.begin() + m * cols, all.begin() + (m + 1) * cols);
+    return out;
+  }
+  return absl::InvalidArgumentError(StrCat("importance matrix entry '", e.name, "' is ", entry->n_mat, " x ", entry->n_per_row,
+                                           ", the tensor needs ", mats, " x ", cols));
+}
+
 std::unique_ptr<Pass> CreateQuantizePass(QuantizeOptions options) { return std::make_unique<QuantizePass>(std::move(options)); }
+
+absl::StatusOr<std::vector<TypeChoice>> PlanQuantChoices(const Model& model, const QuantizeOptions& options,
+                                                         bool has_importance) {
+  return PlanTypes(model, options, has_importance);
+}
 
 absl::StatusOr<std::vector<DType>> PlanQuantTypes(const Model& model, const QuantizeOptions& options, bool has_importance) {
   QC_ASSIGN_OR_RETURN(std::vector<TypeChoice> choices, PlanTypes(model, options, has_importance));

@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "lib/ir/importance.h"
 #include "lib/pass/pass.h"
+#include "passes/util/quant_mix.h"
 
 namespace quantc::passes {
 
@@ -32,6 +34,20 @@ struct QuantizeOptions {
 };
 
 std::unique_ptr<Pass> CreateQuantizePass(QuantizeOptions options = {});
+
+// Where the allocate pass records the types it chose for a mix (GGUF keys, kept in the output as
+// provenance): the mix's name, and "tensor=TYPE" for every tensor of the groups it reallocated.
+// quantize and gptq give those tensors these types after the mix's own rules.
+inline constexpr char kAllocateMixKey[] = "quantc.allocate.mix";
+inline constexpr char kAllocateTypesKey[] = "quantc.allocate.types";
+
+// Each tensor's choice under the mix, the options and an allocate plan (model.tensors order).
+absl::StatusOr<std::vector<TypeChoice>> PlanQuantChoices(const Model& model, const QuantizeOptions& options,
+                                                         bool has_importance);
+
+// The importance vector of each matrix of `e` (one per expert) as quantize weights its scale
+// searches: in_sum2 / count, or none when the imatrix has no entry for it.
+absl::StatusOr<std::vector<std::vector<float>>> ImportanceRows(const ImportanceMatrix& im, const TensorEntry& e);
 
 // The type quantize gives each tensor of a GGUF-layout model (model.tensors order; a tensor it
 // leaves alone keeps its dtype): what a pass that quantizes ahead of it (gptq) must produce, so

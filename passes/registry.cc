@@ -1,6 +1,7 @@
 #include "passes/registry.h"
 
 #include "lib/ir/fp4_weight.h"
+#include "passes/allocate.h"
 #include "passes/fp4_pack.h"
 #include "passes/fp4_to_bf16.h"
 #include "passes/fp8_to_bf16.h"
@@ -19,6 +20,8 @@ namespace quantc::passes {
 
 std::span<const PassInfo> Registry() {
   static constexpr PassInfo kPasses[] = {
+      {"allocate", "re-place a mix's layer-varying types (Q4_K_M's Q6_K attn_v/ffn_down) on the layers where they measure most useful; same size",
+       [] { return CreateAllocatePass(); }},
       {"fp8-to-bf16", "dequantize block-scaled F8_E4M3 weights to BF16 (DeepSeek fp8_cast_bf16.py, byte-exact)",
        [] { return CreateFp8ToBf16Pass(); }},
       {"fp4-pack", "round weights to MXFP4/NVFP4 (ceil = DeepSeek QAT rule, reference, mse) as compressed-tensors, DeepSeek-V4 tensors or GGUF MXFP4",

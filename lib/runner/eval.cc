@@ -49,6 +49,15 @@ int64_t EvalWindows(int64_t tokens, const EvalOptions& o) {
   return n > o.ctx ? (n - 1) / o.ctx : 0;  // starts 0, ctx, ... < n - ctx
 }
 
+double KlDivergence(std::span<const float> ref_logits, std::span<const float> logits) {
+  std::vector<double> lp, lq;
+  LogSoftmax(ref_logits, lp);
+  LogSoftmax(logits, lq);
+  double kld = 0;
+  for (size_t v = 0; v < lp.size(); ++v) kld += std::exp(lp[v]) * (lp[v] - lq[v]);
+  return std::max(kld, 0.0);
+}
+
 void WindowScorer::Add(std::span<const int32_t> window, std::span<const float> logits,
                        std::span<const float> ref_logits) {
   const int64_t ctx = static_cast<int64_t>(window.size());

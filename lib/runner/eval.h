@@ -39,6 +39,9 @@ struct EvalResult {
 // is too short: Evaluate says so).
 int64_t EvalWindows(int64_t tokens, const EvalOptions& options);
 
+// KL(ref || model) in nats between the next-token distributions of one position's logits.
+double KlDivergence(std::span<const float> ref_logits, std::span<const float> logits);
+
 // Scores one model window by window (and, given the reference's logits of the same window, its
 // distance to the reference), so that several models can be scored against one reference run.
 class WindowScorer {

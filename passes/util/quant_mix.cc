@@ -225,10 +225,12 @@ absl::StatusOr<std::vector<TypeChoice>> ChooseTypes(const QuantMix& mix, const M
     const Category c = CategoryOf(t.name);
     if (options.token_embedding_type && c == Category::kTokenEmbd) {
       choice.type = *options.token_embedding_type;
+      choice.overridden = true;
       continue;
     }
     if (options.output_type && c == Category::kOutput) {
       choice.type = *options.output_type;
+      choice.overridden = true;
       continue;
     }
     DType type = mix.default_type;
@@ -242,6 +244,7 @@ absl::StatusOr<std::vector<TypeChoice>> ChooseTypes(const QuantMix& mix, const M
           break;
         }
       }
+      choice.overridden = manual;
       if (!manual) type = MixType(mix.name, type, t.name, t.info, c, model, options, s);
       type = Fallback(type, cols, &choice.fallback);
     } else if (cols % Traits(type).block_elems != 0) {

@@ -61,6 +61,7 @@ struct TypeChoice {
   DType type;
   bool fallback = false;  // the mix's choice did not fit the row length
   bool quantized = false; // the tensor is one llama-quantize quantizes
+  bool overridden = false; // an override pattern (or --output/--token-embedding-type) chose it
 };
 
 // The type of each tensor, in the order given. Decisions are made in llama-quantize's order

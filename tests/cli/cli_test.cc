@@ -23,6 +23,7 @@
 namespace quantc {
 namespace {
 namespace fs = std::filesystem;
+using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -481,6 +482,31 @@ TEST_F(CliTest, RotateGptqComposesWithEveryOutput) {
   ExpectOneErrorLine(none);
   EXPECT_THAT(none.output, HasSubstr("--calib"));
   ExpectNoOutput(dir_ / "none");
+}
+
+// `--passes allocate` takes --type, --override and --calib as its defaults, gets gguf-layout before
+// it and quantize after it, prints where the promotions went and records them; without --type or
+// --calib it is one clear line. tests/passes/allocate_test.cc checks what it measures.
+TEST_F(CliTest, AllocateTakesTheMixAndCalibrationOfConvert) {
+  const fs::path gguf = dir_ / "a.gguf";
+  Result a = Convert(kData / "tiny-llama-bf16", gguf,
+                     "--type Q4_K_M --override 'attn_k=Q5_K' --passes 'allocate(samples=1,ctx=128)' --calib " +
+                         Q(kData / "calib.txt"));
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  EXPECT_THAT(a.output, HasSubstr("pipeline  gguf-layout(name=),allocate(scheme=Q4_K_M,override=attn_k=Q5_K,pure=false,calib="));
+  EXPECT_THAT(a.output, HasSubstr("),quantize(type=Q4_K_M,override=attn_k=Q5_K,"));
+  EXPECT_THAT(a.output, HasSubstr("note: allocate: ffn_down.weight: q6_K on layers "));
+  EXPECT_THAT(a.output, HasSubstr("tensors-measured = 8"));
+  Result inspect = RunShell(Q(kQuantc) + " inspect " + Q(gguf));
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_THAT(inspect.output, HasSubstr("quantc.allocate.types"));
+  for (const std::string& args : {std::string("--passes allocate --calib ") + Q(kData / "calib.txt"),
+                                  std::string("--type Q4_K_M --passes allocate")}) {
+    Result bad = Convert(kData / "tiny-llama-bf16", dir_ / "bad.gguf", args);
+    ExpectOneErrorLine(bad);
+    EXPECT_THAT(bad.output, AnyOf(HasSubstr("--type"), HasSubstr("--calib"))) << args;
+    ExpectNoOutput(dir_ / "bad.gguf");
+  }
 }
 
 TEST_F(CliTest, BadIntSchemeIsOneLineErrorWithoutOutput) {

@@ -17,39 +17,11 @@
 #include "passes/gptq.h"
 #include "passes/int_quant.h"
 #include "passes/quantize.h"
+#include "tests/passes/calibration_testing.h"
 
 namespace quantc::passes {
 namespace {
 namespace fs = std::filesystem;
-
-const fs::path kTestdata = QUANTC_TESTDATA_DIR;
-
-// The tokens of the first `bytes` of a text (enough for what the tests run; tokenizing all of
-// calib.txt would cost more than the test).
-std::vector<int32_t> Tokens(const fs::path& model_dir, const fs::path& text_file, size_t bytes) {
-  auto tok = tokenizer::Tokenizer::FromFile(model_dir / "tokenizer.json");
-  EXPECT_TRUE(tok.ok()) << tok.status();
-  auto text = ReadFileToString(text_file);
-  EXPECT_TRUE(text.ok()) << text.status();
-  auto ids = (*tok)->Encode(std::string_view(*text).substr(0, bytes), false);
-  EXPECT_TRUE(ids.ok()) << ids.status();
-  return std::move(*ids);
-}
-
-Model Read(const std::string& fixture) {
-  auto model = formats::ReadHfFolder(kTestdata / fixture);
-  EXPECT_TRUE(model.ok()) << model.status();
-  return std::move(*model);
-}
-
-// Mean KLD against `ref` over the first 4096 tokens of valid.txt (ctx 512).
-double Kld(const Model& model, const runner::Runner& ref, const std::vector<int32_t>& valid) {
-  auto r = runner::Runner::Create(model);
-  EXPECT_TRUE(r.ok()) << r.status();
-  auto result = runner::Evaluate(**r, &ref, valid, {.ctx = 512, .max_tokens = 4096});
-  EXPECT_TRUE(result.ok()) << result.status();
-  return result->ref->kld_mean;
-}
 
 // tiny-llama, a few calibration windows from calib.txt, 4096 evaluation tokens from valid.txt,
 // and the BF16 runner every KLD is measured against.

@@ -152,14 +152,22 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOp
     return pipeline;
   }
   if (o.passes_given) {
-    // --type and --calib are the defaults of a gptq pass the pipeline names (its own options win).
+    // --type, --override, --pure and --calib are the defaults of a gptq or allocate pass the pipeline
+    // names (its own options win).
     PassOptionDefaults defaults;
     if (o.format == "gguf" && !o.type.empty()) {
-      defaults["gptq"] = {{"scheme", o.type}, {"override", StrJoin(o.overrides, ";")}, {"pure", o.pure ? "true" : "false"}};
+      for (const char* name : {"gptq", "allocate"}) {
+        defaults[name] = {{"scheme", o.type}, {"override", StrJoin(o.overrides, ";")}, {"pure", o.pure ? "true" : "false"}};
+      }
     }
-    if (!o.calib.empty()) defaults["gptq"].emplace_back("calib", o.calib);
+    if (!o.calib.empty()) {
+      for (const char* name : {"gptq", "allocate"}) defaults[name].emplace_back("calib", o.calib);
+    }
     QC_ASSIGN_OR_RETURN(auto pipeline, ParseUserPipeline(o.passes, defaults));
     if (o.format != "gguf") return pipeline;
+    if (o.type.empty() && std::any_of(pipeline.begin(), pipeline.end(), [](const auto& p) { return p->Name() == "allocate"; })) {
+      return absl::InvalidArgumentError("--passes allocate re-places the types of a mix: give the mix with --type (Q4_K_M, ...)");
+    }
     // GGUF: the layout pass goes before the first pass that works on GGUF tensors (gptq chooses
     // values on the mix's block types, fp4-pack writes ggml MXFP4), else last; quantize(--type) closes the pipeline.
     auto named = [&](std::string_view name) {
@@ -167,7 +175,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Pass>>> BuildPipeline(const ConvertOp
     };
     if (model.layout == "hf" && named("gguf-layout") == pipeline.end()) {
       auto first_gguf_pass = std::find_if(pipeline.begin(), pipeline.end(), [](const auto& p) {
-        return p->Name() == "gptq" || p->Name() == "fp4-pack";
+        return p->Name() == "gptq" || p->Name() == "fp4-pack" || p->Name() == "allocate";
       });
       pipeline.insert(first_gguf_pass, passes::CreateGgufLayoutPass());
     }
