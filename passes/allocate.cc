@@ -13,6 +13,7 @@
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 #include "passes/quantize.h"
+#include "passes/util/calibration.h"
 
 namespace quantc::passes {
 namespace {
@@ -99,15 +100,7 @@ class AllocatePass final : public Pass {
 
   absl::Status Run(Model& model, PassContext& ctx) override {
     if (model.layout != "gguf") return absl::FailedPreconditionError("allocate needs the GGUF layout (run gguf-layout first)");
-    if (ctx.calibration == nullptr || ctx.calibration->empty()) {
-      return absl::FailedPreconditionError("allocate measures sensitivities on calibration text (--calib FILE)");
-    }
-    if (options_.ctx < 2 || options_.samples < 1) return absl::InvalidArgumentError("allocate: ctx must be >= 2 and samples >= 1");
-    const int64_t windows = std::min<int64_t>(options_.samples, static_cast<int64_t>(ctx.calibration->size()) / options_.ctx);
-    if (windows < 1) {
-      return absl::InvalidArgumentError(StrCat("allocate: the calibration text has ", ctx.calibration->size(),
-                                               " tokens, fewer than one window of ctx=", options_.ctx));
-    }
+    QC_ASSIGN_OR_RETURN(const int64_t windows, CalibrationWindows(ctx, "allocate", options_.samples, options_.ctx));
     QuantizeOptions q;
     q.type = options_.scheme;
     q.overrides = options_.overrides;

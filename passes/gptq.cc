@@ -18,6 +18,7 @@
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
 #include "passes/quantize.h"
+#include "passes/util/calibration.h"
 #include "passes/util/fp4_storage.h"
 #include "passes/util/hessian_collector.h"
 #include "passes/util/pack_quantized.h"
@@ -65,15 +66,7 @@ class GptqPass final : public Pass {
   void BindOptions(OptionBinder& b) override { GptqOptions::Bind(b, options_); }
 
   absl::Status Run(Model& model, PassContext& ctx) override {
-    if (ctx.calibration == nullptr || ctx.calibration->empty()) {
-      return absl::FailedPreconditionError("gptq needs calibration text (--calib FILE)");
-    }
-    if (options_.ctx < 2 || options_.samples < 1) return absl::InvalidArgumentError("gptq: ctx must be >= 2 and samples >= 1");
-    const int64_t windows = std::min<int64_t>(options_.samples, static_cast<int64_t>(ctx.calibration->size()) / options_.ctx);
-    if (windows < 1) {
-      return absl::InvalidArgumentError(StrCat("gptq: the calibration text has ", ctx.calibration->size(),
-                                               " tokens, fewer than one window of ctx=", options_.ctx));
-    }
+    QC_ASSIGN_OR_RETURN(const int64_t windows, CalibrationWindows(ctx, "gptq", options_.samples, options_.ctx));
     QC_ASSIGN_OR_RETURN(const arch::ArchAdapter* adapter, arch::AdapterForModel(model));
     QC_ASSIGN_OR_RETURN(std::vector<Target> targets, FindTargets(model, *adapter, ctx));
     if (targets.empty()) return absl::OkStatus();
