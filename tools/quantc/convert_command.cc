@@ -310,7 +310,7 @@ absl::Status RunConvert(const ConvertOptions& o, const GlobalOptions& global) {
   const uint64_t bytes_in = model.tensors.TotalBytes();
   const size_t tensors_in = model.tensors.size();
 
-  // Calibration text for passes that run the model (gptq), tokenized as the model tokenizes.
+  // Calibration text for passes that run the model (gptq, allocate, onnx-npu), tokenized as the model tokenizes.
   std::vector<int32_t> calibration;
   if (!o.calib.empty()) {
     QC_ASSIGN_OR_RETURN(auto tok, LoadTokenizer(o.input, model, EndsInGguf(o.input), ""));
@@ -423,7 +423,7 @@ CommandRunner AddConvertCommand(CLI::App& app, const GlobalOptions& global) {
   app.add_flag("--pure", o->pure, "GGUF: no mix rules, every quantizable tensor gets --type");
   app.add_flag("--leave-output", o->leave_output, "GGUF: keep output.weight unquantized");
   app.add_option("--split-max-size", o->split_max_size, "GGUF: split into <name>-0000N-of-0000M.gguf shards of at most this size");
-  app.add_option("--calib", o->calib, "calibration text for passes that run the model (gptq); never the text you evaluate on")
+  app.add_option("--calib", o->calib, "calibration text for passes that run the model (gptq, allocate, onnx-qdq ranges); never the text you evaluate on")
       ->check(CLI::ExistingFile);
   app.add_option("--passes", o->passes,
                  "pass pipeline, e.g. 'fp8-to-bf16' (default: fp8-to-bf16 when the input has FP8 weights; "
