@@ -73,25 +73,6 @@ std::vector<Group> VaryingGroups(const Model& model, const std::vector<TypeChoic
   return out;
 }
 
-// `e` quantized to `type` in memory, each expert of a stack with its own importance vector.
-absl::StatusOr<std::vector<uint8_t>> QuantizeInMemory(const TensorEntry& e, DType type, const ImportanceMatrix* im) {
-  QC_ASSIGN_OR_RETURN(std::vector<float> w, ReadAllAsF32(*e.source, e.info));
-  std::vector<std::vector<float>> importance;
-  if (im != nullptr) {
-    QC_ASSIGN_OR_RETURN(importance, ImportanceRows(*im, e));
-  }
-  const int64_t cols = e.info.cols(), rows = e.info.rows();
-  const int64_t rows_per_mat = e.info.shape.size() >= 3 ? e.info.shape[e.info.shape.size() - 2] : rows;
-  const size_t row_bytes = gq::RowBytes(type, cols);
-  std::vector<uint8_t> bytes(static_cast<size_t>(rows) * row_bytes);
-  for (int64_t r = 0; r < rows; r += rows_per_mat) {
-    const size_t mat = static_cast<size_t>(r / rows_per_mat);
-    const float* imp = importance.empty() ? nullptr : importance[std::min(mat, importance.size() - 1)].data();
-    gq::QuantizeRows(type, w.data() + r * cols, bytes.data() + r * row_bytes, rows_per_mat, cols, imp);
-  }
-  return bytes;
-}
-
 class AllocatePass final : public Pass {
  public:
   explicit AllocatePass(AllocateOptions options) : options_(std::move(options)) {}
@@ -172,8 +153,11 @@ class AllocatePass final : public Pass {
       TensorEntry& e = model.tensors.mutable_entries()[m->index];
       const TensorEntry original = e;
       const DType low = smallest[m->index];
-      QC_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, QuantizeInMemory(e, low, ctx.importance));
-      e.source = std::make_shared<OwnedTensorSource>(std::move(bytes), StrCat("allocate-", quantc::Name(low)));
+      std::vector<std::vector<float>> importance;
+      if (ctx.importance != nullptr) {
+        QC_ASSIGN_OR_RETURN(importance, ImportanceRows(*ctx.importance, e));
+      }
+      e.source = MakeQuantizeSource(e.name, e.source, e.info, low, std::move(importance));
       e.info.dtype = low;
       QC_RETURN_IF_ERROR(runner->ReloadLayer(m->layer));
       double kld = 0;

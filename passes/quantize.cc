@@ -117,17 +117,17 @@ absl::Status ApplyAllocation(const Model& model, const QuantizeOptions& options,
   const auto& entries = model.tensors.entries();
   for (const std::string& item : *items) {
     const size_t eq = item.rfind('=');
-    const std::string name = item.substr(0, eq == std::string::npos ? item.size() : eq);
-    const std::optional<DType> type = eq == std::string::npos ? std::nullopt : GgufTensorTypeFromName(item.substr(eq + 1));
-    const TensorEntry* it = model.tensors.Find(name);
-    if (!type || it == nullptr) {
+    const TensorEntry* it = eq == std::string::npos ? nullptr : model.tensors.Find(item.substr(0, eq));
+    const std::optional<DType> parsed = it == nullptr ? std::nullopt : GgufTensorTypeFromName(item.substr(eq + 1));
+    if (!parsed) {
       return absl::InvalidArgumentError(StrCat("metadata '", kAllocateTypesKey, "': '", item, "' is not TENSOR=TYPE of this model"));
     }
+    const DType type = parsed.value_or(DType::kF32);
     TypeChoice& c = choices[static_cast<size_t>(it - entries.data())];
-    if (!c.quantized || !Traits(*type).is_block_quant || it->info.cols() % Traits(*type).block_elems != 0) {
-      return absl::InvalidArgumentError(StrCat("metadata '", kAllocateTypesKey, "': tensor '", name, "' cannot be ", item.substr(eq + 1)));
+    if (!c.quantized || !Traits(type).is_block_quant || it->info.cols() % Traits(type).block_elems != 0) {
+      return absl::InvalidArgumentError(StrCat("metadata '", kAllocateTypesKey, "': tensor '", it->name, "' cannot be ", item.substr(eq + 1)));
     }
-    c.type = *type;
+    c.type = type;
   }
   return absl::OkStatus();
 }
@@ -197,7 +197,7 @@ class QuantizePass final : public Pass {
         QC_ASSIGN_OR_RETURN(importance, ImportanceRows(*ctx.importance, e));
         (importance.empty() ? without_importance : with_importance) += 1;
       }
-      e.source = std::make_shared<QuantizeSource>(e.name, e.source, e.info, c.type, std::move(importance));
+      e.source = MakeQuantizeSource(e.name, e.source, e.info, c.type, std::move(importance));
       e.info.dtype = c.type;
       ++quantized;
     }
@@ -244,6 +244,12 @@ absl::StatusOr<std::vector<std::vector<float>>> ImportanceRows(const ImportanceM
   }
   return absl::InvalidArgumentError(StrCat("importance matrix entry '", e.name, "' is ", entry->n_mat, " x ", entry->n_per_row,
                                            ", the tensor needs ", mats, " x ", cols));
+}
+
+std::shared_ptr<const TensorSource> MakeQuantizeSource(std::string name, std::shared_ptr<const TensorSource> input,
+                                                       TensorInfo info, DType to,
+                                                       std::vector<std::vector<float>> importance) {
+  return std::make_shared<QuantizeSource>(std::move(name), std::move(input), std::move(info), to, std::move(importance));
 }
 
 std::unique_ptr<Pass> CreateQuantizePass(QuantizeOptions options) { return std::make_unique<QuantizePass>(std::move(options)); }

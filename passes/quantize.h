@@ -49,6 +49,13 @@ absl::StatusOr<std::vector<TypeChoice>> PlanQuantChoices(const Model& model, con
 // searches: in_sum2 / count, or none when the imatrix has no entry for it.
 absl::StatusOr<std::vector<std::vector<float>>> ImportanceRows(const ImportanceMatrix& im, const TensorEntry& e);
 
+// `input` (dense F32/F16/BF16, `info` its dtype and shape; a stack of experts when 3-D) quantized to
+// the block type `to` as it streams, a batch of rows at a time, each expert with its own importance
+// vector (none: unweighted). What quantize puts in place of every tensor it quantizes.
+std::shared_ptr<const TensorSource> MakeQuantizeSource(std::string name, std::shared_ptr<const TensorSource> input,
+                                                       TensorInfo info, DType to,
+                                                       std::vector<std::vector<float>> importance);
+
 // The type quantize gives each tensor of a GGUF-layout model (model.tensors order; a tensor it
 // leaves alone keeps its dtype): what a pass that quantizes ahead of it (gptq) must produce, so
 // that quantize keeps those tensors as they are.
