@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "fmt/core.h"
 #include "lib/kernels/ggml_quants/quants.h"
 #include "lib/runner/eval.h"
 #include "lib/runner/runner.h"
@@ -208,7 +209,7 @@ class AllocatePass final : public Pass {
     return sum / static_cast<double>(n);
   }
 
-  // "allocate: ffn_down.weight: Q6_K on layers 0,1 (the mix: 2,3)".
+  // "allocate: ffn_down.weight: q6_K on layers 0,1 (the mix: 2,3); KLD with q4_K by layer 0:0.00371 ...".
   static std::string Describe(const Group& g, const std::vector<DType>& chosen) {
     std::map<DType, std::pair<std::vector<std::string>, std::vector<std::string>>> layers;  // type -> (chosen, mix)
     for (size_t k = 0; k < g.members.size(); ++k) {
@@ -220,7 +221,9 @@ class AllocatePass final : public Pass {
       if (type == g.smallest) continue;
       text += StrCat(" ", quantc::Name(type), " on layers ", StrJoin(where.first, ","), " (the mix: ", StrJoin(where.second, ","), ")");
     }
-    return text;
+    std::vector<std::string> klds;
+    for (const Member& m : g.members) klds.push_back(fmt::format("{}:{:.5f}", m.layer, m.kld));
+    return StrCat(text, "; KLD with ", quantc::Name(g.smallest), " by layer ", StrJoin(klds, " "));
   }
 
   AllocateOptions options_;
