@@ -136,24 +136,20 @@ class AllocatePass final : public Pass {
       QC_RETURN_IF_ERROR(runner->Embed(std::span(ctx.calibration->data() + s * n, static_cast<size_t>(n)), x[s].data()));
       reference[s] = FinalStates(*runner, x[s], 0, layers);
     }
-    std::vector<Member*> by_layer;
+    // Every member with its group's smallest type, in layer order.
+    std::vector<std::pair<Member*, DType>> by_layer;
     for (Group& g : groups) {
-      for (Member& m : g.members) by_layer.push_back(&m);
+      for (Member& m : g.members) by_layer.emplace_back(&m, g.smallest);
     }
-    std::stable_sort(by_layer.begin(), by_layer.end(), [](const Member* a, const Member* b) { return a->layer < b->layer; });
-    std::map<size_t, DType> smallest;
-    for (const Group& g : groups) {
-      for (const Member& m : g.members) smallest[m.index] = g.smallest;
-    }
+    std::stable_sort(by_layer.begin(), by_layer.end(), [](const auto& a, const auto& b) { return a.first->layer < b.first->layer; });
     Progress progress("allocate", 0, by_layer.size(), ctx.show_progress);
     int64_t at_layer = 0;  // x holds the reference stream at this layer's input
-    for (Member* m : by_layer) {
+    for (auto [m, low] : by_layer) {
       for (; at_layer < m->layer; ++at_layer) {
         for (auto& xs : x) AdvanceLayer(*runner, xs, at_layer);
       }
       TensorEntry& e = model.tensors.mutable_entries()[m->index];
       const TensorEntry original = e;
-      const DType low = smallest[m->index];
       std::vector<std::vector<float>> importance;
       if (ctx.importance != nullptr) {
         QC_ASSIGN_OR_RETURN(importance, ImportanceRows(*ctx.importance, e));

@@ -132,8 +132,10 @@ absl::Status ApplyAllocation(const Model& model, const QuantizeOptions& options,
   return absl::OkStatus();
 }
 
-// Each tensor's type under the mix and the options, in model.tensors order.
-absl::StatusOr<std::vector<TypeChoice>> PlanTypes(const Model& model, const QuantizeOptions& options, bool has_importance) {
+}  // namespace
+
+absl::StatusOr<std::vector<TypeChoice>> PlanQuantChoices(const Model& model, const QuantizeOptions& options,
+                                                         bool has_importance) {
   QC_ASSIGN_OR_RETURN(const QuantMix mix, MixFor(options));
   const MetaValue* arch_value = model.metadata.Find("general.architecture");
   const std::string arch = arch_value ? arch_value->Get<std::string>().value_or("") : "";
@@ -162,6 +164,8 @@ absl::StatusOr<std::vector<TypeChoice>> PlanTypes(const Model& model, const Quan
   return choices;
 }
 
+namespace {
+
 class QuantizePass final : public Pass {
  public:
   explicit QuantizePass(QuantizeOptions options) : options_(std::move(options)) {}
@@ -174,7 +178,7 @@ class QuantizePass final : public Pass {
       return absl::FailedPreconditionError(StrCat("importance matrix '", options_.imatrix, "' was named but not loaded"));
     }
     QC_ASSIGN_OR_RETURN(const QuantMix mix, MixFor(options_));
-    QC_ASSIGN_OR_RETURN(std::vector<TypeChoice> choices, PlanTypes(model, options_, ctx.importance != nullptr));
+    QC_ASSIGN_OR_RETURN(std::vector<TypeChoice> choices, PlanQuantChoices(model, options_, ctx.importance != nullptr));
 
     int64_t quantized = 0, fallbacks = 0, without_importance = 0, with_importance = 0;
     auto& entries = model.tensors.mutable_entries();
@@ -254,13 +258,8 @@ std::shared_ptr<const TensorSource> MakeQuantizeSource(std::string name, std::sh
 
 std::unique_ptr<Pass> CreateQuantizePass(QuantizeOptions options) { return std::make_unique<QuantizePass>(std::move(options)); }
 
-absl::StatusOr<std::vector<TypeChoice>> PlanQuantChoices(const Model& model, const QuantizeOptions& options,
-                                                         bool has_importance) {
-  return PlanTypes(model, options, has_importance);
-}
-
 absl::StatusOr<std::vector<DType>> PlanQuantTypes(const Model& model, const QuantizeOptions& options, bool has_importance) {
-  QC_ASSIGN_OR_RETURN(std::vector<TypeChoice> choices, PlanTypes(model, options, has_importance));
+  QC_ASSIGN_OR_RETURN(std::vector<TypeChoice> choices, PlanQuantChoices(model, options, has_importance));
   std::vector<DType> types;
   types.reserve(choices.size());
   for (const TypeChoice& c : choices) types.push_back(c.type);
