@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -92,6 +93,18 @@ class GptqPass final : public Pass {
     QC_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> runner, runner::Runner::Create(model, ro));
     const arch::ModelSpec& spec = runner->spec();
     const int64_t n = options_.ctx, hidden = spec.hidden_size;
+    // fp-target: the original model (its tensor table as it is now, before any weight is
+    // replaced) runs beside the quantized one, each window first, and hands its inputs over.
+    std::optional<Model> original;
+    std::unique_ptr<runner::Runner> original_runner;
+    if (options_.fp_target) {
+      original.emplace(model);
+      runner::RunnerOptions oo;
+      oo.matmul_observer = [&collector](const std::string& tensor, int64_t expert, const float* x, int64_t n, int64_t cols) {
+        if (expert < 0) collector.ObserveOriginal(tensor, x, n, cols);
+      };
+      QC_ASSIGN_OR_RETURN(original_runner, runner::Runner::Create(*original, oo));
+    }
 
     // The residual stream of every window at the current layer's input.
     std::vector<std::vector<float>> x(static_cast<size_t>(windows));
@@ -99,27 +112,47 @@ class GptqPass final : public Pass {
       x[s].resize(static_cast<size_t>(n * hidden));
       QC_RETURN_IF_ERROR(runner->Embed(std::span(ctx.calibration->data() + s * n, static_cast<size_t>(n)), x[s].data()));
     }
-    std::vector<float> delta(static_cast<size_t>(n * hidden));
+    // The original model's stream (fp-target), and its layer outputs.
+    std::vector<std::vector<float>> x0;
+    if (original_runner) x0 = x;
+    std::vector<float> delta(static_cast<size_t>(n * hidden)), delta0(original_runner ? delta.size() : 0);
     // Steps whose matrices read the normalized stream itself need only the norm, not the layer.
     auto observe_norm = [&](int64_t l, bool ffn, const std::set<std::string>& names) {
       for (int64_t s = 0; s < windows; ++s) {
+        if (original_runner) {
+          collector.NextCall();
+          if (ffn) original_runner->FfnInput(l, x0[s].data(), n, delta0.data());
+          else original_runner->AttentionInput(l, x0[s].data(), n, delta0.data());
+          for (const std::string& name : names) collector.ObserveOriginal(name, delta0.data(), n, hidden);
+        }
         collector.NextCall();
         if (ffn) runner->FfnInput(l, x[s].data(), n, delta.data());
         else runner->AttentionInput(l, x[s].data(), n, delta.data());
         for (const std::string& name : names) collector.Observe(name, -1, delta.data(), n, hidden);
       }
     };
-    // Runs every window through layer l's attention (step < kFirstFfnStep) or FFN, adding the
-    // result to the stream when `advance`.
-    auto run_windows = [&](int64_t l, bool ffn, bool advance) {
+    // One window through layer l's attention or FFN: what it adds to the stream.
+    auto layer_delta = [&](runner::Runner& r, int64_t l, bool ffn, const float* in, float* out) {
+      if (ffn) {
+        r.FfnDelta(l, in, n, out);
+      } else {
+        std::unique_ptr<runner::KvCache> cache = r.NewCache();
+        r.AttentionDelta(l, in, n, *cache, out);
+      }
+    };
+    // Runs every window through layer l's attention or FFN (the original model's first, when it
+    // runs along), adding the results to the streams when asked.
+    auto run_windows = [&](int64_t l, bool ffn, bool advance, bool advance_original) {
       for (int64_t s = 0; s < windows; ++s) {
-        collector.NextCall();
-        if (ffn) {
-          runner->FfnDelta(l, x[s].data(), n, delta.data());
-        } else {
-          std::unique_ptr<runner::KvCache> cache = runner->NewCache();
-          runner->AttentionDelta(l, x[s].data(), n, *cache, delta.data());
+        if (original_runner && (!advance || advance_original)) {  // observed, or moved on
+          collector.NextCall();
+          layer_delta(*original_runner, l, ffn, x0[s].data(), delta0.data());
+          if (advance_original) {
+            for (size_t i = 0; i < delta0.size(); ++i) x0[s][i] += delta0[i];
+          }
         }
+        collector.NextCall();
+        layer_delta(*runner, l, ffn, x[s].data(), delta.data());
         if (advance) {
           for (size_t i = 0; i < delta.size(); ++i) x[s][i] += delta[i];
         }
@@ -155,7 +188,9 @@ class GptqPass final : public Pass {
 
     Progress progress("gptq", static_cast<uint64_t>(spec.num_layers), targets.size(), ctx.show_progress, "layers");
     for (int64_t l = 0; l < spec.num_layers; ++l) {
+      bool original_moved = false;  // the original stream already past this half of the layer
       for (int step = 0; step < kSteps; ++step) {
+        const bool last_of_half = step == kFirstFfnStep - 1 || step == kSteps - 1;
         std::set<std::string> names;
         bool routed = false;
         for (const Target& t : targets) {
@@ -168,7 +203,8 @@ class GptqPass final : public Pass {
           const double hessian_before = collector.seconds();
           auto start = std::chrono::steady_clock::now();
           if ((step == 0 || step == kFirstFfnStep) && !routed) observe_norm(l, step == kFirstFfnStep, names);
-          else run_windows(l, step >= kFirstFfnStep, false);
+          else run_windows(l, step >= kFirstFfnStep, false, last_of_half);
+          original_moved = last_of_half;
           forward_s += Seconds(start) - (collector.seconds() - hessian_before);
           start = std::chrono::steady_clock::now();
           for (const Target& t : targets) {
@@ -181,10 +217,11 @@ class GptqPass final : public Pass {
           QC_RETURN_IF_ERROR(runner->ReloadLayer(l));
         }
         // The stream moves on past attention, then past the FFN, through the quantized matrices.
-        if (step == kFirstFfnStep - 1 || step == kSteps - 1) {
+        if (last_of_half) {
           const auto start = std::chrono::steady_clock::now();
           collector.Start({});
-          run_windows(l, step == kSteps - 1, true);
+          run_windows(l, step == kSteps - 1, true, !original_moved);
+          original_moved = false;
           forward_s += Seconds(start);
         }
       }
@@ -195,6 +232,11 @@ class GptqPass final : public Pass {
       collector.Start({t.name});
       auto start = std::chrono::steady_clock::now();
       for (int64_t s = 0; s < windows; ++s) {
+        if (original_runner) {
+          collector.NextCall();
+          original_runner->FinalNorm(x0[s].data(), n, delta0.data());
+          collector.ObserveOriginal(t.name, delta0.data(), n, hidden);
+        }
         collector.NextCall();
         runner->FinalNorm(x[s].data(), n, delta.data());
         collector.Observe(t.name, -1, delta.data(), n, hidden);
@@ -314,6 +356,12 @@ class GptqPass final : public Pass {
     const Shape& shape = e.info.shape;
     const int64_t mats = shape.size() == 3 ? shape[0] : 1, rows = shape[shape.size() - 2], cols = shape.back();
     QC_ASSIGN_OR_RETURN(std::vector<float> w, ReadAllAsF32(*e.source, e.info));
+    // fp-target: the weights whose outputs on the quantized stream best match the original's.
+    if (const std::vector<float> cross = collector.FindCross(t.name); !cross.empty() && mats == 1) {
+      const absl::Status st =
+          gptq::RetargetToOriginal(w.data(), rows, cols, collector.Find(t.name, -1)->data(), cross.data(), options_.damp);
+      if (!st.ok()) return absl::Status(st.code(), StrCat("gptq: tensor '", e.name, "': ", st.message()));
+    }
     gptq::Options o;
     o.damp = options_.damp;
     o.block = options_.block;

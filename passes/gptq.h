@@ -3,7 +3,9 @@
 // layer in true-sequential order: within layer l, [q, k, v | MLA q_a, kv_a] -> [q_b] -> [o] ->
 // [gate, up, experts' gate/up, shared gate/up] -> [down, experts' and shared down]; each step's
 // Hessians come from inputs that the already quantized steps (and layers) produced, as in
-// IST-DASLab/gptq's llama.py --true-sequential.
+// IST-DASLab/gptq's llama.py --true-sequential. With `fp-target` (default) the original model
+// runs beside it and each matrix is fitted to the original's outputs (W X0) on those inputs X,
+// not to its own (W X): GPTQ on the least-squares target (kernels::gptq::RetargetToOriginal).
 // Quantizers: on a GGUF-layout model, `scheme` is a llama-quantize mix or type (Q4_K_M, Q4_0, ...):
 // every matrix that mix quantizes and the runner multiplies by its own input gets GPTQ on the
 // mix's block type for it (ggml_quants grids), so the quantize pass that follows keeps it; so does
@@ -37,6 +39,7 @@ struct GptqOptions {
   bool head = true;       // GGUF: GPTQ on the output projection too (calibrated on the final norm)
   bool embed = false;     // GGUF: GPTQ on token_embd rows, H from layer 0's readers (see gptq.cc)
   bool refit = false;     // int per-channel schemes: least-squares scales for the chosen codes
+  bool fp_target = true;  // fit the original model's outputs, not the quantized stream's (GPTAQ)
   std::string rule = "ceil";                  // mxfp4/nvfp4: the scale rule (fp4-pack's)
   std::string tensors;                        // HF: experts, linear or a regex ("": mxfp4/nvfp4 experts, int linear)
   std::string layout = "compressed-tensors";  // mxfp4/nvfp4: fp4-pack's Hugging Face layouts
@@ -53,6 +56,7 @@ struct GptqOptions {
     b.Bool("static-groups", &o.static_groups, "fit every group's scales from the original weights up front");
     b.Bool("head", &o.head, "GGUF: GPTQ on output.weight too, calibrated on the final norm's output");
     b.Bool("embed", &o.embed, "GGUF: GPTQ on token_embd rows, weighted by layer 0's readers (experimental)");
+    b.Bool("fp-target", &o.fp_target, "fit each matrix to the unquantized model's outputs on its quantized inputs (GPTAQ's asymmetric calibration)");
     b.Bool("refit", &o.refit, "int per-channel: refit each row's scale to the codes by least squares under the layer loss");
     b.String("rule", &o.rule, "mxfp4/nvfp4: scale rule, ceil (DeepSeek QAT), reference or mse (Hessian-weighted)");
     b.String("tensors", &o.tensors, "HF: experts, linear (all Linear but lm_head) or a regex on names (default: experts for mxfp4/nvfp4, linear for int)");

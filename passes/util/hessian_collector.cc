@@ -8,6 +8,7 @@ void HessianCollector::Start(std::set<std::string> tensors) {
   tensors_ = std::move(tensors);
   slot_of_.clear();
   slots_.clear();
+  originals_.clear();
   last_ = Last();
 }
 
@@ -29,11 +30,32 @@ void HessianCollector::Observe(const std::string& tensor, int64_t expert, const 
   Slot& s = *slots_[it->second];
   if (s.last_call != call_ || s.last_x != x) {
     s.hessian.Add(x, n);
+    auto original = originals_.find(tensor);
+    if (expert < 0 && original != originals_.end() && original->second.call + 1 == call_ &&
+        original->second.x0.size() == static_cast<size_t>(n * cols)) {
+      if (!s.cross) s.cross.emplace(cols);
+      s.cross->Add(original->second.x0.data(), x, n);
+    }
     s.last_call = call_;
     s.last_x = x;
   }
   last_ = Last{call_, x, n, expert, it->second};
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void HessianCollector::ObserveOriginal(const std::string& tensor, const float* x0, int64_t n, int64_t cols) {
+  if (!tensors_.contains(tensor) || n <= 0) return;
+  Original& o = originals_[tensor];
+  o.call = call_;
+  o.x0.assign(x0, x0 + n * cols);
+}
+
+std::vector<float> HessianCollector::FindCross(const std::string& tensor) const {
+  auto it = slot_of_.find(std::make_pair(tensor, int64_t{-1}));
+  if (it == slot_of_.end()) return {};
+  const Slot& s = *slots_[it->second];
+  if (!s.cross || s.cross->samples() != s.hessian.samples()) return {};
+  return s.cross->Finish();
 }
 
 const kernels::gptq::HessianAccumulator* HessianCollector::Find(const std::string& tensor, int64_t expert) const {

@@ -313,6 +313,60 @@ TEST(Gptq, HessianIsTwiceTheMeanOuterProduct) {
   }
 }
 
+// RetargetToOriginal without damping is the least-squares fit of Q X^T to W X0^T: checked against
+// the normal equations solved in float64 here (Gauss-Jordan on X^T X).
+TEST(Gptq, RetargetIsTheLeastSquaresFitToTheOriginalOutputs) {
+  const int64_t cols = 6, rows = 3, n = 200;
+  std::mt19937 rng(7);
+  std::normal_distribution<double> normal;
+  std::vector<float> x(static_cast<size_t>(n * cols)), x0(x.size()), w(static_cast<size_t>(rows * cols));
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<float>(normal(rng) * (1 + i % cols));
+    x0[i] = x[i] + static_cast<float>(0.3 * normal(rng));
+  }
+  for (float& v : w) v = static_cast<float>(normal(rng));
+  HessianAccumulator h(cols);
+  CrossAccumulator d(cols);
+  h.Add(x.data(), 120);
+  h.Add(x.data() + 120 * cols, n - 120);
+  d.Add(x0.data(), x.data(), 120);
+  d.Add(x0.data() + 120 * cols, x.data() + 120 * cols, n - 120);
+  EXPECT_EQ(d.samples(), n);
+  std::vector<float> fitted = w;
+  ASSERT_TRUE(RetargetToOriginal(fitted.data(), rows, cols, h.data(), d.Finish().data(), 0.0).ok());
+
+  // [X^T X | X^T X0 W^T], reduced to [I | W*^T].
+  std::vector<std::vector<double>> a(static_cast<size_t>(cols), std::vector<double>(static_cast<size_t>(cols + rows), 0.0));
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t i = 0; i < cols; ++i) {
+      for (int64_t j = 0; j < cols; ++j) a[i][j] += double(x[t * cols + i]) * x[t * cols + j];
+      for (int64_t r = 0; r < rows; ++r) {
+        double y0 = 0;
+        for (int64_t j = 0; j < cols; ++j) y0 += double(x0[t * cols + j]) * w[r * cols + j];
+        a[i][cols + r] += double(x[t * cols + i]) * y0;
+      }
+    }
+  }
+  for (int64_t p = 0; p < cols; ++p) {
+    const double pivot = a[p][p];
+    for (double& v : a[p]) v /= pivot;
+    for (int64_t i = 0; i < cols; ++i) {
+      if (i == p) continue;
+      const double f = a[i][p];
+      for (int64_t j = 0; j < cols + rows; ++j) a[i][j] -= f * a[p][j];
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) EXPECT_NEAR(fitted[r * cols + c], a[c][cols + r], 2e-4) << r << "," << c;
+  }
+  // The same streams leave the weights as they are, damped or not.
+  CrossAccumulator same(cols);
+  same.Add(x.data(), x.data(), n);
+  fitted = w;
+  ASSERT_TRUE(RetargetToOriginal(fitted.data(), rows, cols, h.data(), same.Finish().data(), 0.01).ok());
+  EXPECT_EQ(fitted, w);
+}
+
 TEST(Gptq, IndefiniteHessianIsAnError) {
   const int64_t cols = 4;
   std::vector<float> h = {1, 2, 0, 0, 2, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};

@@ -70,6 +70,28 @@ TEST_F(GptqPass, Q4KMixBeatsRoundToNearest) {
   EXPECT_LT(kld_gptq, 0.85 * kld_rtn);
 }
 
+// fp-target fits each matrix to the unquantized model's outputs instead of the quantized stream's
+// own (GPTAQ): the error of the layers already quantized is compensated rather than carried on.
+// Measured on the whole protocol (128 x 512 calibration tokens, 16,384 evaluation tokens): mean
+// KLD 0.0221 -> 0.0189. The cross term needs many tokens: with 32 x 512 the same is 0.0226 ->
+// 0.0220, and here (32 x 256, 4,096 evaluation tokens) 0.02264 -> 0.02225, so the bar is 1%.
+TEST_F(GptqPass, FittingTheOriginalOutputsBeatsTheQuantizedStream) {
+  auto convert = [&](bool fp_target) {
+    Model m = Read(kFixture);
+    PassManager pm;
+    pm.set_calibration(&calib_);
+    pm.Add(CreateGgufLayoutPass());
+    pm.Add(CreateGptqPass({.scheme = "Q4_K_M", .samples = 32, .ctx = 256, .fp_target = fp_target}));
+    pm.Add(CreateQuantizePass({.type = "Q4_K_M"}));
+    const absl::Status s = pm.Run(m);
+    EXPECT_TRUE(s.ok()) << s;
+    return m;
+  };
+  const double kld_stream = Kld(convert(false), *ref_, valid_), kld_original = Kld(convert(true), *ref_, valid_);
+  std::printf("tiny-llama Q4_K_M gptq mean KLD: quantized-stream target %.5f, fp-target %.5f\n", kld_stream, kld_original);
+  EXPECT_LT(kld_original, 0.99 * kld_stream);
+}
+
 // HF layout: int4 per channel stored as compressed-tensors pack-quantized, which the runner runs.
 TEST_F(GptqPass, Int4PerChannelBeatsRoundToNearest) {
   const std::string fixture = kFixture;

@@ -30,11 +30,15 @@ TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "
          "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS", "MXFP4_MOE"]
 # FP4 routes for MoE models (issue 9): the BF16 experts packed by fp4-pack (DeepSeek's round-up
 # rule) into ggml MXFP4, and the DeepSeek-V4-encoded fixture's FP4 experts carried into MXFP4.
-# A mix whose promotions the allocate pass re-placed (its plan travels in quantc.allocate.* keys).
+# Issue 6's best Q4_K_M recipe (few calibration windows, to stay quick): rotated, promotions
+# re-placed by allocate (its plan travels in quantc.allocate.* keys), GPTQ fitted to the original
+# model's outputs.
 EXTRA_CASES = {"tiny-deepseek-v3": [("MXFP4_MOE-fp4-pack", "-bf16", ["--type", "MXFP4_MOE", "--passes", "fp4-pack"]),
                                     ("MXFP4_MOE-from-fp4", "-fp4", ["--type", "MXFP4_MOE"])],
-               "tiny-llama": [("Q4_K_M-allocate", "-bf16", ["--type", "Q4_K_M", "--passes", "allocate(samples=2)",
-                                                           "--calib", "CALIB"])]}
+               "tiny-llama": [("Q4_K_M-rotate-allocate-gptq", "-bf16",
+                              ["--type", "Q4_K_M", "--passes",
+                               "fuse-norms,rotate,allocate(samples=2),gptq(samples=2,fp-target=true)",
+                               "--calib", "CALIB"])]}
 GREEDY_TYPES = {"F32", "F16", "BF16", "Q8_0"}
 ENFORCED = {"F32", "F16", "BF16"}  # strict rule enforced on the dense models
 EXTRA_LOGITS_ARGS = ["--llama-cpp-numerics"] + os.environ.get("QUANTC_LOGITS_ARGS", "").split()

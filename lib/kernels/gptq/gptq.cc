@@ -190,4 +190,51 @@ const float* HessianAccumulator::data() const {
   return h_.data();
 }
 
+CrossAccumulator::CrossAccumulator(int64_t cols) : cols_(cols), sum_(static_cast<size_t>(cols * cols), 0.0f) {}
+
+void CrossAccumulator::Add(const float* x0, const float* x, int64_t n) {
+  if (n <= 0 || !CpuRunsThisBuild()) return;
+  diff_.resize(static_cast<size_t>(n * cols_));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n * cols_; ++i) diff_[i] = x0[i] - x[i];
+  Eigen::Map<RowMatrix> sum(sum_.data(), cols_, cols_);
+  Eigen::Map<const RowMatrix> d(diff_.data(), n, cols_), batch(x, n, cols_);
+  // Row panels of the product, one GEMM each, across the threads (as HessianAccumulator::Add).
+  constexpr int64_t kPanel = 128;
+  const int64_t panels = (cols_ + kPanel - 1) / kPanel;
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < panels; ++p) {
+    const int64_t r0 = p * kPanel, h = std::min(kPanel, cols_ - r0);
+    sum.middleRows(r0, h).noalias() += d.middleCols(r0, h).transpose() * batch;
+  }
+  samples_ += n;
+}
+
+std::vector<float> CrossAccumulator::Finish() const {
+  std::vector<float> d = sum_;
+  const float scale = samples_ > 0 ? static_cast<float>(2.0 / static_cast<double>(samples_)) : 0.0f;
+  for (float& v : d) v *= scale;
+  return d;
+}
+
+absl::Status RetargetToOriginal(float* w, int64_t rows, int64_t cols, const float* hessian, const float* cross,
+                                double damp) {
+  if (!CpuRunsThisBuild()) return absl::FailedPreconditionError("GPTQ was built for AVX2+FMA, which this CPU lacks");
+  if (rows <= 0 || cols <= 0) return absl::OkStatus();
+  ColMatrix h = Eigen::Map<const RowMatrix>(hessian, cols, cols);
+  for (int64_t c = 0; c < cols; ++c) {
+    if (h(c, c) == 0) h(c, c) = 1;  // as Quantize: a dead input gets a unit diagonal
+  }
+  h.diagonal().array() += static_cast<float>(damp * h.diagonal().mean());
+  Eigen::LLT<ColMatrix> llt(h);
+  if (llt.info() != Eigen::Success) {
+    return absl::FailedPreconditionError("the damped Hessian is not positive definite (raise damp)");
+  }
+  Eigen::Map<RowMatrix> weights(w, rows, cols);
+  // W D (H + damp I)^-1 = ((H + damp I)^-1 (W D)^T)^T, H symmetric.
+  const ColMatrix wd_t = (weights * Eigen::Map<const RowMatrix>(cross, cols, cols)).transpose();
+  weights += llt.solve(wd_t).transpose();
+  return absl::OkStatus();
+}
+
 }  // namespace quantc::kernels::gptq

@@ -81,4 +81,33 @@ class HessianAccumulator {
   mutable bool finished_ = true;
 };
 
+// GPTQ against the unquantized model's outputs (asymmetric calibration, as GPTAQ, Li et al. 2025):
+// the layer sees X (inputs through the already quantized steps and layers) where the original
+// model saw X0, and the objective becomes ||Q X - W X0||. With D = (2/N) (X0 - X)^T X (this
+// accumulator; X rows are tokens) and H = (2/N) X^T X, the least-squares target is
+//   W* = W + W D (H + damp I)^-1,
+// and ||Q X - W X0||^2 = ||(Q - W*) X||^2 + const, so plain GPTQ on W* with H solves it. Where
+// the two streams agree, D = 0 and W* = W.
+class CrossAccumulator {
+ public:
+  explicit CrossAccumulator(int64_t cols);
+  // x0 (the original model's input) and x (the quantized model's), both [n, cols] row-major.
+  void Add(const float* x0, const float* x, int64_t n);
+  int64_t cols() const { return cols_; }
+  int64_t samples() const { return samples_; }
+  // D [cols, cols] row-major: D[i][j] = (2/N) sum_t (x0 - x)[t][i] x[t][j].
+  std::vector<float> Finish() const;
+
+ private:
+  int64_t cols_;
+  int64_t samples_ = 0;
+  std::vector<float> sum_;  // sum_t (x0 - x)^T x
+  std::vector<float> diff_;  // scratch: x0 - x of one batch
+};
+
+// w [rows, cols] <- W* above, with `hessian` H and `cross` D ([cols, cols] each) and the same
+// damping as Quantize (damp * mean(diag H), dead inputs' diagonal set to 1).
+absl::Status RetargetToOriginal(float* w, int64_t rows, int64_t cols, const float* hessian, const float* cross,
+                                double damp);
+
 }  // namespace quantc::kernels::gptq
