@@ -9,6 +9,7 @@ void HessianCollector::Start(std::set<std::string> tensors) {
   slot_of_.clear();
   slots_.clear();
   originals_.clear();
+  last_original_.reset();
   last_ = Last();
 }
 
@@ -31,10 +32,10 @@ void HessianCollector::Observe(const std::string& tensor, int64_t expert, const 
   if (s.last_call != call_ || s.last_x != x) {
     s.hessian.Add(x, n);
     auto original = originals_.find(tensor);
-    if (expert < 0 && original != originals_.end() && original->second.call + 1 == call_ &&
-        original->second.x0.size() == static_cast<size_t>(n * cols)) {
+    if (expert < 0 && original != originals_.end() && original->second->call + 1 == call_ &&
+        original->second->copy.size() == static_cast<size_t>(n * cols)) {
       if (!s.cross) s.cross.emplace(cols);
-      s.cross->Add(original->second.x0.data(), x, n);
+      s.cross->Add(original->second->copy.data(), x, n);
     }
     s.last_call = call_;
     s.last_x = x;
@@ -45,9 +46,12 @@ void HessianCollector::Observe(const std::string& tensor, int64_t expert, const 
 
 void HessianCollector::ObserveOriginal(const std::string& tensor, const float* x0, int64_t n, int64_t cols) {
   if (!tensors_.contains(tensor) || n <= 0) return;
-  Original& o = originals_[tensor];
-  o.call = call_;
-  o.x0.assign(x0, x0 + n * cols);
+  const size_t size = static_cast<size_t>(n * cols);
+  if (last_original_ == nullptr || last_original_->call != call_ || last_original_->x0 != x0 ||
+      last_original_->copy.size() != size) {
+    last_original_ = std::make_shared<const Original>(Original{call_, x0, std::vector<float>(x0, x0 + size)});
+  }
+  originals_[tensor] = last_original_;
 }
 
 std::vector<float> HessianCollector::FindCross(const std::string& tensor) const {

@@ -30,7 +30,8 @@ class HessianCollector {
   // The observer body: x [n, cols] read by `tensor` (expert: index in a stacked tensor, or -1).
   void Observe(const std::string& tensor, int64_t expert, const float* x, int64_t n, int64_t cols);
   // The original model's input x0 [n, cols] to `tensor` (dense matrices only, expert -1) in the
-  // forward call just before the one whose Observe pairs with it.
+  // forward call just before the one whose Observe pairs with it. Matrices that read the same
+  // input in one call (q/k/v, gate/up) share one copy of it.
   void ObserveOriginal(const std::string& tensor, const float* x0, int64_t n, int64_t cols);
   // The Hessian [cols, cols] of (tensor, expert), or null when it saw no input.
   const kernels::gptq::HessianAccumulator* Find(const std::string& tensor, int64_t expert) const;
@@ -50,11 +51,14 @@ class HessianCollector {
   std::map<std::pair<std::string, int64_t>, size_t> slot_of_;
   std::vector<std::unique_ptr<Slot>> slots_;
   uint64_t call_ = 1;
+  // An input of the original model, shared by the matrices that read it in the same call.
   struct Original {
     uint64_t call = 0;
-    std::vector<float> x0;
+    const float* x0 = nullptr;  // where the runner held it (to recognize the same input again)
+    std::vector<float> copy;
   };
-  std::map<std::string, Original> originals_;
+  std::map<std::string, std::shared_ptr<const Original>> originals_;
+  std::shared_ptr<const Original> last_original_;
   // The previous observation, to share a slot with the matrix that read the same input.
   struct Last {
     uint64_t call = 0;

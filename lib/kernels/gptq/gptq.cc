@@ -38,6 +38,13 @@ absl::StatusOr<RowMatrix> UpperFactor(const RowMatrix& h) {
   return r;
 }
 
+// GPTQ's dampening: damp * mean(diag H) added to the diagonal (H already has a unit diagonal
+// where an input was dead). Shared by Quantize and RetargetToOriginal, whose targets must agree.
+template <class Matrix>
+void AddDamping(Matrix& h, double damp) {
+  h.diagonal().array() += static_cast<float>(damp * h.diagonal().mean());
+}
+
 }  // namespace
 
 // Built for AVX2+FMA when the build machine has them (lib/CMakeLists.txt).
@@ -98,8 +105,7 @@ absl::StatusOr<Result> Quantize(float* w, int64_t rows, int64_t cols, const floa
   for (int64_t i = 0; i < cols; ++i) {
     for (int64_t j = 0; j < cols; ++j) hp(i, j) = h(order[i], order[j]);
   }
-  const float damp = static_cast<float>(options.damp * hp.diagonal().mean());
-  hp.diagonal().array() += damp;
+  AddDamping(hp, options.damp);
   absl::StatusOr<RowMatrix> r_or = UpperFactor(hp);
   if (!r_or.ok()) return r_or.status();
   const RowMatrix& rf = *r_or;
@@ -225,7 +231,7 @@ absl::Status RetargetToOriginal(float* w, int64_t rows, int64_t cols, const floa
   for (int64_t c = 0; c < cols; ++c) {
     if (h(c, c) == 0) h(c, c) = 1;  // as Quantize: a dead input gets a unit diagonal
   }
-  h.diagonal().array() += static_cast<float>(damp * h.diagonal().mean());
+  AddDamping(h, damp);
   Eigen::LLT<ColMatrix> llt(h);
   if (llt.info() != Eigen::Success) {
     return absl::FailedPreconditionError("the damped Hessian is not positive definite (raise damp)");
