@@ -13,6 +13,7 @@
 
 #include <type_traits>
 
+#include "lib/cuda/launch.cuh"
 #include "lib/cuda/matmul_kernels.h"
 #include "lib/cuda/weight_formats.cuh"
 
@@ -22,8 +23,11 @@ namespace {
 constexpr int kMaxTokens = 8;  // input rows per pass over the weights
 constexpr int kThreads = 128;  // per thread block
 
+LaunchTuning tuning;
+
 template <class F, int T, int R>
 __global__ void __launch_bounds__(kThreads) MatMulKernel(MatMulArgs a) {
+  StartAfterPrevious();
   constexpr int kPerPass = kThreads / F::kLanes, kN = 4 * F::kChunks;
   const int64_t r0 = static_cast<int64_t>(blockIdx.x) * R;
   const uint8_t* rows = static_cast<const uint8_t*>(a.w) + r0 * a.row_bytes;
@@ -84,8 +88,8 @@ __global__ void __launch_bounds__(kThreads) MatMulKernel(MatMulArgs a) {
 }
 
 template <class F, int T, int R>
-void LaunchOne(const MatMulArgs& a, cudaStream_t stream) {
-  MatMulKernel<F, T, R><<<static_cast<unsigned>((a.rows + R - 1) / R), kThreads, 0, stream>>>(a);
+int LaunchOne(const MatMulArgs& a, cudaStream_t stream) {
+  return LaunchEarly(MatMulKernel<F, T, R>, static_cast<unsigned>((a.rows + R - 1) / R), kThreads, 0, stream, a);
 }
 
 // ---- The decode kernels (n == 1) ----------------------------------------------------------------
@@ -182,6 +186,7 @@ template <bool kFive, int R, bool kSubnormal>
 __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split) {
   static_assert(!(kFive && kSubnormal), "Q5_K's codes are 5 bits wide");
   constexpr int kBytes = kFive ? 176 : 144, kQs = kFive ? 48 : 16;
+  StartAfterPrevious();
   const DecodeWarp<R> at(a, split);
   const int k = at.lane % 8, i = k / 2, h = k % 2;
   // Sub-blocks 2i, 2i + 1's 6-bit scale and min codes are bytes 2(i % 2) and 2(i % 2) + 1 of a word
@@ -253,15 +258,17 @@ __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split
   at.Write(a, split, acc);
 }
 
-// F's decode kernel with R rows a warp; false where there is none, or where the addresses do not
-// fit it (16-byte aligned x and blocks). split 0: doubled from 1 while the warps are fewer than
-// kFewWarps (about 64 an SM on H100's 132: a constant, as no runtime call may run here, inside a
-// graph capture) and a step of the group (4 · split blocks) stays shorter than the row, so that no
-// warp idles. On H100 at the 7B shapes that is the best of 1, 2 and 4 measured for each
-// (tools/bench/bench_gpu_matvec.cc): 18944 x 3584 with 4 rows a warp: 2; 3584 x 18944: 4;
-// 4608 x 3584: 2; 152064 x 3584: 1.
+// F's decode kernel with R rows a warp: the launch's CUDA error code, or kNoKernel where there is
+// none, or where the addresses do not fit it (16-byte aligned x and blocks). split 0: doubled from
+// 1 while the warps are fewer than kFewWarps (about 64 an SM on H100's 132: a constant, as no
+// runtime call may run here, inside a graph capture) and a step of the group (4 · split blocks)
+// stays shorter than the row, so that no warp idles. On H100 at the 7B shapes that is the best of
+// 1, 2 and 4 measured for each (tools/bench/bench_gpu_matvec.cc): 18944 x 3584 with 4 rows a warp:
+// 2; 3584 x 18944: 4; 4608 x 3584: 2; 152064 x 3584: 1.
+constexpr int kNoKernel = -1;
+
 template <class F, int R, bool kSubnormal>
-bool LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream) {
+int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream) {
   if constexpr (std::is_same_v<F, Q4_K> || (std::is_same_v<F, Q5_K> && !kSubnormal)) {
     constexpr int64_t kFewWarps = 8192;
     const int64_t groups = (a.rows + R - 1) / R, blocks = a.cols / 256;
@@ -273,25 +280,24 @@ bool LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream) {
     const int64_t grid = (groups + kWarps / split - 1) / (kWarps / split);
     if ((split != 1 && split != 2 && split != 4) || x % 16 != 0 || w % 16 != 0 || a.row_bytes % 16 != 0 ||
         grid > 0x7FFFFFFF) {
-      return false;
+      return kNoKernel;
     }
-    KQuantMatVec<std::is_same_v<F, Q5_K>, R, kSubnormal>
-        <<<static_cast<unsigned>(grid), kThreads, 0, stream>>>(a, split);
-    return true;
+    return LaunchEarly(KQuantMatVec<std::is_same_v<F, Q5_K>, R, kSubnormal>, static_cast<unsigned>(grid), kThreads, 0,
+                       stream, a, split);
   } else {
-    return false;
+    return kNoKernel;
   }
 }
 
 template <class F>
-bool LaunchDecode(const MatMulArgs& a, const MatVecKernel& k, cudaStream_t stream) {
+int LaunchDecode(const MatMulArgs& a, const MatVecKernel& k, cudaStream_t stream) {
   switch (((k.rows == 0 ? 4 : k.rows) << 1) | k.subnormal) {
     case 1 << 1: return LaunchDecode<F, 1, false>(a, k.split, stream);
     case 2 << 1: return LaunchDecode<F, 2, false>(a, k.split, stream);
     case (2 << 1) | 1: return LaunchDecode<F, 2, true>(a, k.split, stream);
     case 4 << 1: return LaunchDecode<F, 4, false>(a, k.split, stream);
     case (4 << 1) | 1: return LaunchDecode<F, 4, true>(a, k.split, stream);
-    default: return false;
+    default: return kNoKernel;
   }
 }
 
@@ -306,16 +312,14 @@ int LaunchOneToken(const MatMulArgs& a, cudaStream_t stream) {
   k.kind = MatVecKernel::kDecode;
   if constexpr (std::is_same_v<F, Q4_K>) {
     k.rows = 4, k.subnormal = true;
-    if (LaunchDecode<F>(a, k, stream)) return static_cast<int>(cudaGetLastError());
+    if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
   } else if constexpr (std::is_same_v<F, Q5_K>) {
     k.rows = 2;
-    if (LaunchDecode<F>(a, k, stream)) return static_cast<int>(cudaGetLastError());
+    if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
   } else if constexpr (std::is_same_v<F, Q6_K> || std::is_same_v<F, Q8_0>) {
-    LaunchOne<F, 1, 2>(a, stream);
-    return static_cast<int>(cudaGetLastError());
+    return LaunchOne<F, 1, 2>(a, stream);
   }
-  LaunchOne<F, 1, 4>(a, stream);
-  return static_cast<int>(cudaGetLastError());
+  return LaunchOne<F, 1, 4>(a, stream);
 }
 
 template <class F>
@@ -323,17 +327,18 @@ int Launch(MatMulArgs a, cudaStream_t stream) {
   const int64_t n = a.n;
   if (n == 1) return LaunchOneToken<F>(a, stream);
   for (int64_t t0 = 0; t0 < n; t0 += kMaxTokens) {
+    int e;
     switch (n - t0 < kMaxTokens ? n - t0 : kMaxTokens) {
-      case 1: LaunchOne<F, 1, 4>(a, stream); break;
-      case 2: LaunchOne<F, 2, 1>(a, stream); break;
-      case 3: LaunchOne<F, 3, 1>(a, stream); break;
-      case 4: LaunchOne<F, 4, 1>(a, stream); break;
-      case 5: LaunchOne<F, 5, 1>(a, stream); break;
-      case 6: LaunchOne<F, 6, 1>(a, stream); break;
-      case 7: LaunchOne<F, 7, 1>(a, stream); break;
-      default: LaunchOne<F, 8, 1>(a, stream); break;
+      case 1: e = LaunchOne<F, 1, 4>(a, stream); break;
+      case 2: e = LaunchOne<F, 2, 1>(a, stream); break;
+      case 3: e = LaunchOne<F, 3, 1>(a, stream); break;
+      case 4: e = LaunchOne<F, 4, 1>(a, stream); break;
+      case 5: e = LaunchOne<F, 5, 1>(a, stream); break;
+      case 6: e = LaunchOne<F, 6, 1>(a, stream); break;
+      case 7: e = LaunchOne<F, 7, 1>(a, stream); break;
+      default: e = LaunchOne<F, 8, 1>(a, stream); break;
     }
-    if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return static_cast<int>(e);
+    if (e != 0) return e;
     a.x += kMaxTokens * a.cols;
     a.y += kMaxTokens * a.ldy;
   }
@@ -357,19 +362,23 @@ int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kern
       case MatVecKernel::kDefault: return Launch<F>(a, stream);
       case MatVecKernel::kGeneric:
         switch (kernel.rows) {
-          case 1: LaunchOne<F, 1, 1>(a, stream); break;
-          case 2: LaunchOne<F, 1, 2>(a, stream); break;
+          case 1: return LaunchOne<F, 1, 1>(a, stream);
+          case 2: return LaunchOne<F, 1, 2>(a, stream);
           case 0:
-          case 4: LaunchOne<F, 1, 4>(a, stream); break;
+          case 4: return LaunchOne<F, 1, 4>(a, stream);
           default: return static_cast<int>(cudaErrorInvalidValue);
         }
-        break;
-      case MatVecKernel::kDecode:
-        if (!LaunchDecode<F>(a, kernel, stream)) return static_cast<int>(cudaErrorInvalidValue);
-        break;
+      case MatVecKernel::kDecode: {
+        const int e = LaunchDecode<F>(a, kernel, stream);
+        return e == kNoKernel ? static_cast<int>(cudaErrorInvalidValue) : e;
+      }
     }
-    return static_cast<int>(cudaGetLastError());
+    return static_cast<int>(cudaErrorInvalidValue);
   });
 }
+
+void SetLaunchTuning(const LaunchTuning& t) { tuning = t; }
+LaunchTuning GetLaunchTuning() { return tuning; }
+bool EarlyLaunch() { return tuning.early; }
 
 }  // namespace quantc::cuda::kernels

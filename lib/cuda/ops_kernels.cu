@@ -9,6 +9,7 @@
 #include <cfloat>
 #include <cstdint>
 
+#include "lib/cuda/launch.cuh"
 #include "lib/cuda/ops_kernels.h"
 
 namespace quantc::cuda::kernels {
@@ -45,6 +46,7 @@ __device__ float BlockInverseRms(const float* xt, int64_t width, float eps) {
 __global__ void __launch_bounds__(kNormThreads) RmsNormKernel(const float* x, int64_t x_stride, int64_t width,
                                                               const float* weight, float eps, float* out,
                                                               int64_t out_stride) {
+  StartAfterPrevious();
   const float* xt = x + blockIdx.x * x_stride;
   float* ot = out + blockIdx.x * out_stride;
   const float scale = BlockInverseRms<kNormThreads>(xt, width, eps);
@@ -77,6 +79,7 @@ __global__ void RopeKernel(float* x, int64_t n, int64_t stride, int64_t heads, i
 __global__ void RopeAppendKvKernel(float* qkv, int64_t n, int64_t stride, int64_t heads, int64_t kv_heads,
                                    int64_t head_dim, int64_t rope_dim, bool interleaved, const float* cos,
                                    const float* sin, const int32_t* pos0, float* cache_k, float* cache_v) {
+  StartAfterPrevious();
   const int64_t half = rope_dim / 2, kv_width = kv_heads * head_dim;
   const int64_t q_jobs = n * heads * half;
   int64_t job = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -107,6 +110,7 @@ __global__ void RopeAppendKvKernel(float* qkv, int64_t n, int64_t stride, int64_
 }
 
 __global__ void SiluMulKernel(const float* gu, int64_t n, int64_t inter, float* out) {
+  StartAfterPrevious();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n * inter) return;
   const int64_t t = i / inter, j = i % inter;
@@ -133,6 +137,7 @@ struct OnlineSoftmax {
 __global__ void AttendKernel(const float* q, int64_t q_stride, const float* k, const float* v, int64_t n,
                              const int32_t* pos0, int64_t heads, int64_t kv_heads, int64_t dk, int64_t dv, float scale,
                              float* out) {
+  StartAfterPrevious();
   const int64_t job = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (job >= n * heads) return;
@@ -190,6 +195,7 @@ template <int KD, int VD>  // dk = 32 KD, dv = 32 VD
 __global__ void __launch_bounds__(128) AttendGroupsKernel(const float* q, int64_t q_stride, const float* k,
                                                           const float* v, const int32_t* pos0, int64_t heads,
                                                           int64_t kv_heads, float scale, float* out) {
+  StartAfterPrevious();
   constexpr int kGroups = 16, kDk = 32 * KD, kDv = 32 * VD;
   const int64_t t = blockIdx.x / heads, h = blockIdx.x % heads, kvh = h / (heads / kv_heads);
   const int g = threadIdx.x / 8, i = threadIdx.x % 8;
@@ -264,6 +270,7 @@ __device__ void BlockArgmax(float value, int32_t index, float* out_value, int32_
 }
 
 __global__ void ArgmaxPartialKernel(const float* x, int64_t width, float* partial) {
+  StartAfterPrevious();
   const int64_t slice = (width + gridDim.x - 1) / gridDim.x, begin = blockIdx.x * slice;
   const int64_t end = begin + slice < width ? begin + slice : width;
   float value = -FLT_MAX;
@@ -273,6 +280,7 @@ __global__ void ArgmaxPartialKernel(const float* x, int64_t width, float* partia
 }
 
 __global__ void ArgmaxFinalKernel(const float* partial, int32_t* out) {
+  StartAfterPrevious();
   float value = -FLT_MAX;
   int32_t index = INT32_MAX;
   for (int b = threadIdx.x; b < kArgmaxBlocks; b += blockDim.x) {
@@ -439,7 +447,7 @@ __global__ void MoeCombineKernel(const float* routed, const int32_t* slots, cons
 
 int LaunchRmsNorm(const float* x, int64_t n, int64_t width, const float* weight, float eps, float* out,
                   CUstream_st* stream) {
-  if (n > 0) RmsNormKernel<<<static_cast<unsigned>(n), kNormThreads, 0, stream>>>(x, width, width, weight, eps, out, width);
+  if (n > 0) return LaunchEarly(RmsNormKernel, static_cast<unsigned>(n), kNormThreads, 0, stream, x, width, width, weight, eps, out, width);
   return LastError();
 }
 
@@ -447,7 +455,8 @@ int LaunchRmsNormStrided(const float* x, int64_t x_stride, int64_t n, int64_t wi
                          float* out, int64_t out_stride, CUstream_st* stream) {
   if (x_stride < width || out_stride < width) return static_cast<int>(cudaErrorInvalidValue);
   if (n > 0) {
-    RmsNormKernel<<<static_cast<unsigned>(n), kNormThreads, 0, stream>>>(x, x_stride, width, weight, eps, out, out_stride);
+    return LaunchEarly(RmsNormKernel, static_cast<unsigned>(n), kNormThreads, 0, stream, x, x_stride, width, weight, eps,
+                       out, out_stride);
   }
   return LastError();
 }
@@ -468,14 +477,14 @@ int LaunchRopeAppendKv(float* qkv, int64_t n, int64_t stride, int64_t heads, int
   if (rope_dim > head_dim || rope_dim % 2 != 0) return static_cast<int>(cudaErrorInvalidValue);
   const int64_t jobs = n * heads * (rope_dim / 2) + 2 * n * kv_heads * head_dim;
   if (jobs > 0) {
-    RopeAppendKvKernel<<<Blocks(jobs), kThreads, 0, stream>>>(qkv, n, stride, heads, kv_heads, head_dim, rope_dim,
-                                                              interleaved, cos, sin, pos0, cache_k, cache_v);
+    return LaunchEarly(RopeAppendKvKernel, Blocks(jobs), kThreads, 0, stream, qkv, n, stride, heads, kv_heads, head_dim,
+                       rope_dim, interleaved, cos, sin, pos0, cache_k, cache_v);
   }
   return LastError();
 }
 
 int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstream_st* stream) {
-  if (n * inter > 0) SiluMulKernel<<<Blocks(n * inter), kThreads, 0, stream>>>(gu, n, inter, out);
+  if (n * inter > 0) return LaunchEarly(SiluMulKernel, Blocks(n * inter), kThreads, 0, stream, gu, n, inter, out);
   return LastError();
 }
 
@@ -488,23 +497,20 @@ int LaunchAttend(const float* q, int64_t q_stride, const float* k, const float* 
   if (aligned && dk == dv && (dk == 64 || dk == 128 || dk == 256)) {
     const unsigned blocks = static_cast<unsigned>(jobs);
     switch (dk) {
-      case 64: AttendGroupsKernel<2, 2><<<blocks, 128, 0, stream>>>(q, q_stride, k, v, pos0, heads, kv_heads, scale, out); break;
-      case 128: AttendGroupsKernel<4, 4><<<blocks, 128, 0, stream>>>(q, q_stride, k, v, pos0, heads, kv_heads, scale, out); break;
-      default: AttendGroupsKernel<8, 8><<<blocks, 128, 0, stream>>>(q, q_stride, k, v, pos0, heads, kv_heads, scale, out); break;
+      case 64: return LaunchEarly(AttendGroupsKernel<2, 2>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads, scale, out);
+      case 128: return LaunchEarly(AttendGroupsKernel<4, 4>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads, scale, out);
+      default: return LaunchEarly(AttendGroupsKernel<8, 8>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads, scale, out);
     }
-    return LastError();
   }
   constexpr int kWarps = 4;
-  AttendKernel<<<static_cast<unsigned>((jobs + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(
-      q, q_stride, k, v, n, pos0, heads, kv_heads, dk, dv, scale, out);
-  return LastError();
+  return LaunchEarly(AttendKernel, static_cast<unsigned>((jobs + kWarps - 1) / kWarps), kWarps * 32, 0, stream, q, q_stride,
+                     k, v, n, pos0, heads, kv_heads, dk, dv, scale, out);
 }
 
 int LaunchArgmax(const float* x, int64_t width, float* scratch, int32_t* out, CUstream_st* stream) {
   if (width <= 0) return static_cast<int>(cudaErrorInvalidValue);
-  ArgmaxPartialKernel<<<kArgmaxBlocks, kThreads, 0, stream>>>(x, width, scratch);
-  ArgmaxFinalKernel<<<1, kThreads, 0, stream>>>(scratch, out);
-  return LastError();
+  if (const int e = LaunchEarly(ArgmaxPartialKernel, kArgmaxBlocks, kThreads, 0, stream, x, width, scratch); e != 0) return e;
+  return LaunchEarly(ArgmaxFinalKernel, 1, kThreads, 0, stream, scratch, out);
 }
 
 int LaunchMlaAppendLatent(const float* kva, int64_t n, int64_t stride, int64_t kv_lora, int64_t rope_dim,

@@ -1,7 +1,7 @@
 // Benchmark: prefill and batch-1 decode speed (tokens/s) of the GPU runner (lib/runner/gpu_runner.h)
 // on a model (folder or .gguf), against the bandwidth bound measured in the same run.
 //
-//   bench_gpu MODEL [--prefill 512] [--decode 128] [--reps 5] [--label NAME]
+//   bench_gpu MODEL [--prefill 512] [--decode 128] [--reps 5] [--label NAME] [--early 1]
 //
 // Bound: a decode step must read every weight once, so tokens/s <= copy bandwidth (a device to
 // device copy of 1 GiB, bytes read + written, median of 10) / weight bytes per token (every
@@ -18,6 +18,7 @@
 #include "CLI/CLI.hpp"
 #include "fmt/core.h"
 #include "lib/cuda/cuda.h"
+#include "lib/cuda/matmul_kernels.h"
 #include "lib/runner/gpu_runner.h"
 #include "lib/support/status_macros.h"
 #include "tools/common/model_io.h"
@@ -29,6 +30,7 @@ struct Options {
   std::string model, label;
   int64_t prefill = 512, decode = 128, reps = 5;
   bool header = false;
+  cuda::kernels::LaunchTuning tuning;
 };
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
@@ -41,6 +43,7 @@ double Median(std::vector<double> v) {
 }
 
 absl::Status Run(const Options& o) {
+  cuda::kernels::SetLaunchTuning(o.tuning);
   QC_ASSIGN_OR_RETURN(const double bandwidth, cuda::MeasureCopyBandwidth(size_t{1} << 30, 10));
   auto t0 = std::chrono::steady_clock::now();
   QC_ASSIGN_OR_RETURN(Model model, tools::ReadModel(o.model));
@@ -93,6 +96,8 @@ int main(int argc, char** argv) {
   app.add_option("--reps", o.reps, "repetitions (median)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--label", o.label, "the row's name");
   app.add_flag("--header", o.header, "print the table header first");
+  app.add_option("--early", o.tuning.early, "start each decode kernel before the previous one ends (lib/cuda/launch.cuh)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = quantc::Run(o); !s.ok()) {
     fmt::print(stderr, "bench_gpu: {}\n", std::string(s.message()));

@@ -3,7 +3,7 @@
 // 18944, q/k/v stacked 4608), as GB/s of weight bytes read and as a share of the device's copy
 // bandwidth (cuda::MeasureCopyBandwidth: bytes read + written, bench_gpu's bound).
 //
-//   bench_gpu_matvec [--formats BF16,Q8_0,Q4_K,Q6_K] [--reps 200] [--lm-head]
+//   bench_gpu_matvec [--formats BF16,Q8_0,Q4_K,Q6_K] [--reps 200] [--lm-head] [--early 1]
 //
 // Every kernel that can run a format's product is timed (kernels::MatVecKernel: "generic" is the
 // kernel of n > 1, which ran every one-token product before the decode kernels, "generic rows R"
@@ -46,6 +46,7 @@ struct Options {
   std::string formats = "BF16,Q8_0,Q4_K,Q6_K";
   int reps = 200;
   bool lm_head = false;
+  cuda::kernels::LaunchTuning tuning;
 };
 
 struct Shape {
@@ -180,6 +181,7 @@ absl::StatusOr<double> TimeProduct(const FormatCase& f, MatMulArgs a, int copies
 }
 
 absl::Status Run(const Options& o) {
+  cuda::kernels::SetLaunchTuning(o.tuning);
   std::vector<FormatCase> formats;
   std::stringstream list(o.formats);
   for (std::string name; std::getline(list, name, ',');) {
@@ -250,6 +252,8 @@ int main(int argc, char** argv) {
   app.add_option("--formats", o.formats, "comma-separated: BF16, Q8_0, Q4_K, Q5_K, Q6_K")->capture_default_str();
   app.add_option("--reps", o.reps, "products per timing")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--lm-head", o.lm_head, "also the 152064x3584 output matrix");
+  app.add_option("--early", o.tuning.early, "start each product before the previous one ends (lib/cuda/launch.cuh)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = quantc::Run(o); !s.ok()) {
     fmt::print(stderr, "bench_gpu_matvec: {}\n", std::string(s.message()));
