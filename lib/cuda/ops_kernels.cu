@@ -447,7 +447,10 @@ __global__ void MoeCombineKernel(const float* routed, const int32_t* slots, cons
 
 int LaunchRmsNorm(const float* x, int64_t n, int64_t width, const float* weight, float eps, float* out,
                   CUstream_st* stream) {
-  if (n > 0) return LaunchEarly(RmsNormKernel, static_cast<unsigned>(n), kNormThreads, 0, stream, x, width, width, weight, eps, out, width);
+  if (n > 0) {
+    return LaunchEarly(RmsNormKernel, static_cast<unsigned>(n), kNormThreads, 0, stream, x, width, width, weight, eps, out,
+                       width);
+  }
   return LastError();
 }
 
@@ -497,9 +500,15 @@ int LaunchAttend(const float* q, int64_t q_stride, const float* k, const float* 
   if (aligned && dk == dv && (dk == 64 || dk == 128 || dk == 256)) {
     const unsigned blocks = static_cast<unsigned>(jobs);
     switch (dk) {
-      case 64: return LaunchEarly(AttendGroupsKernel<2, 2>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads, scale, out);
-      case 128: return LaunchEarly(AttendGroupsKernel<4, 4>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads, scale, out);
-      default: return LaunchEarly(AttendGroupsKernel<8, 8>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads, scale, out);
+      case 64:
+        return LaunchEarly(AttendGroupsKernel<2, 2>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads,
+                           scale, out);
+      case 128:
+        return LaunchEarly(AttendGroupsKernel<4, 4>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads,
+                           scale, out);
+      default:
+        return LaunchEarly(AttendGroupsKernel<8, 8>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads,
+                           scale, out);
     }
   }
   constexpr int kWarps = 4;
@@ -509,7 +518,8 @@ int LaunchAttend(const float* q, int64_t q_stride, const float* k, const float* 
 
 int LaunchArgmax(const float* x, int64_t width, float* scratch, int32_t* out, CUstream_st* stream) {
   if (width <= 0) return static_cast<int>(cudaErrorInvalidValue);
-  if (const int e = LaunchEarly(ArgmaxPartialKernel, kArgmaxBlocks, kThreads, 0, stream, x, width, scratch); e != 0) return e;
+  const int e = LaunchEarly(ArgmaxPartialKernel, kArgmaxBlocks, kThreads, 0, stream, x, width, scratch);
+  if (e != 0) return e;
   return LaunchEarly(ArgmaxFinalKernel, 1, kThreads, 0, stream, scratch, out);
 }
 
