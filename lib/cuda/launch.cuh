@@ -13,8 +13,6 @@
 
 #include <cuda_runtime.h>
 
-#include <cstdint>
-
 namespace quantc::cuda::kernels {
 
 // Lets the next kernel of the stream be scheduled once every block of this one has called it (or

@@ -378,7 +378,6 @@ int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kern
 }
 
 void SetLaunchTuning(const LaunchTuning& t) { tuning = t; }
-LaunchTuning GetLaunchTuning() { return tuning; }
 bool EarlyLaunch() { return tuning.early; }
 
 }  // namespace quantc::cuda::kernels

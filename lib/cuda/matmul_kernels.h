@@ -83,7 +83,6 @@ struct LaunchTuning {
   bool early = true;
 };
 void SetLaunchTuning(const LaunchTuning& tuning);
-LaunchTuning GetLaunchTuning();
 
 // out[(r - r0) * cols + c] = W[r, c] in FP32 for r0 <= r < r1: the weights the matmul kernel uses
 // (its decoders; x, y and the output fields of args are not read). out must be 16-byte aligned.
