@@ -27,7 +27,7 @@ __device__ __forceinline__ void StartAfterPrevious() {
   WaitForPrevious();
 }
 
-// Whether LaunchEarly starts kernels early (default true; benchmarks compare both).
+// Whether LaunchEarly starts kernels early (SetEarlyLaunch in matmul_kernels.h; default true).
 bool EarlyLaunch();
 
 // kernel<<<grid, block, shared, stream>>>(args...), started early (see above) when EarlyLaunch().

@@ -23,8 +23,6 @@ namespace {
 constexpr int kMaxTokens = 8;  // input rows per pass over the weights
 constexpr int kThreads = 128;  // per thread block
 
-LaunchTuning tuning;
-
 template <class F, int T, int R>
 __global__ void __launch_bounds__(kThreads) MatMulKernel(MatMulArgs a) {
   StartAfterPrevious();
@@ -377,7 +375,10 @@ int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kern
   });
 }
 
-void SetLaunchTuning(const LaunchTuning& t) { tuning = t; }
-bool EarlyLaunch() { return tuning.early; }
+namespace {
+bool early_launch = true;
+}  // namespace
+void SetEarlyLaunch(bool early) { early_launch = early; }
+bool EarlyLaunch() { return early_launch; }
 
 }  // namespace quantc::cuda::kernels

@@ -75,14 +75,11 @@ struct MatVecKernel {
 // format has no such kernel.
 int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kernel, CUstream_st* stream);
 
-// How the decode step's kernels start (lib/cuda/launch.cuh): early (default), their blocks taking
-// the SMs the kernel before leaves free, or each after the one before has finished. Process-wide;
-// benchmarks compare both. Kernels launched after a change take it (a recorded CUDA graph keeps
-// what it was recorded with).
-struct LaunchTuning {
-  bool early = true;
-};
-void SetLaunchTuning(const LaunchTuning& tuning);
+// Whether the decode step's kernels start early (lib/cuda/launch.cuh; default true), their blocks
+// taking the SMs the kernel before leaves free, or each after the one before has finished.
+// Process-wide; benchmarks compare both. Kernels launched after a change take it (a recorded CUDA
+// graph keeps what it was recorded with).
+void SetEarlyLaunch(bool early);
 
 // out[(r - r0) * cols + c] = W[r, c] in FP32 for r0 <= r < r1: the weights the matmul kernel uses
 // (its decoders; x, y and the output fields of args are not read). out must be 16-byte aligned.

@@ -447,11 +447,7 @@ __global__ void MoeCombineKernel(const float* routed, const int32_t* slots, cons
 
 int LaunchRmsNorm(const float* x, int64_t n, int64_t width, const float* weight, float eps, float* out,
                   CUstream_st* stream) {
-  if (n > 0) {
-    return LaunchEarly(RmsNormKernel, static_cast<unsigned>(n), kNormThreads, 0, stream, x, width, width, weight, eps, out,
-                       width);
-  }
-  return LastError();
+  return LaunchRmsNormStrided(x, width, n, width, weight, eps, out, width, stream);
 }
 
 int LaunchRmsNormStrided(const float* x, int64_t x_stride, int64_t n, int64_t width, const float* weight, float eps,

@@ -30,7 +30,7 @@ struct Options {
   std::string model, label;
   int64_t prefill = 512, decode = 128, reps = 5;
   bool header = false;
-  cuda::kernels::LaunchTuning tuning;
+  bool early = true;
 };
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
@@ -43,7 +43,7 @@ double Median(std::vector<double> v) {
 }
 
 absl::Status Run(const Options& o) {
-  cuda::kernels::SetLaunchTuning(o.tuning);
+  cuda::kernels::SetEarlyLaunch(o.early);
   QC_ASSIGN_OR_RETURN(const double bandwidth, cuda::MeasureCopyBandwidth(size_t{1} << 30, 10));
   auto t0 = std::chrono::steady_clock::now();
   QC_ASSIGN_OR_RETURN(Model model, tools::ReadModel(o.model));
@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   app.add_option("--reps", o.reps, "repetitions (median)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--label", o.label, "the row's name");
   app.add_flag("--header", o.header, "print the table header first");
-  app.add_option("--early", o.tuning.early, "start each decode kernel before the previous one ends (lib/cuda/launch.cuh)")
+  app.add_option("--early", o.early, "start each decode kernel before the previous one ends (lib/cuda/launch.cuh)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = quantc::Run(o); !s.ok()) {

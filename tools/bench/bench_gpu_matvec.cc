@@ -46,7 +46,7 @@ struct Options {
   std::string formats = "BF16,Q8_0,Q4_K,Q6_K";
   int reps = 200;
   bool lm_head = false;
-  cuda::kernels::LaunchTuning tuning;
+  bool early = true;
 };
 
 struct Shape {
@@ -181,7 +181,7 @@ absl::StatusOr<double> TimeProduct(const FormatCase& f, MatMulArgs a, int copies
 }
 
 absl::Status Run(const Options& o) {
-  cuda::kernels::SetLaunchTuning(o.tuning);
+  cuda::kernels::SetEarlyLaunch(o.early);
   std::vector<FormatCase> formats;
   std::stringstream list(o.formats);
   for (std::string name; std::getline(list, name, ',');) {
@@ -252,7 +252,7 @@ int main(int argc, char** argv) {
   app.add_option("--formats", o.formats, "comma-separated: BF16, Q8_0, Q4_K, Q5_K, Q6_K")->capture_default_str();
   app.add_option("--reps", o.reps, "products per timing")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--lm-head", o.lm_head, "also the 152064x3584 output matrix");
-  app.add_option("--early", o.tuning.early, "start each product before the previous one ends (lib/cuda/launch.cuh)")
+  app.add_option("--early", o.early, "start each product before the previous one ends (lib/cuda/launch.cuh)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = quantc::Run(o); !s.ok()) {
