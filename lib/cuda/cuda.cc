@@ -345,11 +345,28 @@ kernels::MatMulArgs DeviceWeight::Args() const {
   return a;
 }
 
+absl::StatusOr<SplitInput> SplitInput::Allocate(int64_t cols) {
+  if (cols <= 0 || cols % 32 != 0) return absl::InvalidArgumentError(StrCat("cannot split a row of ", cols, " values"));
+  SplitInput s;
+  QC_ASSIGN_OR_RETURN(s.buffer_, DeviceBuffer::Allocate(kernels::SplitXPlaneBytes(cols) +
+                                                        kernels::SplitXUnitFloats(cols) * sizeof(float)));
+  s.cols_ = cols;
+  return s;
+}
+kernels::SplitOut SplitInput::Out() const {
+  uint8_t* planes = buffer_.as<uint8_t>();
+  return {planes, reinterpret_cast<float*>(planes + kernels::SplitXPlaneBytes(cols_))};
+}
+absl::Status SplitInput::Split(const float* x, const Stream& stream) const {
+  return CheckLaunch(kernels::LaunchSplitX(x, cols_, Out(), stream.get()), "split launch");
+}
+
 absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out,
-                    const Stream* stream) {
+                    const Stream* stream, const SplitInput* split) {
   if (n >= kBlasMinTokens && stream != nullptr) return BlasMatMul(w, x, n, y, out, *stream);
   kernels::MatMulArgs a = w.Args();
   a.x = x, a.n = n, a.y = y, a.ldy = out.ldy == 0 ? w.rows : out.ldy, a.bias = out.bias, a.accumulate = out.accumulate;
+  if (split != nullptr && n == 1 && split->cols() == w.cols) a.x_planes = split->Out().planes, a.x_units = split->Out().units;
   return CheckLaunch(kernels::LaunchMatMul(w.format, a, stream != nullptr ? stream->get() : nullptr), "matmul launch");
 }
 

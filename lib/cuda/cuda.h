@@ -192,12 +192,30 @@ struct MatMulOutput {
   const float* bias = nullptr;
   bool accumulate = false;
 };
+// One token's x [cols] split into three planes of bytes (kernels::LaunchSplitX), which Q4_K's
+// one-token kernel multiplies with integer dot products: made once per input row (Split, or the
+// kernel that makes x: kernels::LaunchRmsNorm, LaunchSiluMul), read by every product of that row
+// (MatMul's `split`). Results equal the FP32 product's within ~1e-7
+// relative. Move-only; one stream at a time.
+class SplitInput {
+ public:
+  static absl::StatusOr<SplitInput> Allocate(int64_t cols);
+  // Splits x [cols] (device FP32), queued on `stream`; or a kernel that writes it (Out()) does.
+  absl::Status Split(const float* x, const Stream& stream) const;
+  kernels::SplitOut Out() const;
+  int64_t cols() const { return cols_; }
+
+ private:
+  DeviceBuffer buffer_;  // the planes, then the units
+  int64_t cols_ = 0;
+};
+
 // y[t * ldy + r] = sum_c x[t * cols + c] * W[r, c] for t < n; x [n, cols] and y are device FP32.
 // Queued on `stream` (null: the legacy default stream); launch errors are reported here, kernel
 // errors by the next synchronization. From kBlasMinTokens tokens on a stream, cuBLAS computes it
 // (BlasMatMul, blas.h: TF32 tensor cores on FP32 tiles of the weight); else the matmul kernel, in
-// FP32.
+// FP32. `split`: x as SplitInput made it (one token), for the kernels that read it.
 absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out = {},
-                    const Stream* stream = nullptr);
+                    const Stream* stream = nullptr, const SplitInput* split = nullptr);
 
 }  // namespace quantc::cuda

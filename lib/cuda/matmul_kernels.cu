@@ -7,14 +7,16 @@
 //
 // One token (a decode step) reads every weight once for two FLOPs each: bandwidth is all that
 // counts. Q4_K and Q5_K have kernels of their own for it (below: a warp owns up to 4 rows and
-// streams their blocks with 16-byte loads); Q6_K and Q8_0 run this kernel with 2 rows a thread
-// block (LaunchOneToken).
+// streams their blocks with 16-byte loads; Q4_K's integer kernel reads x split into planes);
+// Q6_K and Q8_0 run this kernel with 1, 2 or 4 rows a thread block, Q6_K's staged (stage.cuh: the
+// block's rows copied into shared memory first). LaunchOneToken picks.
 #include <cuda_runtime.h>
 
 #include <type_traits>
 
 #include "lib/cuda/launch.cuh"
 #include "lib/cuda/matmul_kernels.h"
+#include "lib/cuda/stage.cuh"
 #include "lib/cuda/weight_formats.cuh"
 
 namespace quantc::cuda::kernels {
@@ -22,13 +24,22 @@ namespace {
 
 constexpr int kMaxTokens = 8;  // input rows per pass over the weights
 constexpr int kThreads = 128;  // per thread block
+// The most shared memory a staged kernel takes: 6 thread blocks an SM (24 warps), below the 48 KB
+// that would need an opt-in.
+constexpr int64_t kMaxStage = 32 * 1024;
 
-template <class F, int T, int R>
+template <class F, int T, int R, bool kStaged = false>
 __global__ void __launch_bounds__(kThreads) MatMulKernel(MatMulArgs a) {
-  StartAfterPrevious();
   constexpr int kPerPass = kThreads / F::kLanes, kN = 4 * F::kChunks;
   const int64_t r0 = static_cast<int64_t>(blockIdx.x) * R;
-  const uint8_t* rows = static_cast<const uint8_t*>(a.w) + r0 * a.row_bytes;
+  const uint8_t* rows;
+  if constexpr (kStaged) {
+    extern __shared__ __align__(128) uint8_t stage[];
+    rows = StageBytes(a.w, r0 * a.row_bytes, min(r0 + R, a.rows) * a.row_bytes, stage);
+  } else {
+    StartAfterPrevious();
+    rows = static_cast<const uint8_t*>(a.w) + r0 * a.row_bytes;
+  }
   const int64_t blocks = a.cols / F::kElems;
   const int sub = threadIdx.x % F::kLanes;
   float acc[R][T] = {};
@@ -85,9 +96,12 @@ __global__ void __launch_bounds__(kThreads) MatMulKernel(MatMulArgs a) {
   }
 }
 
-template <class F, int T, int R>
+template <class F, int T, int R, bool kStaged = false>
 int LaunchOne(const MatMulArgs& a, cudaStream_t stream) {
-  return LaunchEarly(MatMulKernel<F, T, R>, static_cast<unsigned>((a.rows + R - 1) / R), kThreads, 0, stream, a);
+  const int64_t shared = kStaged ? R * a.row_bytes + kStageSlack : 0;
+  if (shared > kMaxStage) return static_cast<int>(cudaErrorInvalidValue);
+  return LaunchEarly(MatMulKernel<F, T, R, kStaged>, static_cast<unsigned>((a.rows + R - 1) / R), kThreads,
+                     static_cast<size_t>(shared), stream, a);
 }
 
 // ---- The decode kernels (n == 1) ----------------------------------------------------------------
@@ -106,6 +120,15 @@ __device__ __forceinline__ uint4 LoadStream16(const uint8_t* p) {
       : "l"(p));
   return v;
 }
+template <bool kStaged>
+__device__ __forceinline__ uint4 LoadWeight16(const uint8_t* p) {
+  if constexpr (kStaged) {
+    return LoadShared16(p);
+  } else {
+    return LoadStream16(p);
+  }
+}
+__device__ __forceinline__ uint4 LoadX16(const uint8_t* p) { return __ldg(reinterpret_cast<const uint4*>(p)); }
 __device__ __forceinline__ float4 LoadX4(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
 __device__ __forceinline__ float Sum(const float4& v) { return (v.x + v.y) + (v.z + v.w); }
 __device__ __forceinline__ float4 Scaled(const float4& v, float a, float b, float c, float d) {
@@ -134,13 +157,24 @@ struct DecodeWarp {
   int warp, lane, part;
   int64_t r0;
   const uint8_t* row[R];
-  __device__ DecodeWarp(const MatMulArgs& a, int split) {
+  // Staged (stage non-null): copies the block's rows to `stage` and waits for them (and for the
+  // previous kernel); otherwise the warp's rows are read where they are.
+  __device__ DecodeWarp(const MatMulArgs& a, int split, uint8_t* stage = nullptr) {
     warp = threadIdx.x / 32, lane = threadIdx.x % 32, part = warp % split;
-    r0 = (static_cast<int64_t>(blockIdx.x) * (kWarps / split) + warp / split) * R;
+    const int64_t block_r0 = static_cast<int64_t>(blockIdx.x) * (kWarps / split) * R;
+    r0 = block_r0 + (warp / split) * R;
+    if (stage == nullptr) {
+      StartAfterPrevious();
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      row[r] = static_cast<const uint8_t*>(a.w) + (r0 + r < a.rows ? r0 + r : a.rows - 1) * a.row_bytes;
+      for (int r = 0; r < R; ++r) {
+        row[r] = static_cast<const uint8_t*>(a.w) + (r0 + r < a.rows ? r0 + r : a.rows - 1) * a.row_bytes;
+      }
+      return;
     }
+    const int64_t rows = min(static_cast<int64_t>((kWarps / split) * R), a.rows - block_r0);
+    const uint8_t* staged = StageBytes(a.w, block_r0 * a.row_bytes, (block_r0 + rows) * a.row_bytes, stage);
+#pragma unroll
+    for (int r = 0; r < R; ++r) row[r] = staged + min(r0 + r - block_r0, rows - 1) * a.row_bytes;
   }
   // Row r0 + r gets the sum of acc[r] over the group's lanes (+ bias; + what y holds when
   // accumulating). Every thread of the block calls it (a barrier when split > 1).
@@ -180,12 +214,12 @@ struct DecodeWarp {
 // (byte permute and subtraction); each x is scaled by 2^(80 − 4k) to match (exact: powers of two),
 // so the products are q · x · 2^-69, and 2^69 goes into the scale codes. Activations below 2^47 in
 // magnitude stay finite so scaled.
-template <bool kFive, int R, bool kSubnormal>
+template <bool kFive, int R, bool kSubnormal, bool kStaged>
 __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split) {
   static_assert(!(kFive && kSubnormal), "Q5_K's codes are 5 bits wide");
   constexpr int kBytes = kFive ? 176 : 144, kQs = kFive ? 48 : 16;
-  StartAfterPrevious();
-  const DecodeWarp<R> at(a, split);
+  extern __shared__ __align__(128) uint8_t stage[];
+  const DecodeWarp<R> at(a, split, kStaged ? stage : nullptr);
   const int k = at.lane % 8, i = k / 2, h = k % 2;
   // Sub-blocks 2i, 2i + 1's 6-bit scale and min codes are bytes 2(i % 2) and 2(i % 2) + 1 of a word
   // built from the head's scale words A = scales[0..3], B = [4..7], C = [8..11] (ggml's
@@ -217,9 +251,9 @@ __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       const uint8_t* blk = at.row[r] + b * kBytes;
-      const uint4 head = LoadStream16(blk), qs = LoadStream16(blk + kQs + 16 * k);
+      const uint4 head = LoadWeight16<kStaged>(blk), qs = LoadWeight16<kStaged>(blk + kQs + 16 * k);
       uint4 qh = {};
-      if constexpr (kFive) qh = LoadStream16(blk + 16 + 16 * h);
+      if constexpr (kFive) qh = LoadWeight16<kStaged>(blk + 16 + 16 * h);
       const uint32_t q[4] = {qs.x, qs.y, qs.z, qs.w}, fifth[4] = {qh.x, qh.y, qh.z, qh.w};
       float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
@@ -256,6 +290,59 @@ __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split
   at.Write(a, split, acc);
 }
 
+// Q4_K with x split into planes (LaunchSplitX): lanes, steps and scales as KQuantMatVec; a lane's
+// 16 + 16 codes times each plane's 16 + 16 bytes are integer dot products (dp4a), summed exactly in
+// one integer per sub-block (t = 16384 · Σq·p1 + 128 · Σq·p2 + Σq·p3 < 2^29), so the per-weight
+// work is a quarter of a mask and three quarters of a dp4a instead of a conversion and an FMA.
+template <int R, bool kStaged>
+__global__ void __launch_bounds__(kThreads) Q4KPlanesMatVec(MatMulArgs a, int split) {
+  extern __shared__ __align__(128) uint8_t stage[];
+  const DecodeWarp<R> at(a, split, kStaged ? stage : nullptr);
+  const int k = at.lane % 8, i = k / 2, h = k % 2;
+  const bool upper = i >= 2;
+  const uint32_t low = upper ? 0x0F0F0F0Fu : 0x3F3F3F3Fu, top = upper ? 0x30303030u : 0u;
+  const uint32_t sel0 = 0x7440u | (2 * (i % 2)), sel1 = sel0 + 1;
+  const int64_t blocks = a.cols / 256, stride = 4 * split;
+  const float2* units = reinterpret_cast<const float2*>(a.x_units);
+  float acc[R] = {};
+#pragma unroll 2
+  for (int64_t b = at.lane / 8 + 4 * at.part; b < blocks; b += stride) {
+    const uint8_t* xp = a.x_planes + (b * 16 + 4 * i + h) * 48;  // the 16 values at 256b + 64i + 16h
+    uint4 p0[3], p1[3];  // sub-block 2i's planes, 2i + 1's (two units of 16 on)
+#pragma unroll
+    for (int p = 0; p < 3; ++p) p0[p] = LoadX16(xp + 16 * p), p1[p] = LoadX16(xp + 96 + 16 * p);
+    const float2 u0 = units[b * 16 + 4 * i + h], u1 = units[b * 16 + 4 * i + 2 + h];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = at.row[r] + b * 144;
+      const uint4 head = LoadWeight16<kStaged>(blk), qs = LoadWeight16<kStaged>(blk + 16 + 16 * k);
+      const uint32_t q[4] = {qs.x, qs.y, qs.z, qs.w};
+      int q0[4], q1[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) q0[j] = q[j] & 0x0F0F0F0Fu, q1[j] = (q[j] >> 4) & 0x0F0F0F0Fu;
+      int t0 = 0, t1 = 0;
+#pragma unroll
+      for (int p = 0; p < 3; ++p) {
+        const int x0[4] = {int(p0[p].x), int(p0[p].y), int(p0[p].z), int(p0[p].w)};
+        const int x1[4] = {int(p1[p].x), int(p1[p].y), int(p1[p].z), int(p1[p].w)};
+        t0 *= 128, t1 *= 128;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) t0 = __dp4a(q0[j], x0[j], t0), t1 = __dp4a(q1[j], x1[j], t1);
+      }
+      const uint32_t sc = ((upper ? head.w : head.y) & low) | ((head.y >> 2) & top);
+      const uint32_t mn = ((upper ? head.w >> 4 : head.z) & low) | ((head.z >> 2) & top);
+      const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));  // d, dmin
+      auto code = [](uint32_t word, uint32_t sel) {
+        return __uint_as_float(__byte_perm(word, 0x4B000000u, sel)) - 0x1p23f;
+      };
+      const float sum = fmaf(code(sc, sel0) * u0.x, static_cast<float>(t0), code(sc, sel1) * u1.x * static_cast<float>(t1));
+      const float mins = fmaf(code(mn, sel0), u0.y, code(mn, sel1) * u1.y);
+      acc[r] = fmaf(dm.x, sum, fmaf(-dm.y, mins, acc[r]));
+    }
+  }
+  at.Write(a, split, acc);
+}
+
 // F's decode kernel with R rows a warp: the launch's CUDA error code, or kNoKernel where there is
 // none, or where the addresses do not fit it (16-byte aligned x and blocks). split 0: doubled from
 // 1 while the warps are fewer than kFewWarps (about 64 an SM on H100's 132: a constant, as no
@@ -264,9 +351,11 @@ __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split
 // 1, 2 and 4 measured for each (tools/bench/bench_gpu_matvec.cc): 18944 x 3584 with 4 rows a warp:
 // 2; 3584 x 18944: 4; 4608 x 3584: 2; 152064 x 3584: 1.
 constexpr int kNoKernel = -1;
+// The most shared memory a staged kernel takes (more would not fit enough thread blocks an SM;
+// also below the 48 KB that needs no opt-in).
 
 template <class F, int R, bool kSubnormal>
-int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream) {
+int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream, bool planes = false, bool staged = false) {
   if constexpr (std::is_same_v<F, Q4_K> || (std::is_same_v<F, Q5_K> && !kSubnormal)) {
     constexpr int64_t kFewWarps = 8192;
     const int64_t groups = (a.rows + R - 1) / R, blocks = a.cols / 256;
@@ -280,8 +369,20 @@ int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream) {
         grid > 0x7FFFFFFF) {
       return kNoKernel;
     }
-    return LaunchEarly(KQuantMatVec<std::is_same_v<F, Q5_K>, R, kSubnormal>, static_cast<unsigned>(grid), kThreads, 0,
-                       stream, a, split);
+    const int64_t shared = staged ? (kWarps / split) * R * a.row_bytes + kStageSlack : 0;
+    if (shared > kMaxStage) return kNoKernel;
+    auto launch = [&](auto kernel) {
+      return LaunchEarly(kernel, static_cast<unsigned>(grid), kThreads, static_cast<size_t>(shared), stream, a, split);
+    };
+    if (planes && !std::is_same_v<F, Q4_K>) return kNoKernel;
+    if constexpr (std::is_same_v<F, Q4_K>) {
+      if (planes) {
+        if (a.x_planes == nullptr || a.x_units == nullptr) return kNoKernel;
+        return staged ? launch(Q4KPlanesMatVec<R, true>) : launch(Q4KPlanesMatVec<R, false>);
+      }
+    }
+    constexpr bool kFive = std::is_same_v<F, Q5_K>;
+    return staged ? launch(KQuantMatVec<kFive, R, kSubnormal, true>) : launch(KQuantMatVec<kFive, R, kSubnormal, false>);
   } else {
     return kNoKernel;
   }
@@ -289,32 +390,55 @@ int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream) {
 
 template <class F>
 int LaunchDecode(const MatMulArgs& a, const MatVecKernel& k, cudaStream_t stream) {
+  if (k.planes) {
+    switch (k.rows == 0 ? 4 : k.rows) {
+      case 2: return LaunchDecode<F, 2, false>(a, k.split, stream, true, k.staged);
+      case 4: return LaunchDecode<F, 4, false>(a, k.split, stream, true, k.staged);
+      default: return kNoKernel;
+    }
+  }
   switch (((k.rows == 0 ? 4 : k.rows) << 1) | k.subnormal) {
-    case 1 << 1: return LaunchDecode<F, 1, false>(a, k.split, stream);
-    case 2 << 1: return LaunchDecode<F, 2, false>(a, k.split, stream);
-    case (2 << 1) | 1: return LaunchDecode<F, 2, true>(a, k.split, stream);
-    case 4 << 1: return LaunchDecode<F, 4, false>(a, k.split, stream);
-    case (4 << 1) | 1: return LaunchDecode<F, 4, true>(a, k.split, stream);
+    case 1 << 1: return LaunchDecode<F, 1, false>(a, k.split, stream, false, k.staged);
+    case 2 << 1: return LaunchDecode<F, 2, false>(a, k.split, stream, false, k.staged);
+    case (2 << 1) | 1: return LaunchDecode<F, 2, true>(a, k.split, stream, false, k.staged);
+    case 4 << 1: return LaunchDecode<F, 4, false>(a, k.split, stream, false, k.staged);
+    case (4 << 1) | 1: return LaunchDecode<F, 4, true>(a, k.split, stream, false, k.staged);
     default: return kNoKernel;
   }
 }
 
-// One token as LaunchMatMul runs it (choices measured on H100 at the 7B shapes:
-// tools/bench/bench_gpu_matvec.cc): Q4_K's decode kernel with 4 rows a warp and subnormal codes,
-// Q5_K's with 2; Q6_K and Q8_0 the generic kernel with 2 rows a thread block (twice the blocks of
-// 4: 60-94% of the copy bandwidth where 4 rows reached 50-83%, and ahead of decode kernels of their
-// own that staged their 2-byte aligned blocks through shared memory); the others as for n > 1.
+// One token as LaunchMatMul runs it (choices measured on H100 at the 7B shapes, % of the copy
+// bandwidth: tools/bench/bench_gpu_matvec.cc, docs/results.md). Q4_K with x split: the integer
+// kernel, staged with 4 rows a warp where the block's rows fit kMaxStage (18944 x 3584: 76%, the
+// FP32 kernel 61%), else unstaged with 2 (3584 x 18944: 68%, FP32 56%); without a split, the FP32
+// kernel with subnormal codes, 4 rows a warp. Q5_K: its decode kernel with 2 rows. Q6_K: the generic
+// kernel staged, 4 rows a thread block for tall matrices (80%, unstaged with 2 rows: 69%), 2 for
+// short rows (61%, 52%), 1 for long ones (74%, 61%). Q8_0: the generic kernel with 2 rows a thread
+// block unstaged (staging won little on the 7B shapes). The others as for n > 1.
 template <class F>
 int LaunchOneToken(const MatMulArgs& a, cudaStream_t stream) {
   MatVecKernel k;
   k.kind = MatVecKernel::kDecode;
   if constexpr (std::is_same_v<F, Q4_K>) {
-    k.rows = 4, k.subnormal = true;
+    if (a.x_planes != nullptr) {  // staged where a thread block's rows fit kMaxStage, else 2 rows a warp
+      k.planes = true, k.rows = 4, k.staged = true;
+      if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
+      k.rows = 2, k.staged = false;
+      if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
+    }
+    k = MatVecKernel{};
+    k.kind = MatVecKernel::kDecode, k.rows = 4, k.subnormal = true;
     if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
   } else if constexpr (std::is_same_v<F, Q5_K>) {
     k.rows = 2;
     if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
-  } else if constexpr (std::is_same_v<F, Q6_K> || std::is_same_v<F, Q8_0>) {
+  } else if constexpr (std::is_same_v<F, Q6_K>) {
+    // Staged: 4 rows a thread block for tall matrices, 2 for short rows, 1 for long ones (FFN down).
+    if (a.rows >= 16384 && 4 * a.row_bytes + kStageSlack <= kMaxStage) return LaunchOne<F, 1, 4, true>(a, stream);
+    if (a.cols <= 4096 && 2 * a.row_bytes + kStageSlack <= kMaxStage) return LaunchOne<F, 1, 2, true>(a, stream);
+    if (a.row_bytes + kStageSlack <= kMaxStage) return LaunchOne<F, 1, 1, true>(a, stream);
+    return LaunchOne<F, 1, 2>(a, stream);
+  } else if constexpr (std::is_same_v<F, Q8_0>) {
     return LaunchOne<F, 1, 2>(a, stream);
   }
   return LaunchOne<F, 1, 4>(a, stream);
@@ -359,11 +483,15 @@ int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kern
     switch (kernel.kind) {
       case MatVecKernel::kDefault: return Launch<F>(a, stream);
       case MatVecKernel::kGeneric:
-        switch (kernel.rows) {
-          case 1: return LaunchOne<F, 1, 1>(a, stream);
-          case 2: return LaunchOne<F, 1, 2>(a, stream);
+        switch ((kernel.rows << 1) | kernel.staged) {
+          case 1 << 1: return LaunchOne<F, 1, 1>(a, stream);
+          case 2 << 1: return LaunchOne<F, 1, 2>(a, stream);
           case 0:
-          case 4: return LaunchOne<F, 1, 4>(a, stream);
+          case 4 << 1: return LaunchOne<F, 1, 4>(a, stream);
+          case (1 << 1) | 1: return LaunchOne<F, 1, 1, true>(a, stream);
+          case (2 << 1) | 1: return LaunchOne<F, 1, 2, true>(a, stream);
+          case 1:
+          case (4 << 1) | 1: return LaunchOne<F, 1, 4, true>(a, stream);
           default: return static_cast<int>(cudaErrorInvalidValue);
         }
       case MatVecKernel::kDecode: {

@@ -52,6 +52,10 @@ struct MatMulArgs {
   // E4M3; kFp4Nv's group scale is e4m3 × global.
   const uint8_t* scale_bytes = nullptr;
   float global = 1.0f;
+  // One token: x split as LaunchSplitX makes it (null: not made). Q4_K's one-token kernel then
+  // multiplies with integer dot products.
+  const uint8_t* x_planes = nullptr;
+  const float* x_units = nullptr;
 };
 
 // y = W·x (+ bias) for every token; x, y and bias are device FP32. Returns the CUDA error code of
@@ -69,11 +73,27 @@ struct MatVecKernel {
   int rows = 0;            // rows a thread block (kGeneric) or a warp (kDecode) takes: 1, 2 or 4; 0: 4
   int split = 0;           // kDecode: warps side by side along a row: 1, 2 or 4; 0: by the row count
   bool subnormal = false;  // kDecode, Q4_K: codes taken as subnormal floats, no per-weight conversion
+  bool planes = false;     // kDecode, Q4_K: integer dot products with x split into planes (args.x_planes)
+  bool staged = false;     // the thread block's rows copied to shared memory in one bulk copy first
 };
 // y = W·x (+ bias) for one token (args.n is taken as 1) on the kernel named: for comparing them
 // (tools/bench/bench_gpu_matvec.cc, tests/cuda/matmul_test.cc). cudaErrorInvalidValue where the
 // format has no such kernel.
 int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kernel, CUstream_st* stream);
+
+// One token's x[0..cols) (cols a multiple of 32) as three planes of signed bytes per block of 32
+// values, so that a product with small integer codes is three integer dot products: with d = max
+// |x| / 127 over the block, x ≈ d · (p1 + p2 / 128 + p3 / 16384) within d / 32768 (lib/cuda/
+// split_x.cuh). planes: cols / 16 · 48 bytes (per 16 values p1's 16 bytes, p2's, p3's); units:
+// cols / 16 · 2 floats (per 16 values d / 16384 and their sum). Q4_K's one-token kernels read it
+// (MatMulArgs::x_planes, x_units); LaunchRmsNorm and LaunchSiluMul can write it beside x.
+struct SplitOut {
+  uint8_t* planes = nullptr;
+  float* units = nullptr;
+};
+int LaunchSplitX(const float* x, int64_t cols, const SplitOut& to, CUstream_st* stream);
+constexpr int64_t SplitXPlaneBytes(int64_t cols) { return cols / 16 * 48; }
+constexpr int64_t SplitXUnitFloats(int64_t cols) { return cols / 16 * 2; }
 
 // Whether the decode step's kernels start early (lib/cuda/launch.cuh; default true), their blocks
 // taking the SMs the kernel before leaves free, or each after the one before has finished.

@@ -6,14 +6,17 @@
 
 #include <cstdint>
 
+#include "lib/cuda/matmul_kernels.h"
+
 struct CUstream_st;
 
 namespace quantc::cuda::kernels {
 
 // out[t, :] = x[t, :] * (1 / sqrtf(mean_fp32(x²) + eps)) * weight (squares summed in double, as the
-// CPU runner and ggml do). out may alias x.
+// CPU runner and ggml do). out may alias x. `split` (one token, width a multiple of 32): also out's
+// split for Q4_K's one-token kernels (LaunchSplitX).
 int LaunchRmsNorm(const float* x, int64_t n, int64_t width, const float* weight, float eps, float* out,
-                  CUstream_st* stream);
+                  CUstream_st* stream, const SplitOut& split = {});
 // Rotates `heads` head vectors of `dim` values per token (row stride `stride` floats, head h at
 // offset h * head_stride + offset) for positions *pos0 + t, with cos/sin tables [positions, dim/2];
 // half-split pairs (i, i + dim/2) or interleaved pairs (2i, 2i + 1).
@@ -26,7 +29,9 @@ int LaunchRopeAppendKv(float* qkv, int64_t n, int64_t stride, int64_t heads, int
                        int64_t rope_dim, bool interleaved, const float* cos, const float* sin, const int32_t* pos0,
                        float* cache_k, float* cache_v, CUstream_st* stream);
 // out[t, i] = silu(gu[t, i]) * gu[t, inter + i]: gate and up side by side in one row per token.
-int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstream_st* stream);
+// `split` as LaunchRmsNorm's.
+int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstream_st* stream,
+                  const SplitOut& split = {});
 // Causal attention of n queries (positions *pos0 .. *pos0 + n - 1) over cached keys 0 .. *pos0 + t:
 // q [n, q_stride] (head h at h * dk), k [T, kv_heads * dk], v [T, kv_heads * dv] ->
 // out [n, heads * dv]; dv <= 512.

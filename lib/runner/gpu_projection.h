@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct Projection {
   std::vector<int64_t> offsets;  // of each part's outputs in the row
   int64_t rows = 0;
   cuda::DeviceBuffer bias;  // [rows] or empty
+  // One token's input split for the Q4_K parts (cuda::SplitInput; EnableSplit): written by the
+  // kernel that makes the input or by Project, so a projection runs on one stream at a time.
+  std::optional<cuda::SplitInput> split;
   uint64_t bytes() const {
     uint64_t b = 0;
     for (const cuda::DeviceWeight& w : parts) b += static_cast<uint64_t>(w.rows) * w.row_bytes;
@@ -32,9 +36,16 @@ struct Projection {
 absl::StatusOr<Projection> UploadProjection(std::span<const kernels::WeightMatrix* const> matrices,
                                             std::span<const std::vector<float>* const> biases);
 
-// y[t, :] (row stride p.rows) = the projection of x [n, cols]; += when accumulating.
+// Gives p a split input (Projection::split) when a part is Q4_K: its one-token products then run
+// the integer kernel. The runner enables it where the input's producer can write the split too.
+absl::Status EnableSplit(Projection& p);
+// Where a kernel that makes p's one-token input writes its split (none: nothing to write).
+cuda::kernels::SplitOut SplitOutFor(const Projection& p, int64_t n);
+
+// y[t, :] (row stride p.rows) = the projection of x [n, cols]; += when accumulating. One token
+// with a split input: splits x first unless `split_made` (its producer wrote p.split).
 absl::Status Project(const Projection& p, const float* x, int64_t n, float* y, const cuda::Stream& stream,
-                     bool accumulate = false);
+                     bool accumulate = false, bool split_made = false);
 
 absl::StatusOr<cuda::DeviceBuffer> UploadFloats(const std::vector<float>& v);
 absl::StatusOr<cuda::DeviceBuffer> AllocateFloats(int64_t count);

@@ -1,5 +1,6 @@
 #include "lib/runner/gpu_runner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -137,11 +138,25 @@ absl::StatusOr<Projection> UploadProjection(std::span<const kernels::WeightMatri
   return p;
 }
 
+absl::Status EnableSplit(Projection& p) {
+  const bool q4k = std::any_of(p.parts.begin(), p.parts.end(),
+                               [](const cuda::DeviceWeight& w) { return w.format == cuda::kernels::Format::kQ4_K; });
+  if (!q4k || p.parts.front().cols % 32 != 0) return absl::OkStatus();
+  QC_ASSIGN_OR_RETURN(p.split, cuda::SplitInput::Allocate(p.parts.front().cols));
+  return absl::OkStatus();
+}
+
+cuda::kernels::SplitOut SplitOutFor(const Projection& p, int64_t n) {
+  return n == 1 && p.split ? p.split->Out() : cuda::kernels::SplitOut{};
+}
+
 absl::Status Project(const Projection& p, const float* x, int64_t n, float* y, const cuda::Stream& stream,
-                     bool accumulate) {
+                     bool accumulate, bool split_made) {
+  const cuda::SplitInput* split = n == 1 && p.split ? &*p.split : nullptr;
+  if (split != nullptr && !split_made) QC_RETURN_IF_ERROR(split->Split(x, stream));
   for (size_t i = 0; i < p.parts.size(); ++i) {
     cuda::MatMulOutput out{p.rows, p.bias.size() ? p.bias.as<float>() + p.offsets[i] : nullptr, accumulate};
-    QC_RETURN_IF_ERROR(cuda::MatMul(p.parts[i], x, n, y + p.offsets[i], out, &stream));
+    QC_RETURN_IF_ERROR(cuda::MatMul(p.parts[i], x, n, y + p.offsets[i], out, &stream, split));
   }
   return absl::OkStatus();
 }
@@ -275,6 +290,7 @@ absl::StatusOr<std::unique_ptr<GpuRunner>> GpuRunner::Create(const Model& model,
       }
       QC_ASSIGN_OR_RETURN(auto qkv, matrices({Role::kQ, Role::kK, Role::kV}));
       QC_ASSIGN_OR_RETURN(g.qkv, UploadProjection(qkv, qkv_bias));
+      QC_RETURN_IF_ERROR(EnableSplit(g.qkv));
       QC_ASSIGN_OR_RETURN(auto o, matrices({Role::kO}));
       QC_ASSIGN_OR_RETURN(g.o, UploadProjection(o, {}));
     }
@@ -287,6 +303,8 @@ absl::StatusOr<std::unique_ptr<GpuRunner>> GpuRunner::Create(const Model& model,
       QC_ASSIGN_OR_RETURN(g.gate_up, UploadProjection(gate_up, {}));
       QC_ASSIGN_OR_RETURN(auto down, matrices({Role::kDown}));
       QC_ASSIGN_OR_RETURN(g.down, UploadProjection(down, {}));
+      QC_RETURN_IF_ERROR(EnableSplit(g.gate_up));
+      QC_RETURN_IF_ERROR(EnableSplit(g.down));
       impl->inter = gate_up[0]->rows();
     }
     QC_RETURN_IF_ERROR(vector(Role::kAttnNorm, g.attn_norm));
@@ -401,14 +419,18 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const GpuLayer& w = m.layers[l];
     QC_RETURN_IF_ERROR(observe(l, x));
-    QC_RETURN_IF_ERROR(check(ck::LaunchRmsNorm(x, n, hidden, w.attn_norm.as<float>(), eps, xn, st), "rmsnorm"));
+    // The norms and SiLU·up also split their output for the one-token Q4_K products that read it
+    // (Projection::split); o, whose input attention makes, keeps the FP32 kernel.
+    const ck::SplitOut qkv_split = w.mla ? ck::SplitOut{} : SplitOutFor(w.qkv, n);
+    QC_RETURN_IF_ERROR(
+        check(ck::LaunchRmsNorm(x, n, hidden, w.attn_norm.as<float>(), eps, xn, st, qkv_split), "rmsnorm"));
     const float* cos = c.cos.as<float>();
     const float* sin = c.sin.as<float>();
     if (w.mla) {
       const MlaStep step{xn, n, pos, cos, sin, c.k[l].as<float>(), mla_scale, x};
       QC_RETURN_IF_ERROR(EnqueueMla(*w.mla, s, step, *sc.mla, stream));
     } else {
-      QC_RETURN_IF_ERROR(Project(w.qkv, xn, n, qkv, stream));
+      QC_RETURN_IF_ERROR(Project(w.qkv, xn, n, qkv, stream, false, qkv_split.planes != nullptr));
       QC_RETURN_IF_ERROR(check(ck::LaunchRopeAppendKv(qkv, n, qkv_rows, heads, kvh, hd, s.rope.dim, s.rope.interleaved, cos,
                                                       sin, pos, c.k[l].as<float>(), c.v[l].as<float>(), st),
                                "rope"));
@@ -417,13 +439,18 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
                                "attention"));
       QC_RETURN_IF_ERROR(Project(w.o, sc.attn.as<float>(), n, x, stream, /*accumulate=*/true));
     }
-    QC_RETURN_IF_ERROR(check(ck::LaunchRmsNorm(x, n, hidden, w.ffn_norm.as<float>(), eps, xn, st), "rmsnorm"));
+    const ck::SplitOut gate_up_split = w.moe ? ck::SplitOut{} : SplitOutFor(w.gate_up, n);
+    QC_RETURN_IF_ERROR(
+        check(ck::LaunchRmsNorm(x, n, hidden, w.ffn_norm.as<float>(), eps, xn, st, gate_up_split), "rmsnorm"));
     if (w.moe) {
       QC_RETURN_IF_ERROR(EnqueueMoe(*w.moe, s, xn, n, *sc.moe, stream, x));  // synchronizes (routing on the host)
     } else {
-      QC_RETURN_IF_ERROR(Project(w.gate_up, xn, n, sc.gu.as<float>(), stream));
-      QC_RETURN_IF_ERROR(check(ck::LaunchSiluMul(sc.gu.as<float>(), n, inter, sc.h.as<float>(), st), "silu"));
-      QC_RETURN_IF_ERROR(Project(w.down, sc.h.as<float>(), n, x, stream, /*accumulate=*/true));
+      QC_RETURN_IF_ERROR(Project(w.gate_up, xn, n, sc.gu.as<float>(), stream, false, gate_up_split.planes != nullptr));
+      const ck::SplitOut down_split = SplitOutFor(w.down, n);
+      QC_RETURN_IF_ERROR(
+          check(ck::LaunchSiluMul(sc.gu.as<float>(), n, inter, sc.h.as<float>(), st, down_split), "silu"));
+      QC_RETURN_IF_ERROR(
+          Project(w.down, sc.h.as<float>(), n, x, stream, /*accumulate=*/true, down_split.planes != nullptr));
     }
   }
   QC_RETURN_IF_ERROR(check(ck::LaunchRmsNorm(x, n, hidden, m.final_norm.as<float>(), eps, xn, st), "rmsnorm"));

@@ -6,6 +6,7 @@
 // FP32 summation order differs, so results agree to ~1e-6 relative (the bound checked: 1e-5 of the
 // largest output).
 #include <cmath>
+#include <optional>
 #include <random>
 #include <tuple>
 #include <utility>
@@ -153,7 +154,8 @@ INSTANTIATE_TEST_SUITE_P(Formats, CudaMatMulTest,
 // One token at the 7B shapes' widths (3584: hidden; 18944: FFN) on every kernel that can run it:
 // LaunchMatMul's choice, the generic kernel with 1, 2 or 4 rows a thread block, and the decode
 // kernels of Q4_K and Q5_K (1, 2 or 4 rows a warp, 1, 2 or 4 warps along a row, Q4_K's subnormal
-// codes); other formats have none. 37 rows leave the last group's rows partly empty; the bias and
+// codes or x split into planes), each also with its rows staged in shared memory; other formats
+// have no decode kernels. 37 rows leave the last group's rows partly empty; the bias and
 // accumulation are the decode kernels' own epilogue.
 class CudaMatVecTest : public ::testing::TestWithParam<std::tuple<DType, int64_t>> {
  protected:
@@ -185,19 +187,37 @@ TEST_P(CudaMatVecTest, EqualsTheCpuKernelsOnEveryKernel) {
   // Which decode kernels each format has.
   auto exists = [&](const MatVecKernel& k) {
     if (k.kind != MatVecKernel::kDecode) return true;
+    if (k.planes) return dtype == DType::kQ4_K && !k.subnormal;
     return dtype == DType::kQ4_K || (dtype == DType::kQ5_K && !k.subnormal);
   };
+  // Staged kernels take a thread block's rows into at most 32 KB of shared memory: rows the
+  // thread block takes (with split 0 the launcher's choice: either), and whether they fit.
+  auto stage_fits = [&](const MatVecKernel& k) -> std::optional<bool> {
+    if (!k.staged) return true;
+    if (k.kind == MatVecKernel::kDecode && k.split == 0) return std::nullopt;
+    const int64_t rows = k.rows == 0 ? 4 : k.rows;
+    const int64_t block_rows = k.kind == MatVecKernel::kDecode ? 4 / k.split * rows : rows;
+    return block_rows * static_cast<int64_t>(w->gpu.row_bytes) + 32 <= 32 * 1024;
+  };
+  // x split into planes for the planes kernels.
+  auto planes = cuda::DeviceBuffer::Allocate(cuda::kernels::SplitXPlaneBytes(cols));
+  auto units = cuda::DeviceBuffer::Allocate(cuda::kernels::SplitXUnitFloats(cols) * 4);
+  ASSERT_TRUE(planes.ok() && units.ok());
+  ASSERT_EQ(cuda::kernels::LaunchSplitX(dx->as<float>(), cols, {planes->as<uint8_t>(), units->as<float>()}, nullptr), 0);
   std::vector<MatVecKernel> kernels(1);  // the default, then the generic kernel with 1, 2 and 4 rows a thread block
-  for (int rows : {1, 2, 4}) {
-    kernels.emplace_back().kind = MatVecKernel::kGeneric;
-    kernels.back().rows = rows;
+  for (bool staged : {false, true}) {
+    for (int rows : {1, 2, 4}) {
+      kernels.emplace_back().kind = MatVecKernel::kGeneric;
+      kernels.back().rows = rows, kernels.back().staged = staged;
+    }
   }
   for (int rows : {1, 2, 4}) {
     for (int split : {0, 1, 2, 4}) {
-      for (bool subnormal : {false, true}) {
-        if (rows == 1 && subnormal) continue;  // no such kernel for any format
+      for (int variant = 0; variant < 6; ++variant) {  // FP32 / subnormal codes / planes, each staged or not
         MatVecKernel k;
-        k.kind = MatVecKernel::kDecode, k.rows = rows, k.split = split, k.subnormal = subnormal;
+        k.kind = MatVecKernel::kDecode, k.rows = rows, k.split = split;
+        k.subnormal = variant % 3 == 1, k.planes = variant % 3 == 2, k.staged = variant >= 3;
+        if (rows == 1 && (k.subnormal || k.planes)) continue;  // no such kernel for any format
         kernels.push_back(k);
       }
     }
@@ -206,13 +226,17 @@ TEST_P(CudaMatVecTest, EqualsTheCpuKernelsOnEveryKernel) {
     ASSERT_TRUE(dy->Upload({reinterpret_cast<const uint8_t*>(y0.data()), y0.size() * 4}).ok());
     cuda::kernels::MatMulArgs a = w->gpu.Args();
     a.x = dx->as<float>(), a.n = 1, a.y = dy->as<float>(), a.ldy = kRows, a.bias = db->as<float>(), a.accumulate = true;
+    a.x_planes = planes->as<uint8_t>(), a.x_units = units->as<float>();
     const int code = cuda::kernels::LaunchMatVec(w->gpu.format, a, kernel, nullptr);
-    const std::string what = StrCat(Name(dtype), " cols=", cols, " kernel ", static_cast<int>(kernel.kind), " rows ",
-                                    kernel.rows, " split ", kernel.split, " subnormal ", kernel.subnormal);
-    if (!exists(kernel)) {
+    const std::string what =
+        StrCat(Name(dtype), " cols=", cols, " kernel ", static_cast<int>(kernel.kind), " rows ", kernel.rows, " split ",
+               kernel.split, " subnormal ", kernel.subnormal, " planes ", kernel.planes, " staged ", kernel.staged);
+    const std::optional<bool> fits = stage_fits(kernel);
+    if (!exists(kernel) || fits == false) {
       EXPECT_NE(code, 0) << what << ": a kernel the format does not have";
       continue;
     }
+    if (!fits.has_value() && code != 0) continue;  // the launcher's split does not fit the stage
     ASSERT_EQ(code, 0) << what;
     ASSERT_TRUE(cuda::Synchronize().ok()) << what;
     ASSERT_TRUE(dy->Download({reinterpret_cast<uint8_t*>(got.data()), got.size() * 4}).ok());

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -124,6 +126,76 @@ TEST_F(CudaOpsTest, SiluMulOfGateAndUpSideBySide) {
   float* out = Device(zeros);
   ASSERT_TRUE(cuda::CheckLaunch(k::LaunchSiluMul(Device(gu), kN, kInter, out, nullptr), "silu").ok());
   EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-6);
+}
+
+// x split into planes (kernels::LaunchSplitX) as Q4_K's one-token kernels read it, by its own
+// kernel and beside the outputs of RMSNorm and SiLU·up: each 32-value block's planes rebuild x within
+// about d / 16384 (d = max |x| / 127 over the block), the unit sums are x's, and the three kernels
+// write the same bytes for the same x.
+struct HostSplit {
+  std::vector<int8_t> planes;
+  std::vector<float> units;
+};
+HostSplit SplitOf(const std::function<int(const k::SplitOut&)>& launch, int64_t cols) {
+  auto planes = cuda::DeviceBuffer::Allocate(k::SplitXPlaneBytes(cols));
+  auto units = cuda::DeviceBuffer::Allocate(k::SplitXUnitFloats(cols) * 4);
+  EXPECT_TRUE(planes.ok() && units.ok());
+  EXPECT_TRUE(cuda::CheckLaunch(launch({planes->as<uint8_t>(), units->as<float>()}), "split").ok());
+  EXPECT_TRUE(cuda::Synchronize().ok());
+  HostSplit h{std::vector<int8_t>(k::SplitXPlaneBytes(cols)), std::vector<float>(k::SplitXUnitFloats(cols))};
+  EXPECT_TRUE(planes->Download({reinterpret_cast<uint8_t*>(h.planes.data()), h.planes.size()}).ok());
+  EXPECT_TRUE(units->Download({reinterpret_cast<uint8_t*>(h.units.data()), h.units.size() * 4}).ok());
+  return h;
+}
+void ExpectSplitRebuilds(const HostSplit& h, const std::vector<float>& x, const std::string& what) {
+  for (size_t b = 0; b < x.size() / 32; ++b) {
+    float amax = 0;
+    for (size_t i = 32 * b; i < 32 * b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    for (size_t i = 32 * b; i < 32 * b + 32; ++i) {
+      const size_t unit = i / 16, at = unit * 48 + i % 16;
+      const double d = h.units[2 * unit], sum_plane = 16384.0 * h.planes[at] + 128.0 * h.planes[at + 16] + h.planes[at + 32];
+      // d / 32768 from the planes, as much again from rounding x / d to float (|x / d| <= 127)
+      ASSERT_NEAR(d * sum_plane, x[i], amax / 127.0 / 32768.0 * 2.1 + 1e-30) << what << " value " << i;
+      ASSERT_NEAR(d, amax / 127.0 / 16384.0, 1e-6 * d) << what << " unit " << unit;
+    }
+  }
+  for (size_t unit = 0; unit < x.size() / 16; ++unit) {
+    double sum = 0, abs = 0;
+    for (size_t i = 16 * unit; i < 16 * unit + 16; ++i) sum += x[i], abs += std::fabs(x[i]);
+    ASSERT_NEAR(h.units[2 * unit + 1], sum, 1e-6 * abs) << what << " unit " << unit;
+  }
+}
+
+TEST_F(CudaOpsTest, NormAndSiluSplitTheirOutputAsSplitXDoes) {
+  constexpr int64_t kWidth = 3584, kInter = 1120;  // hidden of the 7B shape; tiny-qwen2's FFN width
+  auto x = Random(kWidth, 11, 3.0f), w = Random(kWidth, 12), gu = Random(2 * kInter, 13, 4.0f);
+  std::vector<float> zeros(kWidth);
+  float* normed = Device(zeros);
+  const float *dx = Device(x), *dw = Device(w);
+  const HostSplit by_norm = SplitOf([&](const k::SplitOut& to) {
+    return k::LaunchRmsNorm(dx, 1, kWidth, dw, 1e-6f, normed, nullptr, to);
+  }, kWidth);
+  const HostSplit by_split = SplitOf([&](const k::SplitOut& to) { return k::LaunchSplitX(normed, kWidth, to, nullptr); },
+                                     kWidth);
+  const std::vector<float> normed_host = Host(normed, kWidth);
+  ExpectSplitRebuilds(by_split, normed_host, "split x");
+  EXPECT_EQ(by_norm.planes, by_split.planes);
+  EXPECT_EQ(by_norm.units, by_split.units);
+
+  float* h = Device(std::vector<float>(kInter));
+  const float* dgu = Device(gu);
+  const HostSplit by_silu = SplitOf([&](const k::SplitOut& to) {
+    return k::LaunchSiluMul(dgu, 1, kInter, h, nullptr, to);
+  }, kInter);
+  const std::vector<float> h_host = Host(h, kInter);
+  ExpectSplitRebuilds(by_silu, h_host, "silu");
+  const HostSplit by_split_h = SplitOf([&](const k::SplitOut& to) { return k::LaunchSplitX(h, kInter, to, nullptr); },
+                                       kInter);
+  EXPECT_EQ(by_silu.planes, by_split_h.planes);
+  EXPECT_EQ(by_silu.units, by_split_h.units);
+  // More than one token, or a width that is not whole warps, has no split.
+  EXPECT_NE(k::LaunchSiluMul(dgu, 2, kInter / 2, h, nullptr, {reinterpret_cast<uint8_t*>(h), h}), 0);
+  EXPECT_NE(k::LaunchRmsNorm(dx, 1, 100, dw, 1e-6f, normed, nullptr, {reinterpret_cast<uint8_t*>(h), h}), 0);
 }
 
 TEST_F(CudaOpsTest, RopeAppendKvRotatesQInPlaceAndAppendsKAndV) {

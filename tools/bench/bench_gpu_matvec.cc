@@ -4,13 +4,16 @@
 // bandwidth (cuda::MeasureCopyBandwidth: bytes read + written, bench_gpu's bound).
 //
 //   bench_gpu_matvec [--formats BF16,Q8_0,Q4_K,Q6_K] [--reps 200] [--lm-head] [--early 1]
+//                    [--kernels default,generic] [--shapes down]
 //
 // Every kernel that can run a format's product is timed (kernels::MatVecKernel: "generic" is the
 // kernel of n > 1, which ran every one-token product before the decode kernels, "generic rows R"
 // the same with R rows a thread block instead of 4; "rows R" the decode kernels of Q4_K and Q5_K
-// with R rows a warp, Q4_K's subnormal codes and S warps along a row ("split S"; none: by the row
-// count); "default" what LaunchMatMul picks), and its result is compared with the generic kernel's
-// (max |Δ| / max |y|). Weights: random bytes with every block's d (and dmin) a small positive
+// with R rows a warp, Q4_K's subnormal codes or x split into planes, and S warps along a row
+// ("split S"; none: by the row count); "staged": the thread block's rows copied to shared memory
+// first; "default" what LaunchMatMul picks, given x split as the runner gives it to Q4_K), and its
+// result is compared with the generic kernel's (max |Δ| / max |y|). --kernels and --shapes keep
+// those whose names contain one of the parts given (for Nsight Compute runs of one kernel). Weights: random bytes with every block's d (and dmin) a small positive
 // half; BF16: random finite values. A shape gets as many copies as make 256 MB, cycled, so the
 // 50 MB L2 cannot serve a product from the last one (a decode step's matrices are distinct too).
 // Timing: a CUDA graph of `reps` products (as the runner's decode graph), launched once to warm up,
@@ -47,7 +50,18 @@ struct Options {
   int reps = 200;
   bool lm_head = false;
   bool early = true;
+  std::string kernels, shapes;  // comma-separated names (or parts of them) to run; empty: all
 };
+
+// Whether `name` contains one of the comma-separated parts of `filter` (an empty filter: yes).
+bool Selected(const std::string& filter, const std::string& name) {
+  if (filter.empty()) return true;
+  std::stringstream list(filter);
+  for (std::string part; std::getline(list, part, ',');) {
+    if (!part.empty() && name.find(part) != std::string::npos) return true;
+  }
+  return false;
+}
 
 struct Shape {
   const char* name;
@@ -123,16 +137,22 @@ absl::Status Check(cudaError_t e, std::string_view what) {
 std::string KernelName(const MatVecKernel& k) {
   switch (k.kind) {
     case MatVecKernel::kDefault: return "default";
-    case MatVecKernel::kGeneric: return k.rows == 0 ? "generic" : StrCat("generic rows ", k.rows);
+    case MatVecKernel::kGeneric:
+      return StrCat("generic", k.rows == 0 ? "" : StrCat(" rows ", k.rows), k.staged ? " staged" : "");
     case MatVecKernel::kDecode: break;
   }
-  return StrCat("rows ", k.rows, k.subnormal ? " subnormal" : "", k.split == 0 ? "" : StrCat(" split ", k.split));
+  return StrCat("rows ", k.rows, k.subnormal ? " subnormal" : "", k.planes ? " planes" : "", k.staged ? " staged" : "",
+                k.split == 0 ? "" : StrCat(" split ", k.split));
 }
 
 // The generic kernel first (the reference), the decode kernels with their options, the default.
 std::vector<MatVecKernel> Kernels() {
   std::vector<MatVecKernel> ks(3);
   for (int i = 0; i < 3; ++i) ks[i].kind = MatVecKernel::kGeneric, ks[i].rows = i;  // 4 rows (the reference), 1, 2
+  for (int rows : {1, 2, 4}) {
+    MatVecKernel& k = ks.emplace_back();
+    k.kind = MatVecKernel::kGeneric, k.rows = rows, k.staged = true;
+  }
   for (int rows : {2, 4}) {
     for (bool subnormal : {false, true}) {
       for (int split : {0, 1, 2, 4}) {
@@ -142,21 +162,45 @@ std::vector<MatVecKernel> Kernels() {
       }
     }
   }
+  for (bool staged : {false, true}) {
+    for (int rows : {2, 4}) {
+      for (int split : {0, 1, 2, 4}) {
+        MatVecKernel k;
+        k.kind = MatVecKernel::kDecode, k.rows = rows, k.planes = true, k.split = split, k.staged = staged;
+        ks.push_back(k);
+      }
+    }
+  }
+  for (int rows : {2, 4}) {
+    for (int split : {0, 1, 2, 4}) {
+      MatVecKernel k;
+      k.kind = MatVecKernel::kDecode, k.rows = rows, k.subnormal = true, k.split = split, k.staged = true;
+      ks.push_back(k);
+    }
+  }
   ks.emplace_back();
   return ks;
 }
+
+template <class Launch>
+absl::StatusOr<double> TimeLaunches(int reps, const cuda::Stream& stream, Launch launch);
 
 // The median time of one product, in seconds, on `kernel`, cycling through `copies` copies of the
 // weights `stride` bytes apart.
 absl::StatusOr<double> TimeProduct(const FormatCase& f, MatMulArgs a, int copies, int64_t stride,
                                    const MatVecKernel& kernel, int reps, const cuda::Stream& stream) {
   const uint8_t* w0 = static_cast<const uint8_t*>(a.w);
+  return TimeLaunches(reps, stream, [&](int i) {
+    a.w = w0 + (i % copies) * stride;
+    return cuda::kernels::LaunchMatVec(f.format, a, kernel, stream.get());
+  });
+}
+
+// The median time of one of `reps` launches (launch(i): the CUDA error code) recorded in a graph.
+template <class Launch>
+absl::StatusOr<double> TimeLaunches(int reps, const cuda::Stream& stream, Launch launch) {
   QC_ASSIGN_OR_RETURN(cuda::Graph graph, cuda::Graph::Capture(stream, [&]() -> absl::Status {
-                        for (int i = 0; i < reps; ++i) {
-                          a.w = w0 + (i % copies) * stride;
-                          QC_RETURN_IF_ERROR(cuda::CheckLaunch(
-                              cuda::kernels::LaunchMatVec(f.format, a, kernel, stream.get()), "matvec"));
-                        }
+                        for (int i = 0; i < reps; ++i) QC_RETURN_IF_ERROR(cuda::CheckLaunch(launch(i), "launch"));
                         return absl::OkStatus();
                       }));
   cudaEvent_t start, stop;
@@ -192,6 +236,7 @@ absl::Status Run(const Options& o) {
   std::vector<Shape> shapes = {
       {"18944x3584 (gate, up)", 18944, 3584}, {"3584x18944 (down)", 3584, 18944}, {"4608x3584 (q, k, v)", 4608, 3584}};
   if (o.lm_head) shapes.push_back({"152064x3584 (lm head)", 152064, 3584});
+  std::erase_if(shapes, [&](const Shape& s) { return !Selected(o.shapes, s.name); });
   QC_ASSIGN_OR_RETURN(const double bandwidth, cuda::MeasureCopyBandwidth(size_t{1} << 30, 10));
   QC_ASSIGN_OR_RETURN(cuda::Stream stream, cuda::Stream::Create());
   fmt::print("{}; copy bandwidth (read + write) {:.0f} GB/s; {} products per timing\n\n", cuda::DeviceDescription(),
@@ -218,14 +263,30 @@ absl::Status Run(const Options& o) {
       QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer dx,
                           cuda::DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(x.data()), x.size() * 4}));
       QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer dy, cuda::DeviceBuffer::Allocate(s.rows * 4));
+      QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer planes,
+                          cuda::DeviceBuffer::Allocate(cuda::kernels::SplitXPlaneBytes(s.cols)));
+      QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer units,
+                          cuda::DeviceBuffer::Allocate(cuda::kernels::SplitXUnitFloats(s.cols) * 4));
+      auto split_x = [&](int) {
+        return cuda::kernels::LaunchSplitX(dx.as<float>(), s.cols, {planes.as<uint8_t>(), units.as<float>()},
+                                           stream.get());
+      };
+      QC_RETURN_IF_ERROR(cuda::CheckLaunch(split_x(0), "split x"));
+      if (Selected(o.kernels, "split x")) {
+        QC_ASSIGN_OR_RETURN(const double t, TimeLaunches(o.reps, stream, split_x));
+        fmt::print("| {} | {} | split x (LaunchSplitX alone) | {:.1f} | | | |\n", f.name, s.name, t * 1e6);
+      }
       MatMulArgs a;
+      a.x_planes = planes.as<uint8_t>(), a.x_units = units.as<float>();
       a.w = w.data(), a.rows = s.rows, a.cols = s.cols, a.row_bytes = row_bytes;
       a.x = dx.as<float>(), a.n = 1, a.y = dy.as<float>(), a.ldy = s.rows;
       std::vector<float> want(static_cast<size_t>(s.rows)), got(want.size());
       for (const MatVecKernel& k : Kernels()) {
+        const bool reference = k.kind == MatVecKernel::kGeneric && k.rows == 0;
+        if (!reference && !Selected(o.kernels, KernelName(k))) continue;
         if (cuda::kernels::LaunchMatVec(f.format, a, k, stream.get()) != 0) continue;  // no such kernel
         QC_RETURN_IF_ERROR(stream.Synchronize());
-        std::vector<float>& y = k.kind == MatVecKernel::kGeneric && k.rows == 0 ? want : got;
+        std::vector<float>& y = reference ? want : got;
         QC_RETURN_IF_ERROR(dy.Download({reinterpret_cast<uint8_t*>(y.data()), y.size() * 4}));
         double err = 0, norm = 0;
         for (size_t i = 0; i < y.size(); ++i) {
@@ -254,6 +315,10 @@ int main(int argc, char** argv) {
   app.add_flag("--lm-head", o.lm_head, "also the 152064x3584 output matrix");
   app.add_option("--early", o.early, "start each product before the previous one ends (lib/cuda/launch.cuh)")
       ->capture_default_str();
+  app.add_option("--kernels", o.kernels,
+                 "comma-separated kernel names or parts of them (\"default\", \"rows 4\", ...); the generic kernel, "
+                 "the reference, always runs");
+  app.add_option("--shapes", o.shapes, "comma-separated shape names or parts of them (\"down\", \"18944x3584\")");
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = quantc::Run(o); !s.ok()) {
     fmt::print(stderr, "bench_gpu_matvec: {}\n", std::string(s.message()));
