@@ -413,8 +413,10 @@ int LaunchDecode(const MatMulArgs& a, const MatVecKernel& k, cudaStream_t stream
 // FP32 kernel 61%), else unstaged with 2 (3584 x 18944: 68%, FP32 56%); without a split, the FP32
 // kernel with subnormal codes, 4 rows a warp. Q5_K: its decode kernel with 2 rows. Q6_K: the generic
 // kernel staged, 4 rows a thread block for tall matrices (80%, unstaged with 2 rows: 69%), 2 for
-// short rows (61%, 52%), 1 for long ones (74%, 61%). Q8_0: the generic kernel with 2 rows a thread
-// block unstaged (staging won little on the 7B shapes). The others as for n > 1.
+// short rows (61%, 52%), 1 for long ones (74%, 61%). Q8_0: the generic kernel staged with 4 rows
+// where rows are short (18944 x 3584: 91%, unstaged with 2 rows 86%; 4608 x 3584: 72%, 61%; lm
+// head 104%, 85%), else with 2 rows unstaged (3584 x 18944: 73%, staged with 1 row 62%). The others
+// as for n > 1.
 template <class F>
 int LaunchOneToken(const MatMulArgs& a, cudaStream_t stream) {
   MatVecKernel k;
@@ -439,6 +441,8 @@ int LaunchOneToken(const MatMulArgs& a, cudaStream_t stream) {
     if (a.row_bytes + kStageSlack <= kMaxStage) return LaunchOne<F, 1, 1, true>(a, stream);
     return LaunchOne<F, 1, 2>(a, stream);
   } else if constexpr (std::is_same_v<F, Q8_0>) {
+    // Staged with 4 rows a thread block where rows are at most 4096 wide, else 2 rows unstaged.
+    if (a.cols <= 4096 && 4 * a.row_bytes + kStageSlack <= kMaxStage) return LaunchOne<F, 1, 4, true>(a, stream);
     return LaunchOne<F, 1, 2>(a, stream);
   }
   return LaunchOne<F, 1, 4>(a, stream);
