@@ -366,7 +366,10 @@ absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, 
   if (n >= kBlasMinTokens && stream != nullptr) return BlasMatMul(w, x, n, y, out, *stream);
   kernels::MatMulArgs a = w.Args();
   a.x = x, a.n = n, a.y = y, a.ldy = out.ldy == 0 ? w.rows : out.ldy, a.bias = out.bias, a.accumulate = out.accumulate;
-  if (split != nullptr && n == 1 && split->cols() == w.cols) a.x_planes = split->Out().planes, a.x_units = split->Out().units;
+  if (split != nullptr && n == 1 && split->cols() == w.cols) {
+    const kernels::SplitOut planes = split->Out();
+    a.x_planes = planes.planes, a.x_units = planes.units;
+  }
   return CheckLaunch(kernels::LaunchMatMul(w.format, a, stream != nullptr ? stream->get() : nullptr), "matmul launch");
 }
 

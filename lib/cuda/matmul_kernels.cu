@@ -201,6 +201,31 @@ struct DecodeWarp {
   }
 };
 
+// Lane k (of 8) of a Q4_K/Q5_K block takes sub-blocks 2i and 2i + 1 (i = k / 2), half h = k % 2 of
+// each. Their 6-bit scale and min codes are bytes 2(i % 2) and 2(i % 2) + 1 of a word built from
+// the head's scale words A = scales[0..3], B = [4..7], C = [8..11] (ggml's get_scale_min_k4):
+// sub-blocks 0..3 the low 6 bits of A (scales) and B (mins); 4..7 a nibble of C with the top 2 bits
+// of A (scales) and B (mins) above it. A code c is then the float 2^23 + c (Code: a byte permute).
+struct KQuantLane {
+  int k, i, h;
+  bool upper;
+  uint32_t low, top, sel0, sel1;  // sel: byte_perm selectors of sub-block 2i's code, 2i + 1's
+  __device__ explicit KQuantLane(int lane) {
+    k = lane % 8, i = k / 2, h = k % 2, upper = i >= 2;
+    low = upper ? 0x0F0F0F0Fu : 0x3F3F3F3Fu, top = upper ? 0x30303030u : 0u;
+    sel0 = 0x7440u | (2 * (i % 2)), sel1 = sel0 + 1;
+  }
+  __device__ uint32_t Scales(const uint4& head) const {
+    return ((upper ? head.w : head.y) & low) | ((head.y >> 2) & top);
+  }
+  __device__ uint32_t Mins(const uint4& head) const {
+    return ((upper ? head.w >> 4 : head.z) & low) | ((head.z >> 2) & top);
+  }
+  static __device__ float Code(uint32_t word, uint32_t sel) {
+    return __uint_as_float(__byte_perm(word, 0x4B000000u, sel));
+  }
+};
+
 // Q4_K (kFive: Q5_K). A warp's step is 4 blocks of each row, 8 lanes a block; lane k of a block
 // reads its 16-byte head (d, dmin, the 12 scale bytes: one load serves the block's 8 lanes), chunk
 // k of qs (16 bytes: the weights l = 16h .. 16h + 15, h = k % 2, of sub-blocks 2i in the low
@@ -220,16 +245,9 @@ __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split
   constexpr int kBytes = kFive ? 176 : 144, kQs = kFive ? 48 : 16;
   extern __shared__ __align__(128) uint8_t stage[];
   const DecodeWarp<R> at(a, split, kStaged ? stage : nullptr);
-  const int k = at.lane % 8, i = k / 2, h = k % 2;
-  // Sub-blocks 2i, 2i + 1's 6-bit scale and min codes are bytes 2(i % 2) and 2(i % 2) + 1 of a word
-  // built from the head's scale words A = scales[0..3], B = [4..7], C = [8..11] (ggml's
-  // get_scale_min_k4): sub-blocks 0..3 the low 6 bits of A (scales) and B (mins); 4..7 a nibble of
-  // C with the top 2 bits of A (scales) and B (mins) above it.
-  const bool upper = i >= 2;
-  const uint32_t low = upper ? 0x0F0F0F0Fu : 0x3F3F3F3Fu, top = upper ? 0x30303030u : 0u;
-  const uint32_t sel0 = 0x7440u | (2 * (i % 2)), sel1 = sel0 + 1;  // byte_perm selectors of those bytes
-  // A scale code c as the float 2^23 + c (a byte permute), then (2^23 + c) · kUnit − 2^23 · kUnit =
-  // c · kUnit, exactly.
+  const KQuantLane lane(at.lane);
+  const int k = lane.k, i = lane.i, h = lane.h;
+  // A scale code as (2^23 + c) · kUnit − 2^23 · kUnit = c · kUnit, exactly.
   constexpr float kUnit = kSubnormal ? 0x1p69f : 1.0f, kOffset = -0x1p23f * kUnit;
   const int64_t blocks = a.cols / 256, stride = 4 * split;
   float acc[R] = {};
@@ -278,10 +296,10 @@ __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split
           s1 = Dot4(q1, x1[j], s1);
         }
       }
-      const uint32_t sc = ((upper ? head.w : head.y) & low) | ((head.y >> 2) & top);
-      const uint32_t mn = ((upper ? head.w >> 4 : head.z) & low) | ((head.z >> 2) & top);
+      const uint32_t sc = lane.Scales(head), mn = lane.Mins(head);
       const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));  // d, dmin
-      auto code = [](uint32_t word, uint32_t sel) { return __uint_as_float(__byte_perm(word, 0x4B000000u, sel)); };
+      auto code = [&](uint32_t word, uint32_t sel) { return KQuantLane::Code(word, sel); };
+      const uint32_t sel0 = lane.sel0, sel1 = lane.sel1;
       const float sum = fmaf(fmaf(code(sc, sel0), kUnit, kOffset), s0, fmaf(code(sc, sel1), kUnit, kOffset) * s1);
       const float mins = fmaf(code(mn, sel0) - 0x1p23f, xsum0, (code(mn, sel1) - 0x1p23f) * xsum1);
       acc[r] = fmaf(dm.x, sum, fmaf(-dm.y, mins, acc[r]));
@@ -298,10 +316,8 @@ template <int R, bool kStaged>
 __global__ void __launch_bounds__(kThreads) Q4KPlanesMatVec(MatMulArgs a, int split) {
   extern __shared__ __align__(128) uint8_t stage[];
   const DecodeWarp<R> at(a, split, kStaged ? stage : nullptr);
-  const int k = at.lane % 8, i = k / 2, h = k % 2;
-  const bool upper = i >= 2;
-  const uint32_t low = upper ? 0x0F0F0F0Fu : 0x3F3F3F3Fu, top = upper ? 0x30303030u : 0u;
-  const uint32_t sel0 = 0x7440u | (2 * (i % 2)), sel1 = sel0 + 1;
+  const KQuantLane lane(at.lane);
+  const int k = lane.k, i = lane.i, h = lane.h;
   const int64_t blocks = a.cols / 256, stride = 4 * split;
   const float2* units = reinterpret_cast<const float2*>(a.x_units);
   float acc[R] = {};
@@ -329,13 +345,12 @@ __global__ void __launch_bounds__(kThreads) Q4KPlanesMatVec(MatMulArgs a, int sp
 #pragma unroll
         for (int j = 0; j < 4; ++j) t0 = __dp4a(q0[j], x0[j], t0), t1 = __dp4a(q1[j], x1[j], t1);
       }
-      const uint32_t sc = ((upper ? head.w : head.y) & low) | ((head.y >> 2) & top);
-      const uint32_t mn = ((upper ? head.w >> 4 : head.z) & low) | ((head.z >> 2) & top);
+      const uint32_t sc = lane.Scales(head), mn = lane.Mins(head);
       const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));  // d, dmin
-      auto code = [](uint32_t word, uint32_t sel) {
-        return __uint_as_float(__byte_perm(word, 0x4B000000u, sel)) - 0x1p23f;
-      };
-      const float sum = fmaf(code(sc, sel0) * u0.x, static_cast<float>(t0), code(sc, sel1) * u1.x * static_cast<float>(t1));
+      auto code = [&](uint32_t word, uint32_t sel) { return KQuantLane::Code(word, sel) - 0x1p23f; };
+      const uint32_t sel0 = lane.sel0, sel1 = lane.sel1;
+      const float sum =
+          fmaf(code(sc, sel0) * u0.x, static_cast<float>(t0), code(sc, sel1) * u1.x * static_cast<float>(t1));
       const float mins = fmaf(code(mn, sel0), u0.y, code(mn, sel1) * u1.y);
       acc[r] = fmaf(dm.x, sum, fmaf(-dm.y, mins, acc[r]));
     }
@@ -351,8 +366,6 @@ __global__ void __launch_bounds__(kThreads) Q4KPlanesMatVec(MatMulArgs a, int sp
 // 1, 2 and 4 measured for each (tools/bench/bench_gpu_matvec.cc): 18944 x 3584 with 4 rows a warp:
 // 2; 3584 x 18944: 4; 4608 x 3584: 2; 152064 x 3584: 1.
 constexpr int kNoKernel = -1;
-// The most shared memory a staged kernel takes (more would not fit enough thread blocks an SM;
-// also below the 48 KB that needs no opt-in).
 
 template <class F, int R, bool kSubnormal>
 int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream, bool planes = false, bool staged = false) {
@@ -382,7 +395,8 @@ int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream, bool plane
       }
     }
     constexpr bool kFive = std::is_same_v<F, Q5_K>;
-    return staged ? launch(KQuantMatVec<kFive, R, kSubnormal, true>) : launch(KQuantMatVec<kFive, R, kSubnormal, false>);
+    return staged ? launch(KQuantMatVec<kFive, R, kSubnormal, true>)
+                  : launch(KQuantMatVec<kFive, R, kSubnormal, false>);
   } else {
     return kNoKernel;
   }

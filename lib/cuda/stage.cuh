@@ -29,7 +29,8 @@ __device__ __forceinline__ void StartBulkCopy(uint8_t* to, const uint8_t* from, 
 }
 __device__ __forceinline__ void WaitBulkCopy(uint64_t* bar) {
   asm volatile(
-      "{\n .reg .pred done;\n WAIT_%=:\n mbarrier.try_wait.parity.shared::cta.b64 done, [%0], 0;\n @!done bra WAIT_%=;\n}"
+      "{\n .reg .pred done;\n WAIT_%=:\n"
+      " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], 0;\n @!done bra WAIT_%=;\n}"
       ::"r"(SharedAddress(bar)) : "memory");
 }
 // Bytes [begin, end) of the weights in `stage` (kStageSlack more than end − begin), copied as the

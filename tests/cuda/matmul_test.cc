@@ -203,7 +203,8 @@ TEST_P(CudaMatVecTest, EqualsTheCpuKernelsOnEveryKernel) {
   auto planes = cuda::DeviceBuffer::Allocate(cuda::kernels::SplitXPlaneBytes(cols));
   auto units = cuda::DeviceBuffer::Allocate(cuda::kernels::SplitXUnitFloats(cols) * 4);
   ASSERT_TRUE(planes.ok() && units.ok());
-  ASSERT_EQ(cuda::kernels::LaunchSplitX(dx->as<float>(), cols, {planes->as<uint8_t>(), units->as<float>()}, nullptr), 0);
+  const cuda::kernels::SplitOut split{planes->as<uint8_t>(), units->as<float>()};
+  ASSERT_EQ(cuda::kernels::LaunchSplitX(dx->as<float>(), cols, split, nullptr), 0);
   std::vector<MatVecKernel> kernels(1);  // the default, then the generic kernel with 1, 2 and 4 rows a thread block
   for (bool staged : {false, true}) {
     for (int rows : {1, 2, 4}) {

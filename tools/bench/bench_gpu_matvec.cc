@@ -13,9 +13,10 @@
 // ("split S"; none: by the row count); "staged": the thread block's rows copied to shared memory
 // first; "default" what LaunchMatMul picks, given x split as the runner gives it to Q4_K), and its
 // result is compared with the generic kernel's (max |Δ| / max |y|). --kernels and --shapes keep
-// those whose names contain one of the parts given (for Nsight Compute runs of one kernel). Weights: random bytes with every block's d (and dmin) a small positive
-// half; BF16: random finite values. A shape gets as many copies as make 256 MB, cycled, so the
-// 50 MB L2 cannot serve a product from the last one (a decode step's matrices are distinct too).
+// those whose names contain one of the parts given (for Nsight Compute runs of one kernel).
+// Weights: random bytes with every block's d (and dmin) a small positive half; BF16: random finite
+// values. A shape gets as many copies as make 256 MB, cycled, so the 50 MB L2 cannot serve a
+// product from the last one (a decode step's matrices are distinct too).
 // Timing: a CUDA graph of `reps` products (as the runner's decode graph), launched once to warm up,
 // then 5 times between CUDA events; the median. Prints a markdown table.
 #include <cuda_runtime.h>
