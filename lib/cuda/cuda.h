@@ -195,8 +195,8 @@ struct MatMulOutput {
 // One token's x [cols] split into three planes of bytes (kernels::LaunchSplitX), which Q4_K's
 // one-token kernel multiplies with integer dot products: made once per input row (Split, or the
 // kernel that makes x: kernels::LaunchRmsNorm, LaunchSiluMul), read by every product of that row
-// (MatMul's `split`). Results equal the FP32 product's within ~1e-7
-// relative. Move-only; one stream at a time.
+// (MatMul's `split`). Results equal the FP32 product's within ~1e-7 relative. Move-only; one
+// stream at a time.
 class SplitInput {
  public:
   static absl::StatusOr<SplitInput> Allocate(int64_t cols);

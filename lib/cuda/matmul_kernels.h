@@ -83,7 +83,7 @@ int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kern
 
 // One token's x[0..cols) (cols a multiple of 32) as three planes of signed bytes per block of 32
 // values, so that a product with small integer codes is three integer dot products: with d = max
-// |x| / 127 over the block, x ≈ d · (p1 + p2 / 128 + p3 / 16384) within d / 32768 (lib/cuda/
+// |x| / 127 over the block, x ≈ d · (p1 + p2 / 128 + p3 / 16384) within about d / 16384 (lib/cuda/
 // split_x.cuh). planes: cols / 16 · 48 bytes (per 16 values p1's 16 bytes, p2's, p3's); units:
 // cols / 16 · 2 floats (per 16 values d / 16384 and their sum). Q4_K's one-token kernels read it
 // (MatMulArgs::x_planes, x_units); LaunchRmsNorm and LaunchSiluMul can write it beside x.

@@ -15,7 +15,8 @@ namespace quantc::cuda::kernels {
 // Called by all 32 lanes of a warp, lane l holding v = x[c] with c = c0 + l (c0 a multiple of 32):
 // writes the split of those 32 values to `to`. With d = max |x| / 127 over them and r = x / d in
 // [−127, 127], each plane takes the rounded value and passes on the rest (exact in float) times
-// 128, so x = d · (p1 + p2 / 128 + p3 / 16384) within d / 32768.
+// 128, so r = p1 + p2 / 128 + p3 / 16384 within 1 / 32768 and x = d · r within about d / 16384
+// (r itself is x / d rounded to float).
 __device__ __forceinline__ void SplitWarp(float v, int64_t c, const SplitOut& to) {
   float amax = fabsf(v), sum = v;
 #pragma unroll

@@ -421,7 +421,7 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
     QC_RETURN_IF_ERROR(observe(l, x));
     // The norms and SiLU·up also split their output for the one-token Q4_K products that read it
     // (Projection::split); o, whose input attention makes, keeps the FP32 kernel.
-    const ck::SplitOut qkv_split = w.mla ? ck::SplitOut{} : SplitOutFor(w.qkv, n);
+    const ck::SplitOut qkv_split = SplitOutFor(w.qkv, n);  // none for MLA's layers (no qkv)
     QC_RETURN_IF_ERROR(
         check(ck::LaunchRmsNorm(x, n, hidden, w.attn_norm.as<float>(), eps, xn, st, qkv_split), "rmsnorm"));
     const float* cos = c.cos.as<float>();
@@ -439,7 +439,7 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
                                "attention"));
       QC_RETURN_IF_ERROR(Project(w.o, sc.attn.as<float>(), n, x, stream, /*accumulate=*/true));
     }
-    const ck::SplitOut gate_up_split = w.moe ? ck::SplitOut{} : SplitOutFor(w.gate_up, n);
+    const ck::SplitOut gate_up_split = SplitOutFor(w.gate_up, n);  // none for MoE layers (no gate_up)
     QC_RETURN_IF_ERROR(
         check(ck::LaunchRmsNorm(x, n, hidden, w.ffn_norm.as<float>(), eps, xn, st, gate_up_split), "rmsnorm"));
     if (w.moe) {
