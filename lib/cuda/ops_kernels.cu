@@ -1,7 +1,6 @@
-// Element-wise and attention kernels of the GPU forward pass, in the CPU runner's arithmetic
-// (lib/runner/layers.cc, rope.cc) where it is cheap to keep: RMSNorm's double sum, the same silu
-// and rotation formulas. Attention uses an online softmax (one pass over the keys), which differs
-// from the CPU's two passes only in rounding. DeepSeek's latent attention (absorbed kv_b, as
+// Element-wise kernels of the GPU forward pass, in the CPU runner's arithmetic (lib/runner/
+// layers.cc, rope.cc) where it is cheap to keep: RMSNorm's double sum, the same silu and rotation
+// formulas (GQA attention: attention_kernels.cu). DeepSeek's latent attention (absorbed kv_b, as
 // AttendLatent in layers.cc, its sums over nope and kv_lora in the same order) and the MoE
 // gather/combine (experts summed in the order of the CPU's Moe) follow the same rule.
 #include <cuda_runtime.h>
@@ -11,6 +10,7 @@
 
 #include "lib/cuda/launch.cuh"
 #include "lib/cuda/ops_kernels.h"
+#include "lib/cuda/softmax.cuh"
 #include "lib/cuda/split_x.cuh"
 
 namespace quantc::cuda::kernels {
@@ -150,135 +150,6 @@ __global__ void SiluMulKernel(const float* gu, int64_t n, int64_t inter, float* 
   const float g = gu[t * 2 * inter + j];
   out[i] = g / (1.0f + expf(-g)) * gu[t * 2 * inter + inter + j];
   if (split.planes != nullptr) SplitWarp(out[i], i, split);
-}
-
-// An online softmax over keys seen one at a time: Add(s) takes a key's score, sets `weight` to that
-// key's exp(s - max) and returns the factor exp(old max - new max) that rescales what was
-// accumulated so far; denom is the sum of the weights at the current max.
-struct OnlineSoftmax {
-  float max = -INFINITY, denom = 0.0f, weight = 0.0f;
-  __device__ __forceinline__ float Add(float s) {
-    const float new_max = fmaxf(max, s);
-    const float correction = expf(max - new_max);
-    weight = expf(s - new_max);
-    denom = denom * correction + weight;
-    max = new_max;
-    return correction;
-  }
-};
-
-// One warp per (query, head). Lane l holds output dims l, l + 32, ... (at most 16 each).
-__global__ void AttendKernel(const float* q, int64_t q_stride, const float* k, const float* v, int64_t n,
-                             const int32_t* pos0, int64_t heads, int64_t kv_heads, int64_t dk, int64_t dv, float scale,
-                             float* out) {
-  StartAfterPrevious();
-  const int64_t job = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (job >= n * heads) return;
-  const int64_t t = job / heads, h = job % heads, kvh = h / (heads / kv_heads);
-  const float* qh = q + t * q_stride + h * dk;
-  float acc[16] = {};
-  OnlineSoftmax softmax;
-  const int64_t last = *pos0 + t;
-  for (int64_t j = 0; j <= last; ++j) {
-    const float* kj = k + (j * kv_heads + kvh) * dk;
-    float s = 0.0f;
-    for (int64_t d = lane; d < dk; d += 32) s += qh[d] * kj[d];
-    for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
-    s *= scale;
-    const float correction = softmax.Add(s), p = softmax.weight;
-    const float* vj = v + (j * kv_heads + kvh) * dv;
-    for (int64_t d = lane, i = 0; d < dv; d += 32, ++i) acc[i] = acc[i] * correction + p * vj[d];
-  }
-  float* oh = out + (t * heads + h) * dv;
-  for (int64_t d = lane, i = 0; d < dv; d += 32, ++i) oh[d] = acc[i] / softmax.denom;
-}
-
-// Partial online softmaxes (each part's running max and denominator over its own keys) merged:
-// weight[o] rescales part o to the largest max, and the total denominator is returned. A part that
-// saw no keys (max -inf) counts 0.
-template <int kParts>
-__device__ __forceinline__ float CombineSoftmaxParts(const float* part_max, const float* part_denom,
-                                                     float (&weight)[kParts]) {
-  float top = -INFINITY;
-  for (int o = 0; o < kParts; ++o) top = fmaxf(top, part_max[o]);
-  float total = 0.0f;
-  for (int o = 0; o < kParts; ++o) {
-    weight[o] = part_max[o] == -INFINITY ? 0.0f : expf(part_max[o] - top);
-    total += weight[o] * part_denom[o];
-  }
-  return total;
-}
-
-// out[d] = Σ_o weight[o] · acc[o · stride + d] / total for d < width, the block's threads side by
-// side: the parts' accumulators (each at its own max) merged into the attention output.
-template <int kParts>
-__device__ __forceinline__ void WriteMergedParts(const float* acc, int64_t stride, int64_t width,
-                                                 const float (&weight)[kParts], float total, float* out) {
-  for (int64_t d = threadIdx.x; d < width; d += blockDim.x) {
-    float sum = 0.0f;
-    for (int o = 0; o < kParts; ++o) sum += weight[o] * acc[o * stride + d];
-    out[d] = sum / total;
-  }
-}
-
-// One block of 128 threads per (query, head), as 16 groups of 8 lanes: group g takes keys g,
-// g + 16, ... with its own online softmax (16 keys in flight instead of one), lane i holding dims
-// 4i + 32m as float4s; the groups' partial results are merged through shared memory at the end.
-template <int KD, int VD>  // dk = 32 KD, dv = 32 VD
-__global__ void __launch_bounds__(128) AttendGroupsKernel(const float* q, int64_t q_stride, const float* k,
-                                                          const float* v, const int32_t* pos0, int64_t heads,
-                                                          int64_t kv_heads, float scale, float* out) {
-  StartAfterPrevious();
-  constexpr int kGroups = 16, kDk = 32 * KD, kDv = 32 * VD;
-  const int64_t t = blockIdx.x / heads, h = blockIdx.x % heads, kvh = h / (heads / kv_heads);
-  const int g = threadIdx.x / 8, i = threadIdx.x % 8;
-  float4 qr[KD];
-#pragma unroll
-  for (int m = 0; m < KD; ++m) qr[m] = *reinterpret_cast<const float4*>(q + t * q_stride + h * kDk + 4 * i + 32 * m);
-  OnlineSoftmax softmax;
-  float4 acc[VD];
-#pragma unroll
-  for (int m = 0; m < VD; ++m) acc[m] = make_float4(0, 0, 0, 0);
-  const int64_t last = *pos0 + t;
-  // Every lane runs every pass (the shuffles need the whole warp); a group past the last key idles.
-  for (int64_t j0 = 0; j0 <= last; j0 += kGroups) {
-    const int64_t j = j0 + g;
-    const bool valid = j <= last;
-    float s = 0.0f;
-    if (valid) {
-      const float* kj = k + (j * kv_heads + kvh) * kDk + 4 * i;
-#pragma unroll
-      for (int m = 0; m < KD; ++m) {
-        const float4 kv = *reinterpret_cast<const float4*>(kj + 32 * m);
-        s += qr[m].x * kv.x + qr[m].y * kv.y + qr[m].z * kv.z + qr[m].w * kv.w;
-      }
-    }
-    s += __shfl_xor_sync(0xFFFFFFFFu, s, 4);
-    s += __shfl_xor_sync(0xFFFFFFFFu, s, 2);
-    s += __shfl_xor_sync(0xFFFFFFFFu, s, 1);
-    if (!valid) continue;
-    s *= scale;
-    const float correction = softmax.Add(s), p = softmax.weight;
-    const float* vj = v + (j * kv_heads + kvh) * kDv + 4 * i;
-#pragma unroll
-    for (int m = 0; m < VD; ++m) {
-      const float4 vv = *reinterpret_cast<const float4*>(vj + 32 * m);
-      acc[m].x = acc[m].x * correction + p * vv.x;
-      acc[m].y = acc[m].y * correction + p * vv.y;
-      acc[m].z = acc[m].z * correction + p * vv.z;
-      acc[m].w = acc[m].w * correction + p * vv.w;
-    }
-  }
-  __shared__ float group_max[kGroups], group_denom[kGroups];
-  __shared__ float group_acc[kGroups][kDv];
-  if (i == 0) group_max[g] = softmax.max, group_denom[g] = softmax.denom;
-#pragma unroll
-  for (int m = 0; m < VD; ++m) *reinterpret_cast<float4*>(&group_acc[g][4 * i + 32 * m]) = acc[m];
-  __syncthreads();
-  float weight[kGroups];
-  const float total = CombineSoftmaxParts<kGroups>(group_max, group_denom, weight);
-  WriteMergedParts<kGroups>(&group_acc[0][0], kDv, kDv, weight, total, out + (t * heads + h) * kDv);
 }
 
 // Arg-max in two launches: kArgmaxBlocks blocks each reduce a slice to (value, index) in
@@ -529,31 +400,6 @@ int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstrea
   if (split.planes != nullptr && (n != 1 || inter % 32 != 0)) return static_cast<int>(cudaErrorInvalidValue);
   if (n * inter > 0) return LaunchEarly(SiluMulKernel, Blocks(n * inter), kThreads, 0, stream, gu, n, inter, out, split);
   return LastError();
-}
-
-int LaunchAttend(const float* q, int64_t q_stride, const float* k, const float* v, int64_t n, const int32_t* pos0,
-                 int64_t heads, int64_t kv_heads, int64_t dk, int64_t dv, float scale, float* out, CUstream_st* stream) {
-  if (dv > 16 * 32 || kv_heads <= 0 || heads % kv_heads != 0) return static_cast<int>(cudaErrorInvalidValue);
-  const int64_t jobs = n * heads;
-  if (jobs <= 0) return LastError();
-  const bool aligned = q_stride % 4 == 0 && reinterpret_cast<uintptr_t>(q) % 16 == 0;
-  if (aligned && dk == dv && (dk == 64 || dk == 128 || dk == 256)) {
-    const unsigned blocks = static_cast<unsigned>(jobs);
-    switch (dk) {
-      case 64:
-        return LaunchEarly(AttendGroupsKernel<2, 2>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads,
-                           scale, out);
-      case 128:
-        return LaunchEarly(AttendGroupsKernel<4, 4>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads,
-                           scale, out);
-      default:
-        return LaunchEarly(AttendGroupsKernel<8, 8>, blocks, 128, 0, stream, q, q_stride, k, v, pos0, heads, kv_heads,
-                           scale, out);
-    }
-  }
-  constexpr int kWarps = 4;
-  return LaunchEarly(AttendKernel, static_cast<unsigned>((jobs + kWarps - 1) / kWarps), kWarps * 32, 0, stream, q, q_stride,
-                     k, v, n, pos0, heads, kv_heads, dk, dv, scale, out);
 }
 
 int LaunchArgmax(const float* x, int64_t width, float* scratch, int32_t* out, CUstream_st* stream) {

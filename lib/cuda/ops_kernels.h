@@ -34,9 +34,24 @@ int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstrea
                   const SplitOut& split = {});
 // Causal attention of n queries (positions *pos0 .. *pos0 + n - 1) over cached keys 0 .. *pos0 + t:
 // q [n, q_stride] (head h at h * dk), k [T, kv_heads * dk], v [T, kv_heads * dv] ->
-// out [n, heads * dv]; dv <= 512.
+// out [n, heads * dv]; dv <= 512 (attention_kernels.cu). One token with `parts` (dk = dv in {64,
+// 128, 256}, q 16-byte aligned): each head's keys split over kAttendSplits thread blocks, merged by
+// the last to finish; `split` then also writes out's split for the o projection (LaunchSplitX).
+constexpr int kAttendSplits = 16;
+// The split attention's scratch: per head kAttendSplits parts of dv + 2 floats (AttendPartFloats)
+// and a counter, zero before the first launch (each launch leaves it zero).
+struct AttendParts {
+  float* partial = nullptr;
+  uint32_t* counters = nullptr;  // [heads]
+};
+constexpr int64_t AttendPartFloats(int64_t heads, int64_t dv) { return heads * kAttendSplits * (dv + 2); }
+// Whether LaunchAttend splits the keys of n queries with head sizes dk, dv when given parts.
+constexpr bool AttendSplits(int64_t n, int64_t dk, int64_t dv) {
+  return n == 1 && dk == dv && (dk == 64 || dk == 128 || dk == 256);
+}
 int LaunchAttend(const float* q, int64_t q_stride, const float* k, const float* v, int64_t n, const int32_t* pos0,
-                 int64_t heads, int64_t kv_heads, int64_t dk, int64_t dv, float scale, float* out, CUstream_st* stream);
+                 int64_t heads, int64_t kv_heads, int64_t dk, int64_t dv, float scale, float* out, CUstream_st* stream,
+                 const AttendParts& parts = {}, const SplitOut& split = {});
 // RmsNorm over rows that sit inside wider rows: x[t * x_stride + i] -> out[t * out_stride + i] for
 // i < width (MLA's q_a part of the stacked q_a/kv_a output). out must not alias x unless the strides match.
 int LaunchRmsNormStrided(const float* x, int64_t x_stride, int64_t n, int64_t width, const float* weight, float eps,

@@ -193,6 +193,7 @@ struct GpuCache::Scratch {
   cuda::DeviceBuffer input;   // the same, on the device: x is updated in place, layer by layer
   cuda::DeviceBuffer xn, qkv, attn, gu, h, logits;
   cuda::DeviceBuffer argmax;  // the index, then the arg-max kernels' scratch
+  cuda::DeviceBuffer attn_parts, attn_counters;  // one token: the split attention's (ck::AttendParts)
   cuda::PinnedBuffer argmax_host;
   std::optional<MlaScratch> mla;  // with MLA layers
   std::optional<MoeScratch> moe;  // with MoE layers
@@ -293,6 +294,7 @@ absl::StatusOr<std::unique_ptr<GpuRunner>> GpuRunner::Create(const Model& model,
       QC_RETURN_IF_ERROR(EnableSplit(g.qkv));
       QC_ASSIGN_OR_RETURN(auto o, matrices({Role::kO}));
       QC_ASSIGN_OR_RETURN(g.o, UploadProjection(o, {}));
+      QC_RETURN_IF_ERROR(EnableSplit(g.o));
     }
     if (spec.moe.IsMoeLayer(l)) {  // DeepSeek's first first_k_dense_replace layers stay dense
       QC_ASSIGN_OR_RETURN(GpuMoe moe, UploadMoe(spec, *adapter, w, l));
@@ -357,6 +359,10 @@ absl::StatusOr<GpuCache::Scratch*> GpuRunner::ScratchFor(const cuda::Stream& str
   QC_ASSIGN_OR_RETURN(s->logits, AllocateFloats(logit_rows * m.lm_head.rows));
   QC_ASSIGN_OR_RETURN(s->argmax, cuda::DeviceBuffer::Allocate(4 + 4 * ck::kArgmaxScratch));
   QC_ASSIGN_OR_RETURN(s->argmax_host, cuda::PinnedBuffer::Allocate(4));
+  if (tokens == 1 && ck::AttendSplits(1, m.spec.head_dim, m.spec.head_dim)) {
+    QC_ASSIGN_OR_RETURN(s->attn_parts, AllocateFloats(ck::AttendPartFloats(m.spec.num_heads, m.spec.head_dim)));
+    QC_ASSIGN_OR_RETURN(s->attn_counters, UploadFloats(std::vector<float>(m.spec.num_heads, 0.0f)));  // zero bits
+  }
   if (m.spec.mla.enabled()) {
     QC_ASSIGN_OR_RETURN(s->mla, AllocateMlaScratch(m.spec, tokens));
   }
@@ -419,8 +425,8 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const GpuLayer& w = m.layers[l];
     QC_RETURN_IF_ERROR(observe(l, x));
-    // The norms and SiLU·up also split their output for the one-token Q4_K products that read it
-    // (Projection::split); o, whose input attention makes, keeps the FP32 kernel.
+    // The norms, the split attention and SiLU·up also split their output for the one-token Q4_K
+    // products that read it (Projection::split).
     const ck::SplitOut qkv_split = SplitOutFor(w.qkv, n);  // none for MLA's layers (no qkv)
     QC_RETURN_IF_ERROR(
         check(ck::LaunchRmsNorm(x, n, hidden, w.attn_norm.as<float>(), eps, xn, st, qkv_split), "rmsnorm"));
@@ -434,10 +440,13 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
       QC_RETURN_IF_ERROR(check(ck::LaunchRopeAppendKv(qkv, n, qkv_rows, heads, kvh, hd, s.rope.dim, s.rope.interleaved, cos,
                                                       sin, pos, c.k[l].as<float>(), c.v[l].as<float>(), st),
                                "rope"));
+      const ck::AttendParts parts{sc.attn_parts.as<float>(), sc.attn_counters.as<uint32_t>()};
+      const ck::SplitOut o_split = parts.partial != nullptr ? SplitOutFor(w.o, n) : ck::SplitOut{};
       QC_RETURN_IF_ERROR(check(ck::LaunchAttend(qkv, qkv_rows, c.k[l].as<float>(), c.v[l].as<float>(), n, pos, heads, kvh, hd,
-                                                hd, scale, sc.attn.as<float>(), st),
+                                                hd, scale, sc.attn.as<float>(), st, parts, o_split),
                                "attention"));
-      QC_RETURN_IF_ERROR(Project(w.o, sc.attn.as<float>(), n, x, stream, /*accumulate=*/true));
+      QC_RETURN_IF_ERROR(
+          Project(w.o, sc.attn.as<float>(), n, x, stream, /*accumulate=*/true, o_split.planes != nullptr));
     }
     const ck::SplitOut gate_up_split = SplitOutFor(w.gate_up, n);  // none for MoE layers (no gate_up)
     QC_RETURN_IF_ERROR(

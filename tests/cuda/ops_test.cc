@@ -1,6 +1,7 @@
 // The GPU forward pass's element-wise and attention kernels against the CPU runner's functions
 // (lib/runner/layers.h, rope.h) on the same inputs: RMSNorm, RoPE (half-split and interleaved),
-// silu·up, RoPE with the KV-cache append, causal GQA attention over a cache, arg-max. DeepSeek's
+// silu·up, RoPE with the KV-cache append, causal GQA attention over a cache (one token's split
+// over the keys too), arg-max. DeepSeek's
 // kernels (latent attention's append, absorption, attention and value projection; the MoE gather
 // and combine) against plain loops written here, and the latent attention's three kernels together
 // against the CPU runner's AttendLatent.
@@ -261,6 +262,41 @@ TEST_F(CudaOpsTest, CausalGroupedAttentionCommonHeadSizes) {
                                                   kKvHeads, dk, dk, scale, out, nullptr),
                                   "attend").ok());
     EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-5) << dk;
+  }
+}
+
+// One token with the keys split over kAttendSplits thread blocks a head, merged by the last: from
+// a short cache (only the first block has keys) to one where every block takes several tiles,
+// launched twice on the same parts (the counters must come back to zero), and the output's split
+// the bytes LaunchSplitX makes of it.
+TEST_F(CudaOpsTest, OneTokenAttentionSplitOverKeysEqualsTheCpus) {
+  for (int64_t dk : {64, 128, 256}) {
+    for (int64_t pos0 : {0, 9, 16 * k::kAttendSplits + 3, 700}) {
+      constexpr int64_t kHeads = 6, kKvHeads = 2;
+      const int64_t stride = (kHeads + 2 * kKvHeads) * dk, t_len = pos0 + 1;
+      auto qkv = Random(stride, 50 + dk), kk = Random(t_len * kKvHeads * dk, 51), v = Random(t_len * kKvHeads * dk, 52);
+      const std::vector<float> q(qkv.begin(), qkv.begin() + kHeads * dk);
+      const float scale = 1.0f / std::sqrt(float(dk));
+      std::vector<float> want(kHeads * dk);
+      runner::Attend(q.data(), kk.data(), v.data(), 1, pos0, kHeads, kKvHeads, dk, dk, scale, want.data());
+      float* out = Device(std::vector<float>(want.size()));
+      const k::AttendParts parts{Device(std::vector<float>(k::AttendPartFloats(kHeads, dk))),
+                                 reinterpret_cast<uint32_t*>(Device(std::vector<float>(kHeads, 0.0f)))};
+      const float *dq = Device(qkv), *dk_cache = Device(kk), *dv_cache = Device(v);
+      const int32_t* pos = Position(static_cast<int32_t>(pos0));
+      for (int launch = 0; launch < 2; ++launch) {
+        const HostSplit split = SplitOf([&](const k::SplitOut& to) {
+          return k::LaunchAttend(dq, stride, dk_cache, dv_cache, 1, pos, kHeads, kKvHeads, dk, dk, scale, out, nullptr,
+                                 parts, to);
+        }, kHeads * dk);
+        const std::vector<float> got = Host(out, want.size());
+        EXPECT_LE(RelativeMaxError(got, want), 1e-5) << dk << " at " << pos0 << ", launch " << launch;
+        const HostSplit by_split_x =
+            SplitOf([&](const k::SplitOut& to) { return k::LaunchSplitX(out, kHeads * dk, to, nullptr); }, kHeads * dk);
+        EXPECT_EQ(split.planes, by_split_x.planes);
+        EXPECT_EQ(split.units, by_split_x.units);
+      }
+    }
   }
 }
 
