@@ -360,21 +360,25 @@ __global__ void __launch_bounds__(kThreads) Q4KPlanesMatVec(MatMulArgs a, int sp
 
 // F's decode kernel with R rows a warp: the launch's CUDA error code, or kNoKernel where there is
 // none, or where the addresses do not fit it (16-byte aligned x and blocks). split 0: doubled from
-// 1 while the warps are fewer than kFewWarps (about 64 an SM on H100's 132: a constant, as no
-// runtime call may run here, inside a graph capture) and a step of the group (4 · split blocks)
-// stays shorter than the row, so that no warp idles. On H100 at the 7B shapes that is the best of
-// 1, 2 and 4 measured for each (tools/bench/bench_gpu_matvec.cc): 18944 x 3584 with 4 rows a warp:
-// 2; 3584 x 18944: 4; 4608 x 3584: 2; 152064 x 3584: 1.
+// 1 while the warps are fewer than few_warps (about 64 an SM on H100's 132, twice that for the
+// integer kernel: a constant, as no runtime call may run here, inside a graph capture) and a step
+// of the group (4 · split blocks) stays shorter than the row, so that no warp idles. On H100 at the
+// 7B shapes that is the best of 1, 2 and 4 measured for each (tools/bench/bench_gpu_matvec.cc):
+// 18944 x 3584 with 4 rows a warp: 2 (Q5_K with 2 rows: 1); 3584 x 18944: 4; 4608 x 3584: 2;
+// 152064 x 3584: 1; and inside the decode step (bench_gpu), the integer kernel on the stacked
+// gate/up 37888 x 3584: 2 (staged, 8 rows a thread block instead of 16: 2.96 -> 2.64 ms a 7B
+// Q4_K_M token; smaller thread blocks finish and free their shared memory for the next bulk
+// copies sooner, so the decoding overlaps the streaming better).
 constexpr int kNoKernel = -1;
 
 template <class F, int R, bool kSubnormal>
 int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream, bool planes = false, bool staged = false) {
   if constexpr (std::is_same_v<F, Q4_K> || (std::is_same_v<F, Q5_K> && !kSubnormal)) {
-    constexpr int64_t kFewWarps = 8192;
+    const int64_t few_warps = planes ? 16384 : 8192;
     const int64_t groups = (a.rows + R - 1) / R, blocks = a.cols / 256;
     if (split == 0) {
       split = 1;
-      while (split < kWarps && groups * split < kFewWarps && 8 * split < blocks) split *= 2;
+      while (split < kWarps && groups * split < few_warps && 8 * split < blocks) split *= 2;
     }
     const uintptr_t w = reinterpret_cast<uintptr_t>(a.w), x = reinterpret_cast<uintptr_t>(a.x);
     const int64_t grid = (groups + kWarps / split - 1) / (kWarps / split);
