@@ -1,7 +1,8 @@
-// Launch interface of lib/cuda's element-wise and attention kernels (ops_kernels.cu): plain types
-// only. Each returns the CUDA error code of its launch (0 = success). All pointers are device
-// memory. Positions come from device memory (`pos0`: the cache length before these tokens), so a
-// captured decode step replays at whatever position the cache has reached.
+// Launch interface of lib/cuda's element-wise and attention kernels (ops_kernels.cu; GQA attention:
+// attention_kernels.cu): plain types only. Each returns the CUDA error code of its launch (0 =
+// success). All pointers are device memory. Positions come from device memory (`pos0`: the cache
+// length before these tokens), so a captured decode step replays at whatever position the cache
+// has reached.
 #pragma once
 
 #include <cstdint>
