@@ -104,13 +104,9 @@ struct GroupAttention {
 #pragma unroll
     for (int m = 0; m < VD; ++m) *reinterpret_cast<float4*>(&group_acc[g][4 * i + 32 * m]) = acc[m];
     __syncthreads();
-    float weight[kGroups];
-    const float total = CombineSoftmaxParts<kGroups>(group_max, group_denom, weight);
-    if (partial != nullptr && threadIdx.x == 0) {
-      float top = -INFINITY;
-      for (int o = 0; o < kGroups; ++o) top = fmaxf(top, group_max[o]);
-      partial[0] = top, partial[1] = total;
-    }
+    float weight[kGroups], top;
+    const float total = CombineSoftmaxParts<kGroups>(group_max, group_denom, weight, &top);
+    if (partial != nullptr && threadIdx.x == 0) partial[0] = top, partial[1] = total;
     WriteMergedParts<kGroups>(&group_acc[0][0], kDv, kDv, weight, partial != nullptr ? 1.0f : total, out);
   }
 };
@@ -195,20 +191,23 @@ int LaunchAttend(const float* q, int64_t q_stride, const float* k, const float* 
   const int64_t jobs = n * heads;
   if (jobs <= 0) return LastError();
   const bool aligned = q_stride % 4 == 0 && reinterpret_cast<uintptr_t>(q) % 16 == 0;
-  const bool grouped = aligned && dk == dv && (dk == 64 || dk == 128 || dk == 256);
+  const bool grouped = aligned && AttendGroupedHeads(dk, dv);
   if (split.planes != nullptr && (!AttendSplits(n, dk, dv) || parts.partial == nullptr || !aligned)) {
     return static_cast<int>(cudaErrorInvalidValue);
   }
   if (grouped) {
+    auto launch = [&](auto heads_kernel) {
+      return heads_kernel(q, q_stride, k, v, n, pos0, heads, kv_heads, scale, out, stream, parts, split);
+    };
     switch (dk) {
-      case 64: return LaunchAttendHeads<2>(q, q_stride, k, v, n, pos0, heads, kv_heads, scale, out, stream, parts, split);
-      case 128: return LaunchAttendHeads<4>(q, q_stride, k, v, n, pos0, heads, kv_heads, scale, out, stream, parts, split);
-      default: return LaunchAttendHeads<8>(q, q_stride, k, v, n, pos0, heads, kv_heads, scale, out, stream, parts, split);
+      case 64: return launch(LaunchAttendHeads<2>);
+      case 128: return launch(LaunchAttendHeads<4>);
+      default: return launch(LaunchAttendHeads<8>);
     }
   }
   constexpr int kWarps = 4;
-  return LaunchEarly(AttendKernel, static_cast<unsigned>((jobs + kWarps - 1) / kWarps), kWarps * 32, 0, stream, q, q_stride,
-                     k, v, n, pos0, heads, kv_heads, dk, dv, scale, out);
+  return LaunchEarly(AttendKernel, static_cast<unsigned>((jobs + kWarps - 1) / kWarps), kWarps * 32, 0, stream, q,
+                     q_stride, k, v, n, pos0, heads, kv_heads, dk, dv, scale, out);
 }
 
 }  // namespace quantc::cuda::kernels

@@ -46,10 +46,10 @@ struct AttendParts {
   uint32_t* counters = nullptr;  // [heads]
 };
 constexpr int64_t AttendPartFloats(int64_t heads, int64_t dv) { return heads * kAttendSplits * (dv + 2); }
-// Whether LaunchAttend splits the keys of n queries with head sizes dk, dv when given parts.
-constexpr bool AttendSplits(int64_t n, int64_t dk, int64_t dv) {
-  return n == 1 && dk == dv && (dk == 64 || dk == 128 || dk == 256);
-}
+// The head sizes of LaunchAttend's thread-block kernels (with q 16-byte aligned), and whether it
+// splits the keys of n queries when given parts.
+constexpr bool AttendGroupedHeads(int64_t dk, int64_t dv) { return dk == dv && (dk == 64 || dk == 128 || dk == 256); }
+constexpr bool AttendSplits(int64_t n, int64_t dk, int64_t dv) { return n == 1 && AttendGroupedHeads(dk, dv); }
 int LaunchAttend(const float* q, int64_t q_stride, const float* k, const float* v, int64_t n, const int32_t* pos0,
                  int64_t heads, int64_t kv_heads, int64_t dk, int64_t dv, float scale, float* out, CUstream_st* stream,
                  const AttendParts& parts = {}, const SplitOut& split = {});

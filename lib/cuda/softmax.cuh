@@ -26,13 +26,14 @@ struct OnlineSoftmax {
 };
 
 // Partial online softmaxes (each part's running max and denominator over its own keys) merged:
-// weight[o] rescales part o to the largest max, and the total denominator is returned. A part that
-// saw no keys (max -inf) counts 0.
+// weight[o] rescales part o to the largest max (also *top_out, if given), and the total
+// denominator is returned. A part that saw no keys (max -inf) counts 0.
 template <int kParts>
 __device__ __forceinline__ float CombineSoftmaxParts(const float* part_max, const float* part_denom,
-                                                     float (&weight)[kParts]) {
+                                                     float (&weight)[kParts], float* top_out = nullptr) {
   float top = -INFINITY;
   for (int o = 0; o < kParts; ++o) top = fmaxf(top, part_max[o]);
+  if (top_out != nullptr) *top_out = top;
   float total = 0.0f;
   for (int o = 0; o < kParts; ++o) {
     weight[o] = part_max[o] == -INFINITY ? 0.0f : expf(part_max[o] - top);
