@@ -9,7 +9,8 @@
 // counts. Q4_K and Q5_K have kernels of their own for it (below: a warp owns up to 4 rows and
 // streams their blocks with 16-byte loads; Q4_K's integer kernel reads x split into planes);
 // Q6_K and Q8_0 run this kernel with 1, 2 or 4 rows a thread block, Q6_K's staged (stage.cuh: the
-// block's rows copied into shared memory first). LaunchOneToken picks.
+// block's rows copied into shared memory first; Q6_K's integer kernel on x's planes is there to be
+// compared). LaunchOneToken picks.
 #include <cuda_runtime.h>
 
 #include <type_traits>
@@ -358,6 +359,89 @@ __global__ void __launch_bounds__(kThreads) Q4KPlanesMatVec(MatMulArgs a, int sp
   at.Write(a, split, acc);
 }
 
+// 16 bytes at a 2-byte aligned address (Q6_K's blocks are 210 bytes): the five aligned words
+// around them, joined by funnel shifts. Reads up to 3 bytes past the 16.
+template <bool kStaged>
+__device__ __forceinline__ uint4 Load16Of2(const uint8_t* p) {
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  const uint32_t shift = 8 * static_cast<uint32_t>(at & 3);
+  const uint32_t* words = reinterpret_cast<const uint32_t*>(at & ~uintptr_t{3});
+  uint32_t w[5];
+#pragma unroll
+  for (int i = 0; i < 5; ++i) {
+    if constexpr (kStaged) {
+      asm("ld.shared.u32 %0, [%1];" : "=r"(w[i]) : "r"(SharedAddress(words + i)));
+    } else {
+      w[i] = __ldg(words + i);
+    }
+  }
+  return make_uint4(__funnelshift_r(w[0], w[1], shift), __funnelshift_r(w[1], w[2], shift),
+                    __funnelshift_r(w[2], w[3], shift), __funnelshift_r(w[3], w[4], shift));
+}
+
+// Q6_K with x split into planes (LaunchSplitX). A warp's step is 4 blocks of each row, 8 lanes a
+// block (DecodeWarp, as Q4KPlanesMatVec). Weight 128n + 32g + l (half n, l < 32) is the low (g = 0,
+// 1) or high (g = 2, 3) nibble of ql[64n + 32(g % 2) + l] with bits 2g, 2g + 1 of qh[32n + l] above
+// it, minus 32, scaled by its sub-block's scales[8n + 2g + l / 16]. Lane k takes half n = k / 4,
+// l = l0 .. l0 + 15 (l0 = 16 ((k / 2) % 2)) and g = k % 2 (low nibbles: sub-block A) and g + 2 (high:
+// B): one 16-byte chunk of ql, one of qh, and two whole sub-blocks, matching two units of x. The
+// codes q (0 .. 63) times the planes are integer dot products (t = Σ q·(16384 p1 + 128 p2 + p3) <
+// 2^31); the 32 comes off with the unit's sum of x: Σ (q − 32)·x = u·t − 32 Σ x.
+// Not LaunchMatMul's choice (measured on the H100, docs/results.md): alone it beats the generic
+// kernel on short rows (lm head 152064 x 3584 with 4 rows a warp, staged: 99.5% of the copy
+// bandwidth vs 89.1%; 4608 x 3584: 62% vs 53%) but not on FFN down's long ones (3584 x 18944, one
+// row a thread block: 61% vs 74%, its x loads then outweighing the weights' in L1), and in the 7B
+// decode step on the head and v it gained nothing (2.642 vs 2.627 ms a token).
+template <int R, bool kStaged>
+__global__ void __launch_bounds__(kThreads) Q6KPlanesMatVec(MatMulArgs a, int split) {
+  extern __shared__ __align__(128) uint8_t stage[];
+  const DecodeWarp<R> at(a, split, kStaged ? stage : nullptr);
+  const int k = at.lane % 8, half = k / 4, l0 = 16 * ((k / 2) % 2), g = k % 2;
+  const int sub_a = 8 * half + 2 * g + l0 / 16, sub_b = sub_a + 4;
+  const int ql_at = 64 * half + 32 * g + l0, qh_at = 128 + 32 * half + l0;
+  const uint32_t qh_shift = 2 * g;
+  const int64_t blocks = a.cols / 256, stride = 4 * split;
+  const float2* units = reinterpret_cast<const float2*>(a.x_units);
+  float acc[R] = {};
+#pragma unroll 2
+  for (int64_t b = at.lane / 8 + 4 * at.part; b < blocks; b += stride) {
+    const uint8_t* xa = a.x_planes + (b * 16 + sub_a) * 48;
+    const uint8_t* xb = a.x_planes + (b * 16 + sub_b) * 48;
+    uint4 pa[3], pb[3];
+#pragma unroll
+    for (int p = 0; p < 3; ++p) pa[p] = LoadX16(xa + 16 * p), pb[p] = LoadX16(xb + 16 * p);
+    const float2 ua = units[b * 16 + sub_a], ub = units[b * 16 + sub_b];
+    const float ca = -32.0f * ua.y, cb = -32.0f * ub.y;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = at.row[r] + b * 210;
+      const uint4 ql4 = Load16Of2<kStaged>(blk + ql_at), qh4 = Load16Of2<kStaged>(blk + qh_at);
+      const uint32_t ql[4] = {ql4.x, ql4.y, ql4.z, ql4.w}, qh[4] = {qh4.x, qh4.y, qh4.z, qh4.w};
+      int qa[4], qb[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const uint32_t h = qh[j] >> qh_shift;
+        qa[j] = (ql[j] & 0x0F0F0F0Fu) | ((h << 4) & 0x30303030u);
+        qb[j] = ((ql[j] >> 4) & 0x0F0F0F0Fu) | (h & 0x30303030u);
+      }
+      int ta = 0, tb = 0;
+#pragma unroll
+      for (int p = 0; p < 3; ++p) {
+        const int xa4[4] = {int(pa[p].x), int(pa[p].y), int(pa[p].z), int(pa[p].w)};
+        const int xb4[4] = {int(pb[p].x), int(pb[p].y), int(pb[p].z), int(pb[p].w)};
+        ta *= 128, tb *= 128;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) ta = __dp4a(qa[j], xa4[j], ta), tb = __dp4a(qb[j], xb4[j], tb);
+      }
+      const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
+      const float sa = fmaf(ua.x, static_cast<float>(ta), ca), sb = fmaf(ub.x, static_cast<float>(tb), cb);
+      const float sum = fmaf(static_cast<float>(scales[sub_a]), sa, static_cast<float>(scales[sub_b]) * sb);
+      acc[r] = fmaf(HalfAt(blk + 208), sum, acc[r]);
+    }
+  }
+  at.Write(a, split, acc);
+}
+
 // F's decode kernel with R rows a warp: the launch's CUDA error code, or kNoKernel where there is
 // none, or where the addresses do not fit it (16-byte aligned x and blocks). split 0: doubled from
 // 1 while the warps are fewer than few_warps (about 64 an SM on H100's 132, twice that for the
@@ -373,7 +457,11 @@ constexpr int kNoKernel = -1;
 
 template <class F, int R, bool kSubnormal>
 int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream, bool planes = false, bool staged = false) {
-  if constexpr (std::is_same_v<F, Q4_K> || (std::is_same_v<F, Q5_K> && !kSubnormal)) {
+  constexpr bool kQ4K = std::is_same_v<F, Q4_K>, kQ5K = std::is_same_v<F, Q5_K>, kQ6K = std::is_same_v<F, Q6_K>;
+  if constexpr (kQ4K || (kQ5K && !kSubnormal) || (kQ6K && !kSubnormal)) {
+    // Q6_K has only the planes kernel, whose loads take 2-byte aligned blocks; the others load
+    // whole 16-byte units.
+    if (planes ? !(kQ4K || kQ6K) || a.x_planes == nullptr || a.x_units == nullptr : kQ6K) return kNoKernel;
     const int64_t few_warps = planes ? 16384 : 8192;
     const int64_t groups = (a.rows + R - 1) / R, blocks = a.cols / 256;
     if (split == 0) {
@@ -382,25 +470,22 @@ int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream, bool plane
     }
     const uintptr_t w = reinterpret_cast<uintptr_t>(a.w), x = reinterpret_cast<uintptr_t>(a.x);
     const int64_t grid = (groups + kWarps / split - 1) / (kWarps / split);
-    if ((split != 1 && split != 2 && split != 4) || x % 16 != 0 || w % 16 != 0 || a.row_bytes % 16 != 0 ||
-        grid > 0x7FFFFFFF) {
-      return kNoKernel;
-    }
+    const bool aligned = kQ6K ? w % 2 == 0 : x % 16 == 0 && w % 16 == 0 && a.row_bytes % 16 == 0;
+    if ((split != 1 && split != 2 && split != 4) || !aligned || grid > 0x7FFFFFFF) return kNoKernel;
     const int64_t shared = staged ? (kWarps / split) * R * a.row_bytes + kStageSlack : 0;
     if (shared > kMaxStage) return kNoKernel;
     auto launch = [&](auto kernel) {
       return LaunchEarly(kernel, static_cast<unsigned>(grid), kThreads, static_cast<size_t>(shared), stream, a, split);
     };
-    if (planes && !std::is_same_v<F, Q4_K>) return kNoKernel;
-    if constexpr (std::is_same_v<F, Q4_K>) {
-      if (planes) {
-        if (a.x_planes == nullptr || a.x_units == nullptr) return kNoKernel;
-        return staged ? launch(Q4KPlanesMatVec<R, true>) : launch(Q4KPlanesMatVec<R, false>);
+    if constexpr (kQ6K) {
+      return staged ? launch(Q6KPlanesMatVec<R, true>) : launch(Q6KPlanesMatVec<R, false>);
+    } else {
+      if constexpr (kQ4K) {
+        if (planes) return staged ? launch(Q4KPlanesMatVec<R, true>) : launch(Q4KPlanesMatVec<R, false>);
       }
+      return staged ? launch(KQuantMatVec<kQ5K, R, kSubnormal, true>)
+                    : launch(KQuantMatVec<kQ5K, R, kSubnormal, false>);
     }
-    constexpr bool kFive = std::is_same_v<F, Q5_K>;
-    return staged ? launch(KQuantMatVec<kFive, R, kSubnormal, true>)
-                  : launch(KQuantMatVec<kFive, R, kSubnormal, false>);
   } else {
     return kNoKernel;
   }
@@ -410,6 +495,7 @@ template <class F>
 int LaunchDecode(const MatMulArgs& a, const MatVecKernel& k, cudaStream_t stream) {
   if (k.planes) {
     switch (k.rows == 0 ? 4 : k.rows) {
+      case 1: return LaunchDecode<F, 1, false>(a, k.split, stream, true, k.staged);
       case 2: return LaunchDecode<F, 2, false>(a, k.split, stream, true, k.staged);
       case 4: return LaunchDecode<F, 4, false>(a, k.split, stream, true, k.staged);
       default: return kNoKernel;

@@ -66,14 +66,15 @@ int LaunchMatMul(Format format, const MatMulArgs& args, CUstream_st* stream);
 
 // A kernel for one token (n == 1, a decode step): kDefault is LaunchMatMul's choice; kGeneric the
 // kernel of n > 1, which every format has; kDecode the decode kernels of Q4_K and Q5_K, which
-// stream whole blocks with 16-byte loads, with these options:
+// stream whole blocks with 16-byte loads, and Q6_K's integer kernel (planes only), with these
+// options:
 struct MatVecKernel {
   enum Kind { kDefault, kGeneric, kDecode };
   Kind kind = kDefault;
   int rows = 0;            // rows a thread block (kGeneric) or a warp (kDecode) takes: 1, 2 or 4; 0: 4
   int split = 0;           // kDecode: warps side by side along a row: 1, 2 or 4; 0: by the row count
   bool subnormal = false;  // kDecode, Q4_K: codes taken as subnormal floats, no per-weight conversion
-  bool planes = false;     // kDecode, Q4_K: integer dot products with x split into planes (args.x_planes)
+  bool planes = false;     // kDecode, Q4_K, Q6_K: integer dot products with x split into planes (args.x_planes)
   bool staged = false;     // the thread block's rows copied to shared memory in one bulk copy first
 };
 // y = W·x (+ bias) for one token (args.n is taken as 1) on the kernel named: for comparing them

@@ -154,8 +154,8 @@ INSTANTIATE_TEST_SUITE_P(Formats, CudaMatMulTest,
 // One token at the 7B shapes' widths (3584: hidden; 18944: FFN) on every kernel that can run it:
 // LaunchMatMul's choice, the generic kernel with 1, 2 or 4 rows a thread block, and the decode
 // kernels of Q4_K and Q5_K (1, 2 or 4 rows a warp, 1, 2 or 4 warps along a row, Q4_K's subnormal
-// codes or x split into planes), each also with its rows staged in shared memory; other formats
-// have no decode kernels. 37 rows leave the last group's rows partly empty; the bias and
+// codes or x split into planes) and Q6_K's on the planes, each also with its rows staged in shared
+// memory; other formats have no decode kernels. 37 rows leave the last group's rows partly empty; the bias and
 // accumulation are the decode kernels' own epilogue.
 class CudaMatVecTest : public ::testing::TestWithParam<std::tuple<DType, int64_t>> {
  protected:
@@ -187,7 +187,7 @@ TEST_P(CudaMatVecTest, EqualsTheCpuKernelsOnEveryKernel) {
   // Which decode kernels each format has.
   auto exists = [&](const MatVecKernel& k) {
     if (k.kind != MatVecKernel::kDecode) return true;
-    if (k.planes) return dtype == DType::kQ4_K && !k.subnormal;
+    if (k.planes) return (dtype == DType::kQ4_K || dtype == DType::kQ6_K) && !k.subnormal;
     return dtype == DType::kQ4_K || (dtype == DType::kQ5_K && !k.subnormal);
   };
   // Staged kernels take a thread block's rows into at most 32 KB of shared memory: rows the
@@ -218,7 +218,7 @@ TEST_P(CudaMatVecTest, EqualsTheCpuKernelsOnEveryKernel) {
         MatVecKernel k;
         k.kind = MatVecKernel::kDecode, k.rows = rows, k.split = split;
         k.subnormal = variant % 3 == 1, k.planes = variant % 3 == 2, k.staged = variant >= 3;
-        if (rows == 1 && (k.subnormal || k.planes)) continue;  // no such kernel for any format
+        if (rows == 1 && k.subnormal) continue;  // no such kernel for any format
         kernels.push_back(k);
       }
     }

@@ -9,7 +9,7 @@
 // Every kernel that can run a format's product is timed (kernels::MatVecKernel: "generic" is the
 // kernel of n > 1, which ran every one-token product before the decode kernels, "generic rows R"
 // the same with R rows a thread block instead of 4; "rows R" the decode kernels of Q4_K and Q5_K
-// with R rows a warp, Q4_K's subnormal codes or x split into planes, and S warps along a row
+// with R rows a warp, Q4_K's subnormal codes or x split into planes (Q6_K: planes only), and S warps along a row
 // ("split S"; none: by the row count); "staged": the thread block's rows copied to shared memory
 // first; "default" what LaunchMatMul picks, given x split as the runner gives it to Q4_K), and its
 // result is compared with the generic kernel's (max |Δ| / max |y|). --kernels and --shapes keep
@@ -164,7 +164,7 @@ std::vector<MatVecKernel> Kernels() {
     }
   }
   for (bool staged : {false, true}) {
-    for (int rows : {2, 4}) {
+    for (int rows : {1, 2, 4}) {
       for (int split : {0, 1, 2, 4}) {
         MatVecKernel k;
         k.kind = MatVecKernel::kDecode, k.rows = rows, k.planes = true, k.split = split, k.staged = staged;
