@@ -309,6 +309,21 @@ __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split
   at.Write(a, split, acc);
 }
 
+// Σ q·(16384 p1 + 128 p2 + p3) over a unit of 16 values of x split into planes (LaunchSplitX):
+// the 16 byte codes q (four words, each code below 128) times each plane's 16 signed bytes, as
+// integer dot products summed in 128s (Horner). Exact while the sum stays below 2^31.
+__device__ __forceinline__ int PlanesDot(const int (&q)[4], const uint4 (&planes)[3]) {
+  int t = 0;
+#pragma unroll
+  for (int p = 0; p < 3; ++p) {
+    const int x[4] = {int(planes[p].x), int(planes[p].y), int(planes[p].z), int(planes[p].w)};
+    t *= 128;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) t = __dp4a(q[j], x[j], t);
+  }
+  return t;
+}
+
 // Q4_K with x split into planes (LaunchSplitX): lanes, steps and scales as KQuantMatVec; a lane's
 // 16 + 16 codes times each plane's 16 + 16 bytes are integer dot products (dp4a), summed exactly in
 // one integer per sub-block (t = 16384 · Σq·p1 + 128 · Σq·p2 + Σq·p3 < 2^29), so the per-weight
@@ -337,15 +352,7 @@ __global__ void __launch_bounds__(kThreads) Q4KPlanesMatVec(MatMulArgs a, int sp
       int q0[4], q1[4];
 #pragma unroll
       for (int j = 0; j < 4; ++j) q0[j] = q[j] & 0x0F0F0F0Fu, q1[j] = (q[j] >> 4) & 0x0F0F0F0Fu;
-      int t0 = 0, t1 = 0;
-#pragma unroll
-      for (int p = 0; p < 3; ++p) {
-        const int x0[4] = {int(p0[p].x), int(p0[p].y), int(p0[p].z), int(p0[p].w)};
-        const int x1[4] = {int(p1[p].x), int(p1[p].y), int(p1[p].z), int(p1[p].w)};
-        t0 *= 128, t1 *= 128;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) t0 = __dp4a(q0[j], x0[j], t0), t1 = __dp4a(q1[j], x1[j], t1);
-      }
+      const int t0 = PlanesDot(q0, p0), t1 = PlanesDot(q1, p1);
       const uint32_t sc = lane.Scales(head), mn = lane.Mins(head);
       const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));  // d, dmin
       auto code = [&](uint32_t word, uint32_t sel) { return KQuantLane::Code(word, sel) - 0x1p23f; };
@@ -424,15 +431,7 @@ __global__ void __launch_bounds__(kThreads) Q6KPlanesMatVec(MatMulArgs a, int sp
         qa[j] = (ql[j] & 0x0F0F0F0Fu) | ((h << 4) & 0x30303030u);
         qb[j] = ((ql[j] >> 4) & 0x0F0F0F0Fu) | (h & 0x30303030u);
       }
-      int ta = 0, tb = 0;
-#pragma unroll
-      for (int p = 0; p < 3; ++p) {
-        const int xa4[4] = {int(pa[p].x), int(pa[p].y), int(pa[p].z), int(pa[p].w)};
-        const int xb4[4] = {int(pb[p].x), int(pb[p].y), int(pb[p].z), int(pb[p].w)};
-        ta *= 128, tb *= 128;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) ta = __dp4a(qa[j], xa4[j], ta), tb = __dp4a(qb[j], xb4[j], tb);
-      }
+      const int ta = PlanesDot(qa, pa), tb = PlanesDot(qb, pb);
       const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
       const float sa = fmaf(ua.x, static_cast<float>(ta), ca), sb = fmaf(ub.x, static_cast<float>(tb), cb);
       const float sum = fmaf(static_cast<float>(scales[sub_a]), sa, static_cast<float>(scales[sub_b]) * sb);
