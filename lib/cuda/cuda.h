@@ -192,11 +192,12 @@ struct MatMulOutput {
   const float* bias = nullptr;
   bool accumulate = false;
 };
-// One token's x [cols] split into three planes of bytes (kernels::LaunchSplitX), which Q4_K's
+// One token's x [cols] split into two planes of bytes (kernels::LaunchSplitX), which Q4_K's
 // one-token kernel multiplies with integer dot products: made once per input row (Split, or the
-// kernel that makes x: kernels::LaunchRmsNorm, LaunchSiluMul), read by every product of that row
-// (MatMul's `split`). Results equal the FP32 product's within ~1e-7 relative. Move-only; one
-// stream at a time.
+// kernel that makes x: kernels::LaunchRmsNorm, LaunchSiluMul, one token's attention), read by every
+// product of that row (MatMul's `split`). Each value is carried to within 1/508 of its 16-value
+// unit's largest / 127, and the product is the FP32 one's on x so rounded. Move-only; one stream at
+// a time.
 class SplitInput {
  public:
   static absl::StatusOr<SplitInput> Allocate(int64_t cols);

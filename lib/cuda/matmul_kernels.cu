@@ -309,25 +309,25 @@ __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split
   at.Write(a, split, acc);
 }
 
-// Σ q·(16384 p1 + 128 p2 + p3) over a unit of 16 values of x split into planes (LaunchSplitX):
-// the 16 byte codes q (four words, each code below 128) times each plane's 16 signed bytes, as
-// integer dot products summed in 128s (Horner). Exact while the sum stays below 2^31.
-__device__ __forceinline__ int PlanesDot(const int (&q)[4], const uint4 (&planes)[3]) {
-  int t = 0;
+// Σ q·(254 p1 + p2) over a unit of 16 values of x split into planes (LaunchSplitX): the 16 byte
+// codes q (four words, each code below 128) times each plane's 16 signed bytes, as two independent
+// chains of integer dot products. Exact: |t| < 64 · 16 · 255 · 127 < 2^31.
+__device__ __forceinline__ int PlanesDot(const int (&q)[4], const uint4 (&planes)[kSplitXPlanes]) {
+  int t[kSplitXPlanes];
 #pragma unroll
-  for (int p = 0; p < 3; ++p) {
+  for (int p = 0; p < kSplitXPlanes; ++p) {
     const int x[4] = {int(planes[p].x), int(planes[p].y), int(planes[p].z), int(planes[p].w)};
-    t *= 128;
+    t[p] = 0;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) t = __dp4a(q[j], x[j], t);
+    for (int j = 0; j < 4; ++j) t[p] = __dp4a(q[j], x[j], t[p]);
   }
-  return t;
+  return t[0] * kSplitXRadix + t[1];
 }
 
 // Q4_K with x split into planes (LaunchSplitX): lanes, steps and scales as KQuantMatVec; a lane's
 // 16 + 16 codes times each plane's 16 + 16 bytes are integer dot products (dp4a), summed exactly in
-// one integer per sub-block (t = 16384 · Σq·p1 + 128 · Σq·p2 + Σq·p3 < 2^29), so the per-weight
-// work is a quarter of a mask and three quarters of a dp4a instead of a conversion and an FMA.
+// one integer per sub-block (t = 254 · Σq·p1 + Σq·p2), so the per-weight work is a quarter of a
+// mask and half a dp4a instead of a conversion and an FMA.
 template <int R, bool kStaged>
 __global__ void __launch_bounds__(kThreads) Q4KPlanesMatVec(MatMulArgs a, int split) {
   extern __shared__ __align__(128) uint8_t stage[];
@@ -339,10 +339,12 @@ __global__ void __launch_bounds__(kThreads) Q4KPlanesMatVec(MatMulArgs a, int sp
   float acc[R] = {};
 #pragma unroll 2
   for (int64_t b = at.lane / 8 + 4 * at.part; b < blocks; b += stride) {
-    const uint8_t* xp = a.x_planes + (b * 16 + 4 * i + h) * 48;  // the 16 values at 256b + 64i + 16h
-    uint4 p0[3], p1[3];  // sub-block 2i's planes, 2i + 1's (two units of 16 on)
+    const uint8_t* xp = a.x_planes + (b * 16 + 4 * i + h) * kSplitXUnitBytes;  // the 16 values at 256b + 64i + 16h
+    uint4 p0[kSplitXPlanes], p1[kSplitXPlanes];  // sub-block 2i's planes, 2i + 1's (two units of 16 on)
 #pragma unroll
-    for (int p = 0; p < 3; ++p) p0[p] = LoadX16(xp + 16 * p), p1[p] = LoadX16(xp + 96 + 16 * p);
+    for (int p = 0; p < kSplitXPlanes; ++p) {
+      p0[p] = LoadX16(xp + 16 * p), p1[p] = LoadX16(xp + 2 * kSplitXUnitBytes + 16 * p);
+    }
     const float2 u0 = units[b * 16 + 4 * i + h], u1 = units[b * 16 + 4 * i + 2 + h];
 #pragma unroll
     for (int r = 0; r < R; ++r) {
@@ -392,8 +394,8 @@ __device__ __forceinline__ uint4 Load16Of2(const uint8_t* p) {
 // it, minus 32, scaled by its sub-block's scales[8n + 2g + l / 16]. Lane k takes half n = k / 4,
 // l = l0 .. l0 + 15 (l0 = 16 ((k / 2) % 2)) and g = k % 2 (low nibbles: sub-block A) and g + 2 (high:
 // B): one 16-byte chunk of ql, one of qh, and two whole sub-blocks, matching two units of x. The
-// codes q (0 .. 63) times the planes are integer dot products (t = Σ q·(16384 p1 + 128 p2 + p3) <
-// 2^31); the 32 comes off with the unit's sum of x: Σ (q − 32)·x = u·t − 32 Σ x.
+// codes q (0 .. 63) times the planes are integer dot products (t = Σ q·(254 p1 + p2)); the 32 comes
+// off with the unit's sum of x: Σ (q − 32)·x = u·t − 32 Σ x.
 // Not LaunchMatMul's choice (measured on the H100, docs/results.md): alone it beats the generic
 // kernel on short rows (lm head 152064 x 3584 with 4 rows a warp, staged: 99.5% of the copy
 // bandwidth vs 89.1%; 4608 x 3584: 62% vs 53%) but not on FFN down's long ones (3584 x 18944, one
@@ -412,11 +414,11 @@ __global__ void __launch_bounds__(kThreads) Q6KPlanesMatVec(MatMulArgs a, int sp
   float acc[R] = {};
 #pragma unroll 2
   for (int64_t b = at.lane / 8 + 4 * at.part; b < blocks; b += stride) {
-    const uint8_t* xa = a.x_planes + (b * 16 + sub_a) * 48;
-    const uint8_t* xb = a.x_planes + (b * 16 + sub_b) * 48;
-    uint4 pa[3], pb[3];
+    const uint8_t* xa = a.x_planes + (b * 16 + sub_a) * kSplitXUnitBytes;
+    const uint8_t* xb = a.x_planes + (b * 16 + sub_b) * kSplitXUnitBytes;
+    uint4 pa[kSplitXPlanes], pb[kSplitXPlanes];
 #pragma unroll
-    for (int p = 0; p < 3; ++p) pa[p] = LoadX16(xa + 16 * p), pb[p] = LoadX16(xb + 16 * p);
+    for (int p = 0; p < kSplitXPlanes; ++p) pa[p] = LoadX16(xa + 16 * p), pb[p] = LoadX16(xb + 16 * p);
     const float2 ua = units[b * 16 + sub_a], ub = units[b * 16 + sub_b];
     const float ca = -32.0f * ua.y, cb = -32.0f * ub.y;
 #pragma unroll

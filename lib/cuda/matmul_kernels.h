@@ -82,18 +82,23 @@ struct MatVecKernel {
 // format has no such kernel.
 int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kernel, CUstream_st* stream);
 
-// One token's x[0..cols) (cols a multiple of 32) as three planes of signed bytes per block of 32
-// values, so that a product with small integer codes is three integer dot products: with d = max
-// |x| / 127 over the block, x ≈ d · (p1 + p2 / 128 + p3 / 16384) within about d / 16384 (lib/cuda/
-// split_x.cuh). planes: cols / 16 · 48 bytes (per 16 values p1's 16 bytes, p2's, p3's); units:
-// cols / 16 · 2 floats (per 16 values d / 16384 and their sum). Q4_K's one-token kernels read it
-// (MatMulArgs::x_planes, x_units); LaunchRmsNorm and LaunchSiluMul can write it beside x.
+// One token's x[0..cols) (cols a multiple of 32) as two planes of signed bytes per unit of 16
+// values, so that a product with small integer codes is two integer dot products: with d = max |x|
+// / 127 over the unit, x ≈ x' = d · (p1 + p2 / 254) within d / 508 (lib/cuda/split_x.cuh: x to
+// about 1/64500 of its unit's largest value, finer than the TF32 of the prefill GEMMs), and the
+// integer kernels compute W·x'. planes: cols / 16 · 32 bytes (per 16 values p1's 16 bytes, then
+// p2's); units: cols / 16 · 2 floats (per 16 values d / 254 and the sum of x'). The integer kernels
+// of Q4_K and Q6_K read it (MatMulArgs::x_planes, x_units); LaunchRmsNorm, LaunchSiluMul and one
+// token's attention can write it beside x.
 struct SplitOut {
   uint8_t* planes = nullptr;
   float* units = nullptr;
 };
 int LaunchSplitX(const float* x, int64_t cols, const SplitOut& to, CUstream_st* stream);
-constexpr int64_t SplitXPlaneBytes(int64_t cols) { return cols / 16 * 48; }
+constexpr int kSplitXPlanes = 2;
+constexpr int kSplitXRadix = 254;  // p2's weight against p1's: |p2| <= 127
+constexpr int64_t kSplitXUnitBytes = 16 * kSplitXPlanes;
+constexpr int64_t SplitXPlaneBytes(int64_t cols) { return cols / 16 * kSplitXUnitBytes; }
 constexpr int64_t SplitXUnitFloats(int64_t cols) { return cols / 16 * 2; }
 
 // Whether the decode step's kernels start early (lib/cuda/launch.cuh; default true), their blocks

@@ -13,23 +13,28 @@
 namespace quantc::cuda::kernels {
 
 // Called by all 32 lanes of a warp, lane l holding v = x[c] with c = c0 + l (c0 a multiple of 32):
-// writes the split of those 32 values to `to`. With d = max |x| / 127 over them and r = x / d in
-// [−127, 127], each plane takes the rounded value and passes on the rest (exact in float) times
-// 128, so r = p1 + p2 / 128 + p3 / 16384 within 1 / 32768 and x = d · r within about d / 16384
-// (r itself is x / d rounded to float).
+// writes the split of those 32 values to `to`, a unit of 16 at a time. With d = max |x| / 127 over
+// the unit and r = x / d in [−127, 127], the first plane takes r rounded and the second the rest
+// (in [−0.5, 0.5]) times kSplitXRadix = 254, rounded: x' = d · (p1 + p2 / 254) is x within d / 508
+// (and r's rounding to float). The unit's sum is x''s (an exact integer times d / 254), so a
+// product's offset terms (Q4_K's mins, Q6_K's −32) and its codes see the same x': the integer
+// kernels compute W·x' up to FP32 rounding.
 __device__ __forceinline__ void SplitWarp(float v, int64_t c, const SplitOut& to) {
-  float amax = fabsf(v), sum = v;
+  float amax = fabsf(v);
 #pragma unroll
-  for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
-#pragma unroll
-  for (int o = 8; o > 0; o /= 2) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);  // over each half's 16
+  for (int o = 8; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));  // over each unit's 16
   const float r = amax > 0.0f ? v * (127.0f / amax) : 0.0f;
-  const float q1 = rintf(r), e1 = (r - q1) * 128.0f, q2 = rintf(e1), q3 = rintf((e1 - q2) * 128.0f);
-  uint8_t* unit = to.planes + (c / 16) * 48 + c % 16;
+  const float q1 = rintf(r), q2 = rintf((r - q1) * static_cast<float>(kSplitXRadix));
+  int sum = static_cast<int>(q1) * kSplitXRadix + static_cast<int>(q2);
+#pragma unroll
+  for (int o = 8; o > 0; o /= 2) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+  uint8_t* unit = to.planes + (c / 16) * kSplitXUnitBytes + c % 16;
   unit[0] = static_cast<uint8_t>(static_cast<int8_t>(q1));
   unit[16] = static_cast<uint8_t>(static_cast<int8_t>(q2));
-  unit[32] = static_cast<uint8_t>(static_cast<int8_t>(q3));
-  if (c % 16 == 0) reinterpret_cast<float2*>(to.units)[c / 16] = make_float2(amax / 127.0f / 16384.0f, sum);
+  if (c % 16 == 0) {
+    const float scale = amax / 127.0f / static_cast<float>(kSplitXRadix);
+    reinterpret_cast<float2*>(to.units)[c / 16] = make_float2(scale, scale * static_cast<float>(sum));
+  }
 }
 
 }  // namespace quantc::cuda::kernels

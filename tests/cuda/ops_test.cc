@@ -18,6 +18,7 @@
 #include "lib/cuda/ops_kernels.h"
 #include "lib/runner/layers.h"
 #include "lib/runner/rope.h"
+#include "tests/cuda/test_weights.h"
 
 namespace quantc {
 namespace {
@@ -129,10 +130,10 @@ TEST_F(CudaOpsTest, SiluMulOfGateAndUpSideBySide) {
   EXPECT_LE(RelativeMaxError(Host(out, want.size()), want), 1e-6);
 }
 
-// x split into planes (kernels::LaunchSplitX) as Q4_K's one-token kernels read it, by its own
-// kernel and beside the outputs of RMSNorm and SiLU·up: each 32-value block's planes rebuild x within
-// about d / 16384 (d = max |x| / 127 over the block), the unit sums are x's, and the three kernels
-// write the same bytes for the same x.
+// x split into planes (kernels::LaunchSplitX) as the integer kernels read it, by its own kernel and
+// beside the outputs of RMSNorm and SiLU·up: each unit of 16 values' planes rebuild x within about
+// d / 508 (d = max |x| / 127 over the unit), the unit sums are the rebuilt x's, and the three
+// kernels write the same bytes for the same x.
 struct HostSplit {
   std::vector<int8_t> planes;
   std::vector<float> units;
@@ -149,21 +150,22 @@ HostSplit SplitOf(const std::function<int(const k::SplitOut&)>& launch, int64_t 
   return h;
 }
 void ExpectSplitRebuilds(const HostSplit& h, const std::vector<float>& x, const std::string& what) {
-  for (size_t b = 0; b < x.size() / 32; ++b) {
-    float amax = 0;
-    for (size_t i = 32 * b; i < 32 * b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
-    for (size_t i = 32 * b; i < 32 * b + 32; ++i) {
-      const size_t unit = i / 16, at = unit * 48 + i % 16;
-      const double d = h.units[2 * unit], sum_plane = 16384.0 * h.planes[at] + 128.0 * h.planes[at + 16] + h.planes[at + 32];
-      // d / 32768 from the planes, as much again from rounding x / d to float (|x / d| <= 127)
-      ASSERT_NEAR(d * sum_plane, x[i], amax / 127.0 / 32768.0 * 2.1 + 1e-30) << what << " value " << i;
-      ASSERT_NEAR(d, amax / 127.0 / 16384.0, 1e-6 * d) << what << " unit " << unit;
-    }
-  }
+  const std::vector<double> rebuilt = testing_cuda::RebuildSplit(h.planes, h.units);
+  ASSERT_EQ(rebuilt.size(), x.size()) << what;
   for (size_t unit = 0; unit < x.size() / 16; ++unit) {
+    float amax = 0;
     double sum = 0, abs = 0;
-    for (size_t i = 16 * unit; i < 16 * unit + 16; ++i) sum += x[i], abs += std::fabs(x[i]);
+    for (size_t i = 16 * unit; i < 16 * unit + 16; ++i) {
+      amax = std::max(amax, std::fabs(x[i]));
+      sum += rebuilt[i], abs += std::fabs(rebuilt[i]);
+    }
+    const double d = amax / 127.0;
+    ASSERT_NEAR(h.units[2 * unit], d / 254.0, 1e-6 * d / 254.0) << what << " unit " << unit;
     ASSERT_NEAR(h.units[2 * unit + 1], sum, 1e-6 * abs) << what << " unit " << unit;
+    for (size_t i = 16 * unit; i < 16 * unit + 16; ++i) {
+      // d / 508 from the planes, a little more from rounding x / d to float (|x / d| <= 127)
+      ASSERT_NEAR(rebuilt[i], x[i], d / 508.0 * 1.01 + 1e-30) << what << " value " << i;
+    }
   }
 }
 

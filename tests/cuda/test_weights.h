@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "lib/cuda/cuda.h"
+#include "lib/cuda/matmul_kernels.h"
 #include "lib/dtypes/float_convert.h"
 #include "lib/kernels/ggml_quants/quants.h"
 #include "lib/kernels/matmul/weight_matrix.h"
@@ -137,6 +138,18 @@ inline absl::StatusOr<TestWeight> MakeTestWeight(const WeightSpec& s, int64_t ro
     }
   }
   return absl::InvalidArgumentError("unknown weight kind");
+}
+
+// The x' that a split (kernels::LaunchSplitX's planes and units, downloaded) stands for: value c is
+// u · (254 p1 + p2) with u its unit's scale. The integer kernels compute the product with exactly
+// this x' (up to FP32 rounding).
+inline std::vector<double> RebuildSplit(const std::vector<int8_t>& planes, const std::vector<float>& units) {
+  std::vector<double> x(units.size() / 2 * 16);
+  for (size_t c = 0; c < x.size(); ++c) {
+    const size_t at = c / 16 * cuda::kernels::kSplitXUnitBytes + c % 16;
+    x[c] = double(units[c / 16 * 2]) * (double(cuda::kernels::kSplitXRadix) * planes[at] + planes[at + 16]);
+  }
+  return x;
 }
 
 }  // namespace quantc::testing_cuda
