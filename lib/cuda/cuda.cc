@@ -373,4 +373,21 @@ absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, 
   return CheckLaunch(kernels::LaunchMatMul(w.format, a, stream != nullptr ? stream->get() : nullptr), "matmul launch");
 }
 
+absl::StatusOr<bool> MatVecPair(const DeviceWeight& a, float* ya, const MatMulOutput& out_a, const DeviceWeight& b,
+                                float* yb, const MatMulOutput& out_b, const float* x, const SplitInput& split,
+                                const Stream& stream) {
+  if (split.cols() != a.cols || split.cols() != b.cols) return false;
+  const kernels::SplitOut planes = split.Out();
+  auto args = [&](const DeviceWeight& w, float* y, const MatMulOutput& out) {
+    kernels::MatMulArgs m = w.Args();
+    m.x = x, m.n = 1, m.y = y, m.ldy = out.ldy == 0 ? w.rows : out.ldy, m.bias = out.bias, m.accumulate = out.accumulate;
+    m.x_planes = planes.planes, m.x_units = planes.units;
+    return m;
+  };
+  const int code = kernels::LaunchMatVecPair(a.format, args(a, ya, out_a), b.format, args(b, yb, out_b), stream.get());
+  if (code == kernels::kNotLaunched) return false;
+  QC_RETURN_IF_ERROR(CheckLaunch(code, "matmul pair launch"));
+  return true;
+}
+
 }  // namespace quantc::cuda

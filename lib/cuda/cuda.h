@@ -219,4 +219,11 @@ class SplitInput {
 absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out = {},
                     const Stream* stream = nullptr, const SplitInput* split = nullptr);
 
+// One token's products of two weights that read the same x (its split made) in one launch
+// (kernels::LaunchMatVecPair: the integer kernels of Q4_K and Q6_K side by side). Returns false,
+// having launched nothing, where the pair has no such kernel: the caller multiplies them apart.
+absl::StatusOr<bool> MatVecPair(const DeviceWeight& a, float* ya, const MatMulOutput& out_a, const DeviceWeight& b,
+                                float* yb, const MatMulOutput& out_b, const float* x, const SplitInput& split,
+                                const Stream& stream);
+
 }  // namespace quantc::cuda

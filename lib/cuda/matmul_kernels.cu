@@ -9,8 +9,8 @@
 // counts. Q4_K and Q5_K have kernels of their own for it (below: a warp owns up to 4 rows and
 // streams their blocks with 16-byte loads; Q4_K's integer kernel reads x split into planes);
 // Q6_K and Q8_0 run this kernel with 1, 2 or 4 rows a thread block, Q6_K's staged (stage.cuh: the
-// block's rows copied into shared memory first; Q6_K's integer kernel on x's planes is there to be
-// compared). LaunchOneToken picks.
+// block's rows copied into shared memory first; Q6_K's integer kernel on x's planes for an LM head
+// and beside Q4_K in one launch). LaunchOneToken picks.
 #include <cuda_runtime.h>
 
 #include <type_traits>
@@ -25,6 +25,7 @@ namespace {
 
 constexpr int kMaxTokens = 8;  // input rows per pass over the weights
 constexpr int kThreads = 128;  // per thread block
+constexpr int64_t kTallRows = 16384;  // one token: a matrix this tall (an LM head) gets 4 rows a thread block or warp
 // The most shared memory a staged kernel takes: 6 thread blocks an SM (24 warps), below the 48 KB
 // that would need an opt-in.
 constexpr int64_t kMaxStage = 32 * 1024;
@@ -158,11 +159,12 @@ struct DecodeWarp {
   int warp, lane, part;
   int64_t r0;
   const uint8_t* row[R];
-  // Staged (stage non-null): copies the block's rows to `stage` and waits for them (and for the
-  // previous kernel); otherwise the warp's rows are read where they are.
-  __device__ DecodeWarp(const MatMulArgs& a, int split, uint8_t* stage = nullptr) {
+  // Thread block `block` of the matrix's grid. Staged (stage non-null): copies the block's rows to
+  // `stage` and waits for them (and for the previous kernel); otherwise the warp's rows are read
+  // where they are.
+  __device__ DecodeWarp(const MatMulArgs& a, int split, unsigned block, uint8_t* stage = nullptr) {
     warp = threadIdx.x / 32, lane = threadIdx.x % 32, part = warp % split;
-    const int64_t block_r0 = static_cast<int64_t>(blockIdx.x) * (kWarps / split) * R;
+    const int64_t block_r0 = static_cast<int64_t>(block) * (kWarps / split) * R;
     r0 = block_r0 + (warp / split) * R;
     if (stage == nullptr) {
       StartAfterPrevious();
@@ -245,7 +247,7 @@ __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split
   static_assert(!(kFive && kSubnormal), "Q5_K's codes are 5 bits wide");
   constexpr int kBytes = kFive ? 176 : 144, kQs = kFive ? 48 : 16;
   extern __shared__ __align__(128) uint8_t stage[];
-  const DecodeWarp<R> at(a, split, kStaged ? stage : nullptr);
+  const DecodeWarp<R> at(a, split, blockIdx.x, kStaged ? stage : nullptr);
   const KQuantLane lane(at.lane);
   const int k = lane.k, i = lane.i, h = lane.h;
   // A scale code as (2^23 + c) · kUnit − 2^23 · kUnit = c · kUnit, exactly.
@@ -328,10 +330,15 @@ __device__ __forceinline__ int PlanesDot(const int (&q)[4], const uint4 (&planes
 // 16 + 16 codes times each plane's 16 + 16 bytes are integer dot products (dp4a), summed exactly in
 // one integer per sub-block (t = 254 · Σq·p1 + Σq·p2), so the per-weight work is a quarter of a
 // mask and half a dp4a instead of a conversion and an FMA.
+// Thread block `block`'s rows (a struct, so that OnRows and OnTwoMatrices can run it).
 template <int R, bool kStaged>
-__global__ void __launch_bounds__(kThreads) Q4KPlanesMatVec(MatMulArgs a, int split) {
+struct Q4KPlanes {
+  static __device__ void Run(const MatMulArgs& a, int split, unsigned block);
+};
+template <int R, bool kStaged>
+__device__ void Q4KPlanes<R, kStaged>::Run(const MatMulArgs& a, int split, unsigned block) {
   extern __shared__ __align__(128) uint8_t stage[];
-  const DecodeWarp<R> at(a, split, kStaged ? stage : nullptr);
+  const DecodeWarp<R> at(a, split, block, kStaged ? stage : nullptr);
   const KQuantLane lane(at.lane);
   const int k = lane.k, i = lane.i, h = lane.h;
   const int64_t blocks = a.cols / 256, stride = 4 * split;
@@ -389,22 +396,27 @@ __device__ __forceinline__ uint4 Load16Of2(const uint8_t* p) {
 }
 
 // Q6_K with x split into planes (LaunchSplitX). A warp's step is 4 blocks of each row, 8 lanes a
-// block (DecodeWarp, as Q4KPlanesMatVec). Weight 128n + 32g + l (half n, l < 32) is the low (g = 0,
+// block (DecodeWarp, as Q4KPlanes). Weight 128n + 32g + l (half n, l < 32) is the low (g = 0,
 // 1) or high (g = 2, 3) nibble of ql[64n + 32(g % 2) + l] with bits 2g, 2g + 1 of qh[32n + l] above
 // it, minus 32, scaled by its sub-block's scales[8n + 2g + l / 16]. Lane k takes half n = k / 4,
 // l = l0 .. l0 + 15 (l0 = 16 ((k / 2) % 2)) and g = k % 2 (low nibbles: sub-block A) and g + 2 (high:
 // B): one 16-byte chunk of ql, one of qh, and two whole sub-blocks, matching two units of x. The
 // codes q (0 .. 63) times the planes are integer dot products (t = Σ q·(254 p1 + p2)); the 32 comes
 // off with the unit's sum of x: Σ (q − 32)·x = u·t − 32 Σ x.
-// Not LaunchMatMul's choice (measured on the H100, docs/results.md): alone it beats the generic
-// kernel on short rows (lm head 152064 x 3584 with 4 rows a warp, staged: 99.5% of the copy
-// bandwidth vs 89.1%; 4608 x 3584: 62% vs 53%) but not on FFN down's long ones (3584 x 18944, one
-// row a thread block: 61% vs 74%, its x loads then outweighing the weights' in L1), and in the 7B
-// decode step on the head and v it gained nothing (2.642 vs 2.627 ms a token).
+// LaunchMatMul's choice for tall matrices given the planes (measured on the H100, docs/results.md):
+// alone it beats the generic kernel on short rows (lm head 152064 x 3584 with 4 rows a warp,
+// staged: 99.5% of the copy bandwidth vs 89.1%; 4608 x 3584: 62% vs 53%) but not on FFN down's long
+// ones (3584 x 18944, one row a thread block: 61% vs 74%, its x loads then outweighing the weights'
+// in L1). In the 7B decode step: the head 2.500-2.504 -> 2.491-2.498 ms a token; v, in one launch
+// with q/k (LaunchMatVecPair), 2.517-2.538 -> 2.494-2.499.
 template <int R, bool kStaged>
-__global__ void __launch_bounds__(kThreads) Q6KPlanesMatVec(MatMulArgs a, int split) {
+struct Q6KPlanes {
+  static __device__ void Run(const MatMulArgs& a, int split, unsigned block);
+};
+template <int R, bool kStaged>
+__device__ void Q6KPlanes<R, kStaged>::Run(const MatMulArgs& a, int split, unsigned block) {
   extern __shared__ __align__(128) uint8_t stage[];
-  const DecodeWarp<R> at(a, split, kStaged ? stage : nullptr);
+  const DecodeWarp<R> at(a, split, block, kStaged ? stage : nullptr);
   const int k = at.lane % 8, half = k / 4, l0 = 16 * ((k / 2) % 2), g = k % 2;
   const int sub_a = 8 * half + 2 * g + l0 / 16, sub_b = sub_a + 4;
   const int ql_at = 64 * half + 32 * g + l0, qh_at = 128 + 32 * half + l0;
@@ -454,35 +466,66 @@ __global__ void __launch_bounds__(kThreads) Q6KPlanesMatVec(MatMulArgs a, int sp
 // gate/up 37888 x 3584: 2 (staged, 8 rows a thread block instead of 16: 2.96 -> 2.64 ms a 7B
 // Q4_K_M token; smaller thread blocks finish and free their shared memory for the next bulk
 // copies sooner, so the decoding overlaps the streaming better).
-constexpr int kNoKernel = -1;
+constexpr int kNoKernel = kNotLaunched;
+
+// The grid, warps along a row and shared memory of F's decode kernel with R rows a warp; false
+// where there is none (see above).
+struct DecodePlan {
+  int split = 0;
+  unsigned grid = 0;
+  size_t shared = 0;
+};
+template <class F, int R, bool kSubnormal>
+bool PlanDecode(const MatMulArgs& a, int split, bool planes, bool staged, DecodePlan& plan) {
+  constexpr bool kQ4K = std::is_same_v<F, Q4_K>, kQ5K = std::is_same_v<F, Q5_K>, kQ6K = std::is_same_v<F, Q6_K>;
+  if (!(kQ4K || (kQ5K && !kSubnormal) || (kQ6K && !kSubnormal))) return false;
+  // Q6_K has only the planes kernel, whose loads take 2-byte aligned blocks; the others load
+  // whole 16-byte units.
+  if (planes ? !(kQ4K || kQ6K) || a.x_planes == nullptr || a.x_units == nullptr : kQ6K) return false;
+  const int64_t few_warps = planes ? 16384 : 8192;
+  const int64_t groups = (a.rows + R - 1) / R, blocks = a.cols / 256;
+  if (split == 0) {
+    split = 1;
+    while (split < kWarps && groups * split < few_warps && 8 * split < blocks) split *= 2;
+  }
+  const uintptr_t w = reinterpret_cast<uintptr_t>(a.w), x = reinterpret_cast<uintptr_t>(a.x);
+  const int64_t grid = (groups + kWarps / split - 1) / (kWarps / split);
+  const bool aligned = kQ6K ? w % 2 == 0 : x % 16 == 0 && w % 16 == 0 && a.row_bytes % 16 == 0;
+  if ((split != 1 && split != 2 && split != 4) || !aligned || grid > 0x7FFFFFFF) return false;
+  const int64_t shared = staged ? (kWarps / split) * R * a.row_bytes + kStageSlack : 0;
+  if (shared > kMaxStage) return false;
+  plan = {split, static_cast<unsigned>(grid), static_cast<size_t>(shared)};
+  return true;
+}
+
+// A kernel of one matrix's rows (Rows: Q4KPlanes, Q6KPlanes), and one of two matrices' rows side by
+// side: the first grid_a thread blocks take a's, the rest b's (LaunchMatVecPair).
+template <class Rows>
+__global__ void __launch_bounds__(kThreads) OnRows(MatMulArgs a, int split) {
+  Rows::Run(a, split, blockIdx.x);
+}
+template <class RowsA, class RowsB>
+__global__ void __launch_bounds__(kThreads) OnTwoMatrices(MatMulArgs a, int split_a, unsigned grid_a, MatMulArgs b,
+                                                          int split_b) {
+  if (blockIdx.x < grid_a) {
+    RowsA::Run(a, split_a, blockIdx.x);
+  } else {
+    RowsB::Run(b, split_b, blockIdx.x - grid_a);
+  }
+}
 
 template <class F, int R, bool kSubnormal>
 int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream, bool planes = false, bool staged = false) {
   constexpr bool kQ4K = std::is_same_v<F, Q4_K>, kQ5K = std::is_same_v<F, Q5_K>, kQ6K = std::is_same_v<F, Q6_K>;
   if constexpr (kQ4K || (kQ5K && !kSubnormal) || (kQ6K && !kSubnormal)) {
-    // Q6_K has only the planes kernel, whose loads take 2-byte aligned blocks; the others load
-    // whole 16-byte units.
-    if (planes ? !(kQ4K || kQ6K) || a.x_planes == nullptr || a.x_units == nullptr : kQ6K) return kNoKernel;
-    const int64_t few_warps = planes ? 16384 : 8192;
-    const int64_t groups = (a.rows + R - 1) / R, blocks = a.cols / 256;
-    if (split == 0) {
-      split = 1;
-      while (split < kWarps && groups * split < few_warps && 8 * split < blocks) split *= 2;
-    }
-    const uintptr_t w = reinterpret_cast<uintptr_t>(a.w), x = reinterpret_cast<uintptr_t>(a.x);
-    const int64_t grid = (groups + kWarps / split - 1) / (kWarps / split);
-    const bool aligned = kQ6K ? w % 2 == 0 : x % 16 == 0 && w % 16 == 0 && a.row_bytes % 16 == 0;
-    if ((split != 1 && split != 2 && split != 4) || !aligned || grid > 0x7FFFFFFF) return kNoKernel;
-    const int64_t shared = staged ? (kWarps / split) * R * a.row_bytes + kStageSlack : 0;
-    if (shared > kMaxStage) return kNoKernel;
-    auto launch = [&](auto kernel) {
-      return LaunchEarly(kernel, static_cast<unsigned>(grid), kThreads, static_cast<size_t>(shared), stream, a, split);
-    };
+    DecodePlan plan;
+    if (!PlanDecode<F, R, kSubnormal>(a, split, planes, staged, plan)) return kNoKernel;
+    auto launch = [&](auto kernel) { return LaunchEarly(kernel, plan.grid, kThreads, plan.shared, stream, a, plan.split); };
     if constexpr (kQ6K) {
-      return staged ? launch(Q6KPlanesMatVec<R, true>) : launch(Q6KPlanesMatVec<R, false>);
+      return staged ? launch(OnRows<Q6KPlanes<R, true>>) : launch(OnRows<Q6KPlanes<R, false>>);
     } else {
       if constexpr (kQ4K) {
-        if (planes) return staged ? launch(Q4KPlanesMatVec<R, true>) : launch(Q4KPlanesMatVec<R, false>);
+        if (planes) return staged ? launch(OnRows<Q4KPlanes<R, true>>) : launch(OnRows<Q4KPlanes<R, false>>);
       }
       return staged ? launch(KQuantMatVec<kQ5K, R, kSubnormal, true>)
                     : launch(KQuantMatVec<kQ5K, R, kSubnormal, false>);
@@ -490,6 +533,27 @@ int LaunchDecode(const MatMulArgs& a, int split, cudaStream_t stream, bool plane
   } else {
     return kNoKernel;
   }
+}
+
+// The pair's kernels, staged: Q4_K with 4 rows a warp (as alone), Q6_K with 2 (its 210-byte rows
+// then take a quarter less of the shared memory, which the pair's blocks all reserve: v beside q/k
+// in the 7B decode step 2.494-2.499 ms a token, with 4 rows 2.539-2.541, 1 row 2.490-2.500).
+template <class F>
+struct PairRows {
+  static constexpr int kRows = std::is_same_v<F, Q6_K> ? 2 : 4;
+  using Rows = std::conditional_t<std::is_same_v<F, Q6_K>, Q6KPlanes<kRows, true>, Q4KPlanes<kRows, true>>;
+};
+
+template <class FA, class FB>
+int LaunchPair(const MatMulArgs& a, const MatMulArgs& b, cudaStream_t stream) {
+  DecodePlan pa, pb;
+  if (!PlanDecode<FA, PairRows<FA>::kRows, false>(a, 0, true, true, pa) ||
+      !PlanDecode<FB, PairRows<FB>::kRows, false>(b, 0, true, true, pb)) {
+    return kNoKernel;
+  }
+  if (static_cast<int64_t>(pa.grid) + pb.grid > 0x7FFFFFFF) return kNoKernel;
+  return LaunchEarly(OnTwoMatrices<typename PairRows<FA>::Rows, typename PairRows<FB>::Rows>, pa.grid + pb.grid,
+                     kThreads, pa.shared > pb.shared ? pa.shared : pb.shared, stream, a, pa.split, pa.grid, b, pb.split);
 }
 
 template <class F>
@@ -516,7 +580,8 @@ int LaunchDecode(const MatMulArgs& a, const MatVecKernel& k, cudaStream_t stream
 // bandwidth: tools/bench/bench_gpu_matvec.cc, docs/results.md). Q4_K with x split: the integer
 // kernel, staged with 4 rows a warp where the block's rows fit kMaxStage (18944 x 3584: 76%, the
 // FP32 kernel 61%), else unstaged with 2 (3584 x 18944: 68%, FP32 56%); without a split, the FP32
-// kernel with subnormal codes, 4 rows a warp. Q5_K: its decode kernel with 2 rows. Q6_K: the generic
+// kernel with subnormal codes, 4 rows a warp. Q5_K: its decode kernel with 2 rows. Q6_K: with x
+// split, tall matrices on the integer kernel, 4 rows a warp staged (lm head 99.5%); else the generic
 // kernel staged, 4 rows a thread block for tall matrices (80%, unstaged with 2 rows: 69%), 2 for
 // short rows (61%, 52%), 1 for long ones (74%, 61%). Q8_0: the generic kernel staged with 4 rows
 // where rows are short (18944 x 3584: 91%, unstaged with 2 rows 86%; 4608 x 3584: 72%, 61%; lm
@@ -540,8 +605,12 @@ int LaunchOneToken(const MatMulArgs& a, cudaStream_t stream) {
     k.rows = 2;
     if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
   } else if constexpr (std::is_same_v<F, Q6_K>) {
+    if (a.x_planes != nullptr && OneTokenReadsSplit(Format::kQ6_K, a.rows)) {  // the integer kernel
+      k.planes = true, k.rows = 4, k.staged = true;
+      if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
+    }
     // Staged: 4 rows a thread block for tall matrices, 2 for short rows, 1 for long ones (FFN down).
-    if (a.rows >= 16384 && 4 * a.row_bytes + kStageSlack <= kMaxStage) return LaunchOne<F, 1, 4, true>(a, stream);
+    if (a.rows >= kTallRows && 4 * a.row_bytes + kStageSlack <= kMaxStage) return LaunchOne<F, 1, 4, true>(a, stream);
     if (a.cols <= 4096 && 2 * a.row_bytes + kStageSlack <= kMaxStage) return LaunchOne<F, 1, 2, true>(a, stream);
     if (a.row_bytes + kStageSlack <= kMaxStage) return LaunchOne<F, 1, 1, true>(a, stream);
     return LaunchOne<F, 1, 2>(a, stream);
@@ -610,6 +679,29 @@ int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kern
     }
     return static_cast<int>(cudaErrorInvalidValue);
   });
+}
+
+bool OneTokenReadsSplit(Format format, int64_t rows) {
+  return format == Format::kQ4_K || (format == Format::kQ6_K && rows >= kTallRows);
+}
+
+int LaunchMatVecPair(Format format_a, const MatMulArgs& args_a, Format format_b, const MatMulArgs& args_b,
+                     CUstream_st* stream) {
+  MatMulArgs a = args_a, b = args_b;
+  a.n = b.n = 1;
+  if (a.ldy < a.rows) a.ldy = a.rows;
+  if (b.ldy < b.rows) b.ldy = b.rows;
+  auto integer = [](Format f) { return f == Format::kQ4_K || f == Format::kQ6_K; };
+  if (!integer(format_a) || !integer(format_b)) return kNotLaunched;
+  // VisitFormat's checks of each matrix, then the kernels' own.
+  const int checked_a = VisitFormat(format_a, a, [](auto) { return 0; });
+  const int checked_b = VisitFormat(format_b, b, [](auto) { return 0; });
+  if (checked_a != 0 || checked_b != 0) return checked_a != 0 ? checked_a : checked_b;
+  const bool q6k_a = format_a == Format::kQ6_K, q6k_b = format_b == Format::kQ6_K;
+  if (!q6k_a && !q6k_b) return LaunchPair<Q4_K, Q4_K>(a, b, stream);
+  if (!q6k_a) return LaunchPair<Q4_K, Q6_K>(a, b, stream);
+  if (!q6k_b) return LaunchPair<Q6_K, Q4_K>(a, b, stream);
+  return LaunchPair<Q6_K, Q6_K>(a, b, stream);
 }
 
 namespace {

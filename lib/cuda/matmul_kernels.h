@@ -82,6 +82,20 @@ struct MatVecKernel {
 // format has no such kernel.
 int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kernel, CUstream_st* stream);
 
+// Whether LaunchMatMul's kernel for one token reads x's planes (MatMulArgs::x_planes) when given
+// them: Q4_K's always, Q6_K's for tall matrices (an LM head). The rest read x.
+bool OneTokenReadsSplit(Format format, int64_t rows);
+
+// One token's products of two matrices that read the same x, split into planes (args.x_planes,
+// x_units; LaunchSplitX), in one launch: their thread blocks side by side, each on its integer
+// kernel (staged), so that the second does not wait for the first's launch to
+// finish (q/k in Q4_K and v in Q6_K, as Q4_K_M stores attention). Returns the launch's CUDA error
+// code, or kNotLaunched where a matrix has no such kernel (formats other than Q4_K and Q6_K) or a
+// thread block's rows do not fit the stage; args.n is taken as 1.
+constexpr int kNotLaunched = -1;
+int LaunchMatVecPair(Format format_a, const MatMulArgs& args_a, Format format_b, const MatMulArgs& args_b,
+                     CUstream_st* stream);
+
 // One token's x[0..cols) (cols a multiple of 32) as two planes of signed bytes per unit of 16
 // values, so that a product with small integer codes is two integer dot products: with d = max |x|
 // / 127 over the unit, x ≈ x' = d · (p1 + p2 / 254) within d / 508 (lib/cuda/split_x.cuh: x to

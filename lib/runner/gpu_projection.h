@@ -23,7 +23,7 @@ struct Projection {
   std::vector<int64_t> offsets;  // of each part's outputs in the row
   int64_t rows = 0;
   cuda::DeviceBuffer bias;  // [rows] or empty
-  // One token's input split for the Q4_K parts (cuda::SplitInput; EnableSplit): written by the
+  // One token's input split for the integer kernels (cuda::SplitInput; EnableSplit): written by the
   // kernel that makes the input or by Project, so a projection runs on one stream at a time.
   std::optional<cuda::SplitInput> split;
   uint64_t bytes() const {
@@ -36,8 +36,10 @@ struct Projection {
 absl::StatusOr<Projection> UploadProjection(std::span<const kernels::WeightMatrix* const> matrices,
                                             std::span<const std::vector<float>* const> biases);
 
-// Gives p a split input (Projection::split) when a part is Q4_K: its one-token products then run
-// the integer kernel. The runner enables it where the input's producer can write the split too.
+// Gives p a split input (Projection::split) when a part's one-token kernel reads one
+// (cuda::kernels::OneTokenReadsSplit: Q4_K, a Q6_K LM head); a second part in Q6_K (v beside q/k)
+// then shares the launch (cuda::MatVecPair). The runner enables it where the input's producer can
+// write the split too.
 absl::Status EnableSplit(Projection& p);
 // Where a kernel that makes p's one-token input writes its split (none: nothing to write).
 cuda::kernels::SplitOut SplitOutFor(const Projection& p, int64_t n);

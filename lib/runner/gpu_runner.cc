@@ -139,9 +139,10 @@ absl::StatusOr<Projection> UploadProjection(std::span<const kernels::WeightMatri
 }
 
 absl::Status EnableSplit(Projection& p) {
-  const bool q4k = std::any_of(p.parts.begin(), p.parts.end(),
-                               [](const cuda::DeviceWeight& w) { return w.format == cuda::kernels::Format::kQ4_K; });
-  if (!q4k || p.parts.front().cols % 32 != 0) return absl::OkStatus();
+  const bool reads = std::any_of(p.parts.begin(), p.parts.end(), [](const cuda::DeviceWeight& w) {
+    return cuda::kernels::OneTokenReadsSplit(w.format, w.rows);
+  });
+  if (!reads || p.parts.front().cols % 32 != 0) return absl::OkStatus();
   QC_ASSIGN_OR_RETURN(p.split, cuda::SplitInput::Allocate(p.parts.front().cols));
   return absl::OkStatus();
 }
@@ -154,9 +155,16 @@ absl::Status Project(const Projection& p, const float* x, int64_t n, float* y, c
                      bool accumulate, bool split_made) {
   const cuda::SplitInput* split = n == 1 && p.split ? &*p.split : nullptr;
   if (split != nullptr && !split_made) QC_RETURN_IF_ERROR(split->Split(x, stream));
+  auto out = [&](size_t i) {
+    return cuda::MatMulOutput{p.rows, p.bias.size() ? p.bias.as<float>() + p.offsets[i] : nullptr, accumulate};
+  };
+  if (split != nullptr && p.parts.size() == 2) {  // one launch where both parts have the integer kernels
+    QC_ASSIGN_OR_RETURN(const bool launched, cuda::MatVecPair(p.parts[0], y + p.offsets[0], out(0), p.parts[1],
+                                                              y + p.offsets[1], out(1), x, *split, stream));
+    if (launched) return absl::OkStatus();
+  }
   for (size_t i = 0; i < p.parts.size(); ++i) {
-    cuda::MatMulOutput out{p.rows, p.bias.size() ? p.bias.as<float>() + p.offsets[i] : nullptr, accumulate};
-    QC_RETURN_IF_ERROR(cuda::MatMul(p.parts[i], x, n, y + p.offsets[i], out, &stream, split));
+    QC_RETURN_IF_ERROR(cuda::MatMul(p.parts[i], x, n, y + p.offsets[i], out(i), &stream, split));
   }
   return absl::OkStatus();
 }
@@ -262,6 +270,7 @@ absl::StatusOr<std::unique_ptr<GpuRunner>> GpuRunner::Create(const Model& model,
     QC_ASSIGN_OR_RETURN(head, w.Matrix(Role::kLmHead));
   }
   QC_ASSIGN_OR_RETURN(impl->lm_head, UploadProjection(std::span(&head, 1), {}));
+  QC_RETURN_IF_ERROR(EnableSplit(impl->lm_head));
   impl->layers.resize(spec.num_layers);
   for (int64_t l = 0; l < spec.num_layers; ++l) {
     GpuLayer& g = impl->layers[l];
@@ -462,9 +471,12 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
           Project(w.down, sc.h.as<float>(), n, x, stream, /*accumulate=*/true, down_split.planes != nullptr));
     }
   }
-  QC_RETURN_IF_ERROR(check(ck::LaunchRmsNorm(x, n, hidden, m.final_norm.as<float>(), eps, xn, st), "rmsnorm"));
+  const ck::SplitOut head_split = logit_rows == n ? SplitOutFor(m.lm_head, n) : ck::SplitOut{};
+  QC_RETURN_IF_ERROR(
+      check(ck::LaunchRmsNorm(x, n, hidden, m.final_norm.as<float>(), eps, xn, st, head_split), "rmsnorm"));
   QC_RETURN_IF_ERROR(observe(s.num_layers, xn));
-  QC_RETURN_IF_ERROR(Project(m.lm_head, xn + (n - logit_rows) * hidden, logit_rows, sc.logits.as<float>(), stream));
+  QC_RETURN_IF_ERROR(Project(m.lm_head, xn + (n - logit_rows) * hidden, logit_rows, sc.logits.as<float>(), stream,
+                             false, head_split.planes != nullptr));
   if (argmax) {
     QC_RETURN_IF_ERROR(check(ck::LaunchArgmax(sc.logits.as<float>() + (logit_rows - 1) * m.lm_head.rows, m.lm_head.rows,
                                               sc.argmax.as<float>() + 1, sc.argmax.as<int32_t>(), st),

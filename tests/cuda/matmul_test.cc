@@ -265,6 +265,80 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(int64_t{3584}, int64_t{18944})),
     [](const auto& info) { return StrCat(Name(std::get<0>(info.param)), "_", std::get<1>(info.param)); });
 
+// Two matrices on one split x in one launch (cuda::MatVecPair: q/k in Q4_K beside v in Q6_K, as
+// Q4_K_M stores attention): each part's rows equal the CPU's product with the x' the split stands
+// for, with its own bias, added to what y held, and nothing written between or past the parts. A
+// part whose thread block's rows do not fit the stage, or a format without an integer kernel, is
+// not launched.
+TEST(CudaMatMul, TwoMatricesInOneLaunchEqualTheCpuProducts) {
+  if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  constexpr int64_t kCols = 3584, kRowsA = 37, kRowsB = 21, kLd = kRowsA + kRowsB + 3;
+  for (const auto& [format_a, format_b] : {std::pair(DType::kQ4_K, DType::kQ6_K), std::pair(DType::kQ6_K, DType::kQ4_K)}) {
+    testing_cuda::WeightSpec sa, sb;
+    sa.dtype = format_a, sb.dtype = format_b;
+    auto wa = testing_cuda::MakeTestWeight(sa, kRowsA, kCols, 31);
+    auto wb = testing_cuda::MakeTestWeight(sb, kRowsB, kCols, 32);
+    ASSERT_TRUE(wa.ok() && wb.ok());
+    const std::vector<float> x = Random(kCols, 33), bias = Random(kRowsA + kRowsB, 34), y0 = Random(kLd, 35);
+    auto stream = cuda::Stream::Create();
+    auto split = cuda::SplitInput::Allocate(kCols);
+    auto dx = cuda::DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(x.data()), x.size() * 4});
+    auto db = cuda::DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(bias.data()), bias.size() * 4});
+    auto dy = cuda::DeviceBuffer::FromHost({reinterpret_cast<const uint8_t*>(y0.data()), y0.size() * 4});
+    ASSERT_TRUE(stream.ok() && split.ok() && dx.ok() && db.ok() && dy.ok());
+    ASSERT_TRUE(split->Split(dx->as<float>(), *stream).ok());
+    float* y = dy->as<float>();
+    const float* b = db->as<float>();
+    auto launched = cuda::MatVecPair(wa->gpu, y, {kLd, b, true}, wb->gpu, y + kRowsA, {kLd, b + kRowsA, true},
+                                     dx->as<float>(), *split, *stream);
+    ASSERT_TRUE(launched.ok()) << launched.status();
+    ASSERT_TRUE(*launched);
+    ASSERT_TRUE(stream->Synchronize().ok());
+    std::vector<float> got(kLd);
+    ASSERT_TRUE(dy->Download({reinterpret_cast<uint8_t*>(got.data()), got.size() * 4}).ok());
+    // The reference: the CPU kernels on x' (the same split, made again into buffers of our own).
+    std::vector<int8_t> planes(cuda::kernels::SplitXPlaneBytes(kCols));
+    std::vector<float> units(cuda::kernels::SplitXUnitFloats(kCols));
+    auto dplanes = cuda::DeviceBuffer::Allocate(planes.size()), dunits = cuda::DeviceBuffer::Allocate(units.size() * 4);
+    ASSERT_TRUE(dplanes.ok() && dunits.ok());
+    ASSERT_EQ(cuda::kernels::LaunchSplitX(dx->as<float>(), kCols, {dplanes->as<uint8_t>(), dunits->as<float>()}, nullptr), 0);
+    ASSERT_TRUE(dplanes->Download({reinterpret_cast<uint8_t*>(planes.data()), planes.size()}).ok());
+    ASSERT_TRUE(dunits->Download({reinterpret_cast<uint8_t*>(units.data()), units.size() * 4}).ok());
+    const std::vector<double> rebuilt = testing_cuda::RebuildSplit(planes, units);
+    const std::vector<float> x_split(rebuilt.begin(), rebuilt.end());
+    std::vector<float> want(kRowsA + kRowsB);
+    kernels::MatMul(*wa->cpu, x_split.data(), 1, want.data());
+    kernels::MatMul(*wb->cpu, x_split.data(), 1, want.data() + kRowsA);
+    double norm = 0;
+    for (const float v : want) norm = std::max(norm, std::fabs(double(v)));
+    for (int64_t r = 0; r < kLd; ++r) {
+      const std::string what = StrCat(Name(format_a), " + ", Name(format_b), " row ", r);
+      if (r < kRowsA + kRowsB) {
+        EXPECT_NEAR(got[r], double(want[r]) + y0[r] + bias[r], 1e-5 * norm) << what;
+      } else {
+        EXPECT_EQ(got[r], y0[r]) << what << ": written past the parts";
+      }
+    }
+  }
+  // 18944 columns: 4 rows of Q4_K (10.7 KB each) a thread block overflow the 32 KB stage; and Q5_K
+  // has no integer kernel. Neither launches.
+  testing_cuda::WeightSpec q4k, q5k;
+  q4k.dtype = DType::kQ4_K, q5k.dtype = DType::kQ5_K;
+  auto wide = testing_cuda::MakeTestWeight(q4k, 16, 18944, 36);
+  auto q4 = testing_cuda::MakeTestWeight(q4k, 16, 3584, 37);
+  auto q5 = testing_cuda::MakeTestWeight(q5k, 16, 3584, 38);
+  auto stream = cuda::Stream::Create();
+  auto wide_split = cuda::SplitInput::Allocate(18944), split = cuda::SplitInput::Allocate(3584);
+  auto dy = cuda::DeviceBuffer::Allocate(32 * 4), dx = cuda::DeviceBuffer::Allocate(18944 * 4);
+  ASSERT_TRUE(wide.ok() && q4.ok() && q5.ok() && stream.ok() && wide_split.ok() && split.ok() && dy.ok() && dx.ok());
+  float* y = dy->as<float>();
+  auto not_wide = cuda::MatVecPair(wide->gpu, y, {}, wide->gpu, y + 16, {}, dx->as<float>(), *wide_split, *stream);
+  auto not_q5 = cuda::MatVecPair(q4->gpu, y, {}, q5->gpu, y + 16, {}, dx->as<float>(), *split, *stream);
+  ASSERT_TRUE(not_wide.ok() && not_q5.ok());
+  EXPECT_FALSE(*not_wide);
+  EXPECT_FALSE(*not_q5);
+}
+
 // Formats whose scales sit beside the codes, as the runner reads them from safetensors.
 struct ScaledCase {
   testing_cuda::WeightSpec spec;
