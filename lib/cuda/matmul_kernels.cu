@@ -26,6 +26,7 @@ namespace {
 constexpr int kMaxTokens = 8;  // input rows per pass over the weights
 constexpr int kThreads = 128;  // per thread block
 constexpr int64_t kTallRows = 16384;  // one token: a matrix this tall (an LM head) gets 4 rows a thread block or warp
+constexpr int64_t kLongCols = 16384;  // one token: rows this long (FFN down) give Q6_K's integer kernel 2 rows a warp
 // The most shared memory a staged kernel takes: 6 thread blocks an SM (24 warps), below the 48 KB
 // that would need an opt-in.
 constexpr int64_t kMaxStage = 32 * 1024;
@@ -407,8 +408,9 @@ __device__ __forceinline__ uint4 Load16Of2(const uint8_t* p) {
 // alone it beats the generic kernel on short rows (lm head 152064 x 3584 with 4 rows a warp,
 // staged: 99.5% of the copy bandwidth vs 89.1%; 4608 x 3584: 62% vs 53%) but not on FFN down's long
 // ones (3584 x 18944, one row a thread block: 61% vs 74%, its x loads then outweighing the weights'
-// in L1). In the 7B decode step: the head 2.500-2.504 -> 2.491-2.498 ms a token; v, in one launch
-// with q/k (LaunchMatVecPair), 2.517-2.538 -> 2.494-2.499.
+// in L1) — alone; inside the 7B decode step, where the next products' copies overlap it, FFN down
+// unstaged with 2 rows a warp gains (LaunchOneToken). In the step: the head 2.500-2.504 ->
+// 2.491-2.498 ms a token; v, in one launch with q/k (LaunchMatVecPair), 2.517-2.538 -> 2.494-2.499.
 template <int R, bool kStaged>
 struct Q6KPlanes {
   static __device__ void Run(const MatMulArgs& a, int split, unsigned block);
@@ -581,9 +583,14 @@ int LaunchDecode(const MatMulArgs& a, const MatVecKernel& k, cudaStream_t stream
 // kernel, staged with 4 rows a warp where the block's rows fit kMaxStage (18944 x 3584: 76%, the
 // FP32 kernel 61%), else unstaged with 2 (3584 x 18944: 68%, FP32 56%); without a split, the FP32
 // kernel with subnormal codes, 4 rows a warp. Q5_K: its decode kernel with 2 rows. Q6_K: with x
-// split, tall matrices on the integer kernel, 4 rows a warp staged (lm head 99.5%); else the generic
-// kernel staged, 4 rows a thread block for tall matrices (80%, unstaged with 2 rows: 69%), 2 for
-// short rows (61%, 52%), 1 for long ones (74%, 61%). Q8_0: the generic kernel staged with 4 rows
+// split, tall matrices on the integer kernel, 4 rows a warp staged (lm head 99.5%), and long rows
+// (FFN down) unstaged with 2 rows a warp, 2 warps along a row; else the generic kernel staged, 4
+// rows a thread block for tall matrices (80%, unstaged with 2 rows: 69%), 2 for short rows (61%,
+// 52%), 1 for long ones (74%, 61%). The rows and warps along a row of the long-row products (Q4_K's
+// and Q6_K's FFN down) were chosen inside the 7B Q4_K_M decode step (bench_gpu, 2026-11-24, sixth
+// session): both unstaged, 2 rows x 2 along a row, 2.462-2.482 ms a token against 2.486-2.494 with
+// Q4_K's 2 x 4 and Q6_K's generic kernel (staged with one row a block); staged or with 1 or 4 rows,
+// 2.51-2.80. Q8_0: the generic kernel staged with 4 rows
 // where rows are short (18944 x 3584: 91%, unstaged with 2 rows 86%; 4608 x 3584: 72%, 61%; lm
 // head 104%, 85%), else with 2 rows unstaged (3584 x 18944: 73%, staged with 1 row 62%). The others
 // as for n > 1.
@@ -592,10 +599,10 @@ int LaunchOneToken(const MatMulArgs& a, cudaStream_t stream) {
   MatVecKernel k;
   k.kind = MatVecKernel::kDecode;
   if constexpr (std::is_same_v<F, Q4_K>) {
-    if (a.x_planes != nullptr) {  // staged where a thread block's rows fit kMaxStage, else 2 rows a warp
+    if (a.x_planes != nullptr) {  // staged where a thread block's rows fit kMaxStage, else 2 rows a warp, 2 along a row
       k.planes = true, k.rows = 4, k.staged = true;
       if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
-      k.rows = 2, k.staged = false;
+      k.rows = 2, k.split = 2, k.staged = false;
       if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
     }
     k = MatVecKernel{};
@@ -605,9 +612,15 @@ int LaunchOneToken(const MatMulArgs& a, cudaStream_t stream) {
     k.rows = 2;
     if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
   } else if constexpr (std::is_same_v<F, Q6_K>) {
-    if (a.x_planes != nullptr && OneTokenReadsSplit(Format::kQ6_K, a.rows)) {  // the integer kernel
-      k.planes = true, k.rows = 4, k.staged = true;
+    if (a.x_planes != nullptr && OneTokenReadsSplit(Format::kQ6_K, a.rows, a.cols)) {  // the integer kernel
+      k.planes = true;
+      if (a.rows >= kTallRows) {
+        k.rows = 4, k.staged = true;
+      } else {
+        k.rows = 2, k.split = 2;
+      }
       if (const int e = LaunchDecode<F>(a, k, stream); e != kNoKernel) return e;
+      k = MatVecKernel{};
     }
     // Staged: 4 rows a thread block for tall matrices, 2 for short rows, 1 for long ones (FFN down).
     if (a.rows >= kTallRows && 4 * a.row_bytes + kStageSlack <= kMaxStage) return LaunchOne<F, 1, 4, true>(a, stream);
@@ -681,8 +694,8 @@ int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kern
   });
 }
 
-bool OneTokenReadsSplit(Format format, int64_t rows) {
-  return format == Format::kQ4_K || (format == Format::kQ6_K && rows >= kTallRows);
+bool OneTokenReadsSplit(Format format, int64_t rows, int64_t cols) {
+  return format == Format::kQ4_K || (format == Format::kQ6_K && (rows >= kTallRows || cols >= kLongCols));
 }
 
 int LaunchMatVecPair(Format format_a, const MatMulArgs& args_a, Format format_b, const MatMulArgs& args_b,

@@ -83,8 +83,9 @@ struct MatVecKernel {
 int LaunchMatVec(Format format, const MatMulArgs& args, const MatVecKernel& kernel, CUstream_st* stream);
 
 // Whether LaunchMatMul's kernel for one token reads x's planes (MatMulArgs::x_planes) when given
-// them: Q4_K's always, Q6_K's for tall matrices (an LM head). The rest read x.
-bool OneTokenReadsSplit(Format format, int64_t rows);
+// them: Q4_K's always, Q6_K's for tall matrices (an LM head) and long rows (FFN down). The rest
+// read x.
+bool OneTokenReadsSplit(Format format, int64_t rows, int64_t cols);
 
 // One token's products of two matrices that read the same x, split into planes (args.x_planes,
 // x_units; LaunchSplitX), in one launch: their thread blocks side by side, each on its integer

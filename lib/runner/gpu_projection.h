@@ -37,9 +37,9 @@ absl::StatusOr<Projection> UploadProjection(std::span<const kernels::WeightMatri
                                             std::span<const std::vector<float>* const> biases);
 
 // Gives p a split input (Projection::split) when a part's one-token kernel reads one
-// (cuda::kernels::OneTokenReadsSplit: Q4_K, a Q6_K LM head); a second part in Q6_K (v beside q/k)
-// then shares the launch (cuda::MatVecPair). The runner enables it where the input's producer can
-// write the split too.
+// (cuda::kernels::OneTokenReadsSplit: Q4_K; Q6_K as an LM head or FFN down); a second part in Q6_K
+// (v beside q/k) then shares the launch (cuda::MatVecPair). The runner enables it where the
+// input's producer can write the split too.
 absl::Status EnableSplit(Projection& p);
 // Where a kernel that makes p's one-token input writes its split (none: nothing to write).
 cuda::kernels::SplitOut SplitOutFor(const Projection& p, int64_t n);

@@ -140,7 +140,7 @@ absl::StatusOr<Projection> UploadProjection(std::span<const kernels::WeightMatri
 
 absl::Status EnableSplit(Projection& p) {
   const bool reads = std::any_of(p.parts.begin(), p.parts.end(), [](const cuda::DeviceWeight& w) {
-    return cuda::kernels::OneTokenReadsSplit(w.format, w.rows);
+    return cuda::kernels::OneTokenReadsSplit(w.format, w.rows, w.cols);
   });
   if (!reads || p.parts.front().cols % 32 != 0) return absl::OkStatus();
   QC_ASSIGN_OR_RETURN(p.split, cuda::SplitInput::Allocate(p.parts.front().cols));
