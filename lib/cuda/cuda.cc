@@ -361,15 +361,24 @@ absl::Status SplitInput::Split(const float* x, const Stream& stream) const {
   return CheckLaunch(kernels::LaunchSplitX(x, cols_, Out(), stream.get()), "split launch");
 }
 
-absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out,
-                    const Stream* stream, const SplitInput* split) {
-  if (n >= kBlasMinTokens && stream != nullptr) return BlasMatMul(w, x, n, y, out, *stream);
+namespace {
+// The kernels' arguments for y = W·x: x's planes with them where one token's split fits W.
+kernels::MatMulArgs ArgsFor(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out,
+                            const SplitInput* split) {
   kernels::MatMulArgs a = w.Args();
   a.x = x, a.n = n, a.y = y, a.ldy = out.ldy == 0 ? w.rows : out.ldy, a.bias = out.bias, a.accumulate = out.accumulate;
   if (split != nullptr && n == 1 && split->cols() == w.cols) {
     const kernels::SplitOut planes = split->Out();
     a.x_planes = planes.planes, a.x_units = planes.units;
   }
+  return a;
+}
+}  // namespace
+
+absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out,
+                    const Stream* stream, const SplitInput* split) {
+  if (n >= kBlasMinTokens && stream != nullptr) return BlasMatMul(w, x, n, y, out, *stream);
+  const kernels::MatMulArgs a = ArgsFor(w, x, n, y, out, split);
   return CheckLaunch(kernels::LaunchMatMul(w.format, a, stream != nullptr ? stream->get() : nullptr), "matmul launch");
 }
 
@@ -377,14 +386,8 @@ absl::StatusOr<bool> MatVecPair(const DeviceWeight& a, float* ya, const MatMulOu
                                 float* yb, const MatMulOutput& out_b, const float* x, const SplitInput& split,
                                 const Stream& stream) {
   if (split.cols() != a.cols || split.cols() != b.cols) return false;
-  const kernels::SplitOut planes = split.Out();
-  auto args = [&](const DeviceWeight& w, float* y, const MatMulOutput& out) {
-    kernels::MatMulArgs m = w.Args();
-    m.x = x, m.n = 1, m.y = y, m.ldy = out.ldy == 0 ? w.rows : out.ldy, m.bias = out.bias, m.accumulate = out.accumulate;
-    m.x_planes = planes.planes, m.x_units = planes.units;
-    return m;
-  };
-  const int code = kernels::LaunchMatVecPair(a.format, args(a, ya, out_a), b.format, args(b, yb, out_b), stream.get());
+  const int code = kernels::LaunchMatVecPair(a.format, ArgsFor(a, x, 1, ya, out_a, &split), b.format,
+                                             ArgsFor(b, x, 1, yb, out_b, &split), stream.get());
   if (code == kernels::kNotLaunched) return false;
   QC_RETURN_IF_ERROR(CheckLaunch(code, "matmul pair launch"));
   return true;

@@ -192,8 +192,8 @@ struct MatMulOutput {
   const float* bias = nullptr;
   bool accumulate = false;
 };
-// One token's x [cols] split into two planes of bytes (kernels::LaunchSplitX), which Q4_K's
-// one-token kernel multiplies with integer dot products: made once per input row (Split, or the
+// One token's x [cols] split into two planes of bytes (kernels::LaunchSplitX), which the one-token
+// kernels of Q4_K and Q6_K multiply with integer dot products: made once per input row (Split, or the
 // kernel that makes x: kernels::LaunchRmsNorm, LaunchSiluMul, one token's attention), read by every
 // product of that row (MatMul's `split`). Each value is carried to within 1/508 of its 16-value
 // unit's largest / 127, and the product is the FP32 one's on x so rounded. Move-only; one stream at

@@ -403,7 +403,7 @@ __device__ __forceinline__ uint4 Load16Of2(const uint8_t* p) {
 // l = l0 .. l0 + 15 (l0 = 16 ((k / 2) % 2)) and g = k % 2 (low nibbles: sub-block A) and g + 2 (high:
 // B): one 16-byte chunk of ql, one of qh, and two whole sub-blocks, matching two units of x. The
 // codes q (0 .. 63) times the planes are integer dot products (t = Σ q·(254 p1 + p2)); the 32 comes
-// off with the unit's sum of x: Σ (q − 32)·x = u·t − 32 Σ x.
+// off with the unit's sum of x' (split_x.cuh): Σ (q − 32)·x' = u·t − 32 Σ x'.
 // LaunchMatMul's choice for tall matrices given the planes (measured on the H100, docs/results.md):
 // alone it beats the generic kernel on short rows (lm head 152064 x 3584 with 4 rows a warp,
 // staged: 99.5% of the copy bandwidth vs 89.1%; 4608 x 3584: 62% vs 53%) but not on FFN down's long

@@ -199,19 +199,14 @@ TEST_P(CudaMatVecTest, EqualsTheCpuKernelsOnEveryKernel) {
     const int64_t block_rows = k.kind == MatVecKernel::kDecode ? 4 / k.split * rows : rows;
     return block_rows * static_cast<int64_t>(w->gpu.row_bytes) + 32 <= 32 * 1024;
   };
-  // x split into planes for the planes kernels.
-  auto planes = cuda::DeviceBuffer::Allocate(cuda::kernels::SplitXPlaneBytes(cols));
-  auto units = cuda::DeviceBuffer::Allocate(cuda::kernels::SplitXUnitFloats(cols) * 4);
-  ASSERT_TRUE(planes.ok() && units.ok());
-  const cuda::kernels::SplitOut split{planes->as<uint8_t>(), units->as<float>()};
-  ASSERT_EQ(cuda::kernels::LaunchSplitX(dx->as<float>(), cols, split, nullptr), 0);
-  // The planes kernels multiply the x the split stands for: their reference is the CPU's product
-  // with it (the split itself: cuda_ops_test).
-  std::vector<int8_t> host_planes(cuda::kernels::SplitXPlaneBytes(cols));
-  std::vector<float> host_units(cuda::kernels::SplitXUnitFloats(cols)), want_planes(kRows);
-  ASSERT_TRUE(planes->Download({reinterpret_cast<uint8_t*>(host_planes.data()), host_planes.size()}).ok());
-  ASSERT_TRUE(units->Download({reinterpret_cast<uint8_t*>(host_units.data()), host_units.size() * 4}).ok());
-  const std::vector<double> split_x = testing_cuda::RebuildSplit(host_planes, host_units);
+  // x split into planes for the planes kernels. They multiply the x' the split stands for: their
+  // reference is the CPU's product with it (the split itself: cuda_ops_test).
+  auto split = testing_cuda::MakeTestSplit(cols, [&](const cuda::kernels::SplitOut& to) {
+    return cuda::kernels::LaunchSplitX(dx->as<float>(), cols, to, nullptr);
+  });
+  ASSERT_TRUE(split.ok()) << split.status();
+  const std::vector<double> split_x = split->Rebuilt();
+  std::vector<float> want_planes(kRows);
   kernels::MatMul(*w->cpu, std::vector<float>(split_x.begin(), split_x.end()).data(), 1, want_planes.data());
   for (int64_t r = 0; r < kRows; ++r) want_planes[r] += y0[r] + bias[r];
   std::vector<MatVecKernel> kernels(1);  // the default, then the generic kernel with 1, 2 and 4 rows a thread block
@@ -236,7 +231,7 @@ TEST_P(CudaMatVecTest, EqualsTheCpuKernelsOnEveryKernel) {
     ASSERT_TRUE(dy->Upload({reinterpret_cast<const uint8_t*>(y0.data()), y0.size() * 4}).ok());
     cuda::kernels::MatMulArgs a = w->gpu.Args();
     a.x = dx->as<float>(), a.n = 1, a.y = dy->as<float>(), a.ldy = kRows, a.bias = db->as<float>(), a.accumulate = true;
-    a.x_planes = planes->as<uint8_t>(), a.x_units = units->as<float>();
+    a.x_planes = split->Out().planes, a.x_units = split->Out().units;
     const int code = cuda::kernels::LaunchMatVec(w->gpu.format, a, kernel, nullptr);
     const std::string what =
         StrCat(Name(dtype), " cols=", cols, " kernel ", static_cast<int>(kernel.kind), " rows ", kernel.rows, " split ",
@@ -298,14 +293,11 @@ TEST(CudaMatMul, TwoMatricesInOneLaunchEqualTheCpuProducts) {
     std::vector<float> got(kLd);
     ASSERT_TRUE(dy->Download({reinterpret_cast<uint8_t*>(got.data()), got.size() * 4}).ok());
     // The reference: the CPU kernels on x' (the same split, made again into buffers of our own).
-    std::vector<int8_t> planes(cuda::kernels::SplitXPlaneBytes(kCols));
-    std::vector<float> units(cuda::kernels::SplitXUnitFloats(kCols));
-    auto dplanes = cuda::DeviceBuffer::Allocate(planes.size()), dunits = cuda::DeviceBuffer::Allocate(units.size() * 4);
-    ASSERT_TRUE(dplanes.ok() && dunits.ok());
-    ASSERT_EQ(cuda::kernels::LaunchSplitX(dx->as<float>(), kCols, {dplanes->as<uint8_t>(), dunits->as<float>()}, nullptr), 0);
-    ASSERT_TRUE(dplanes->Download({reinterpret_cast<uint8_t*>(planes.data()), planes.size()}).ok());
-    ASSERT_TRUE(dunits->Download({reinterpret_cast<uint8_t*>(units.data()), units.size() * 4}).ok());
-    const std::vector<double> rebuilt = testing_cuda::RebuildSplit(planes, units);
+    auto again = testing_cuda::MakeTestSplit(kCols, [&](const cuda::kernels::SplitOut& to) {
+      return cuda::kernels::LaunchSplitX(dx->as<float>(), kCols, to, nullptr);
+    });
+    ASSERT_TRUE(again.ok()) << again.status();
+    const std::vector<double> rebuilt = again->Rebuilt();
     const std::vector<float> x_split(rebuilt.begin(), rebuilt.end());
     std::vector<float> want(kRowsA + kRowsB);
     kernels::MatMul(*wa->cpu, x_split.data(), 1, want.data());

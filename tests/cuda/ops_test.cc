@@ -134,23 +134,14 @@ TEST_F(CudaOpsTest, SiluMulOfGateAndUpSideBySide) {
 // beside the outputs of RMSNorm and SiLU·up: each unit of 16 values' planes rebuild x within about
 // d / 508 (d = max |x| / 127 over the unit), the unit sums are the rebuilt x's, and the three
 // kernels write the same bytes for the same x.
-struct HostSplit {
-  std::vector<int8_t> planes;
-  std::vector<float> units;
-};
-HostSplit SplitOf(const std::function<int(const k::SplitOut&)>& launch, int64_t cols) {
-  auto planes = cuda::DeviceBuffer::Allocate(k::SplitXPlaneBytes(cols));
-  auto units = cuda::DeviceBuffer::Allocate(k::SplitXUnitFloats(cols) * 4);
-  EXPECT_TRUE(planes.ok() && units.ok());
-  EXPECT_TRUE(cuda::CheckLaunch(launch({planes->as<uint8_t>(), units->as<float>()}), "split").ok());
-  EXPECT_TRUE(cuda::Synchronize().ok());
-  HostSplit h{std::vector<int8_t>(k::SplitXPlaneBytes(cols)), std::vector<float>(k::SplitXUnitFloats(cols))};
-  EXPECT_TRUE(planes->Download({reinterpret_cast<uint8_t*>(h.planes.data()), h.planes.size()}).ok());
-  EXPECT_TRUE(units->Download({reinterpret_cast<uint8_t*>(h.units.data()), h.units.size() * 4}).ok());
-  return h;
+using testing_cuda::TestSplit;
+TestSplit SplitOf(const std::function<int(const k::SplitOut&)>& launch, int64_t cols) {
+  absl::StatusOr<TestSplit> split = testing_cuda::MakeTestSplit(cols, launch);
+  EXPECT_TRUE(split.ok()) << split.status();
+  return split.ok() ? std::move(*split) : TestSplit{};
 }
-void ExpectSplitRebuilds(const HostSplit& h, const std::vector<float>& x, const std::string& what) {
-  const std::vector<double> rebuilt = testing_cuda::RebuildSplit(h.planes, h.units);
+void ExpectSplitRebuilds(const TestSplit& h, const std::vector<float>& x, const std::string& what) {
+  const std::vector<double> rebuilt = h.Rebuilt();
   ASSERT_EQ(rebuilt.size(), x.size()) << what;
   for (size_t unit = 0; unit < x.size() / 16; ++unit) {
     float amax = 0;
@@ -175,10 +166,10 @@ TEST_F(CudaOpsTest, NormAndSiluSplitTheirOutputAsSplitXDoes) {
   std::vector<float> zeros(kWidth);
   float* normed = Device(zeros);
   const float *dx = Device(x), *dw = Device(w);
-  const HostSplit by_norm = SplitOf([&](const k::SplitOut& to) {
+  const TestSplit by_norm = SplitOf([&](const k::SplitOut& to) {
     return k::LaunchRmsNorm(dx, 1, kWidth, dw, 1e-6f, normed, nullptr, to);
   }, kWidth);
-  const HostSplit by_split = SplitOf([&](const k::SplitOut& to) { return k::LaunchSplitX(normed, kWidth, to, nullptr); },
+  const TestSplit by_split = SplitOf([&](const k::SplitOut& to) { return k::LaunchSplitX(normed, kWidth, to, nullptr); },
                                      kWidth);
   const std::vector<float> normed_host = Host(normed, kWidth);
   ExpectSplitRebuilds(by_split, normed_host, "split x");
@@ -187,12 +178,12 @@ TEST_F(CudaOpsTest, NormAndSiluSplitTheirOutputAsSplitXDoes) {
 
   float* h = Device(std::vector<float>(kInter));
   const float* dgu = Device(gu);
-  const HostSplit by_silu = SplitOf([&](const k::SplitOut& to) {
+  const TestSplit by_silu = SplitOf([&](const k::SplitOut& to) {
     return k::LaunchSiluMul(dgu, 1, kInter, h, nullptr, to);
   }, kInter);
   const std::vector<float> h_host = Host(h, kInter);
   ExpectSplitRebuilds(by_silu, h_host, "silu");
-  const HostSplit by_split_h = SplitOf([&](const k::SplitOut& to) { return k::LaunchSplitX(h, kInter, to, nullptr); },
+  const TestSplit by_split_h = SplitOf([&](const k::SplitOut& to) { return k::LaunchSplitX(h, kInter, to, nullptr); },
                                        kInter);
   EXPECT_EQ(by_silu.planes, by_split_h.planes);
   EXPECT_EQ(by_silu.units, by_split_h.units);
@@ -287,13 +278,13 @@ TEST_F(CudaOpsTest, OneTokenAttentionSplitOverKeysEqualsTheCpus) {
       const float *dq = Device(qkv), *dk_cache = Device(kk), *dv_cache = Device(v);
       const int32_t* pos = Position(static_cast<int32_t>(pos0));
       for (int launch = 0; launch < 2; ++launch) {
-        const HostSplit split = SplitOf([&](const k::SplitOut& to) {
+        const TestSplit split = SplitOf([&](const k::SplitOut& to) {
           return k::LaunchAttend(dq, stride, dk_cache, dv_cache, 1, pos, kHeads, kKvHeads, dk, dk, scale, out, nullptr,
                                  parts, to);
         }, kHeads * dk);
         const std::vector<float> got = Host(out, want.size());
         EXPECT_LE(RelativeMaxError(got, want), 1e-5) << dk << " at " << pos0 << ", launch " << launch;
-        const HostSplit by_split_x =
+        const TestSplit by_split_x =
             SplitOf([&](const k::SplitOut& to) { return k::LaunchSplitX(out, kHeads * dk, to, nullptr); }, kHeads * dk);
         EXPECT_EQ(split.planes, by_split_x.planes);
         EXPECT_EQ(split.units, by_split_x.units);

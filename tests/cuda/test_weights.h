@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -150,6 +151,35 @@ inline std::vector<double> RebuildSplit(const std::vector<int8_t>& planes, const
     x[c] = double(units[c / 16 * 2]) * (double(cuda::kernels::kSplitXRadix) * planes[at] + planes[at + 16]);
   }
   return x;
+}
+
+// A split made on the device into buffers of its own (what the integer kernels read: Out()), and
+// its bytes downloaded.
+struct TestSplit {
+  cuda::DeviceBuffer planes_buffer, units_buffer;
+  std::vector<int8_t> planes;
+  std::vector<float> units;
+  cuda::kernels::SplitOut Out() const { return {planes_buffer.as<uint8_t>(), units_buffer.as<float>()}; }
+  std::vector<double> Rebuilt() const { return RebuildSplit(planes, units); }
+};
+// `launch` writes the split of `cols` values where it is told (LaunchSplitX, or a kernel that
+// writes it beside its output); returns its CUDA error code.
+inline absl::StatusOr<TestSplit> MakeTestSplit(int64_t cols,
+                                               const std::function<int(const cuda::kernels::SplitOut&)>& launch) {
+  TestSplit t;
+  t.planes.resize(cuda::kernels::SplitXPlaneBytes(cols));
+  t.units.resize(cuda::kernels::SplitXUnitFloats(cols));
+  absl::StatusOr<cuda::DeviceBuffer> planes = cuda::DeviceBuffer::Allocate(t.planes.size());
+  if (!planes.ok()) return planes.status();
+  absl::StatusOr<cuda::DeviceBuffer> units = cuda::DeviceBuffer::Allocate(t.units.size() * 4);
+  if (!units.ok()) return units.status();
+  t.planes_buffer = std::move(*planes), t.units_buffer = std::move(*units);
+  if (absl::Status s = cuda::CheckLaunch(launch(t.Out()), "split"); !s.ok()) return s;
+  if (absl::Status s = cuda::Synchronize(); !s.ok()) return s;
+  absl::Status s = t.planes_buffer.Download({reinterpret_cast<uint8_t*>(t.planes.data()), t.planes.size()});
+  if (s.ok()) s = t.units_buffer.Download({reinterpret_cast<uint8_t*>(t.units.data()), t.units.size() * 4});
+  if (!s.ok()) return s;
+  return t;
 }
 
 }  // namespace quantc::testing_cuda
