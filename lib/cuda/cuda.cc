@@ -70,18 +70,18 @@ absl::Status Stream::Synchronize() const { return Check(cudaStreamSynchronize(s_
 absl::StatusOr<PinnedBuffer> PinnedBuffer::Allocate(size_t bytes) {
   PinnedBuffer b;
   if (bytes == 0) return b;
-  if (absl::Status s = Check(cudaMallocHost(&b.data_, bytes), StrCat("allocating ", bytes, " pinned bytes")); !s.ok()) {
-    return s;
-  }
+  QC_RETURN_IF_ERROR(
+      Check(cudaHostAlloc(&b.data_, bytes, cudaHostAllocMapped), StrCat("allocating ", bytes, " pinned bytes")));
   b.size_ = bytes;
+  QC_RETURN_IF_ERROR(Check(cudaHostGetDevicePointer(&b.device_, b.data_, 0), "mapping pinned memory"));
   return b;
 }
 
 PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& o) noexcept {
   if (this != &o) {
     if (data_ != nullptr) cudaFreeHost(data_);
-    data_ = o.data_, size_ = o.size_;
-    o.data_ = nullptr, o.size_ = 0;
+    data_ = o.data_, device_ = o.device_, size_ = o.size_;
+    o.data_ = o.device_ = nullptr, o.size_ = 0;
   }
   return *this;
 }
@@ -380,6 +380,12 @@ absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, 
   if (n >= kBlasMinTokens && stream != nullptr) return BlasMatMul(w, x, n, y, out, *stream);
   const kernels::MatMulArgs a = ArgsFor(w, x, n, y, out, split);
   return CheckLaunch(kernels::LaunchMatMul(w.format, a, stream != nullptr ? stream->get() : nullptr), "matmul launch");
+}
+
+absl::Status EmbedRows(const DeviceWeight& table, const int32_t* ids, int64_t n, const int32_t* pos_from,
+                       int32_t* pos_to, float* out, const Stream& stream) {
+  return CheckLaunch(kernels::LaunchEmbedRows(table.format, table.Args(), ids, n, pos_from, pos_to, out, stream.get()),
+                     "embedding lookup");
 }
 
 absl::StatusOr<bool> MatVecPair(const DeviceWeight& a, float* ya, const MatMulOutput& out_a, const DeviceWeight& b,

@@ -94,12 +94,17 @@ class DeviceBuffer {
   size_t size_ = 0;
 };
 
-// Page-locked host memory, for copies that overlap the device's work. Move-only.
+// Page-locked host memory, for copies that overlap the device's work, mapped into the device's
+// address space: kernels may read and write it in place (device_as), with no copy queued — a few
+// bytes a decode step (the token ids in, the arg-max out), where a copy's own latency would count.
+// Move-only.
 class PinnedBuffer {
  public:
   PinnedBuffer() = default;
   static absl::StatusOr<PinnedBuffer> Allocate(size_t bytes);
-  PinnedBuffer(PinnedBuffer&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr, o.size_ = 0; }
+  PinnedBuffer(PinnedBuffer&& o) noexcept : data_(o.data_), device_(o.device_), size_(o.size_) {
+    o.data_ = o.device_ = nullptr, o.size_ = 0;
+  }
   PinnedBuffer& operator=(PinnedBuffer&& o) noexcept;
   PinnedBuffer(const PinnedBuffer&) = delete;
   PinnedBuffer& operator=(const PinnedBuffer&) = delete;
@@ -109,9 +114,16 @@ class PinnedBuffer {
     return {static_cast<T*>(data_), size_ / sizeof(T)};
   }
   std::span<uint8_t> bytes() const { return {static_cast<uint8_t*>(data_), size_}; }
+  // The same memory as the device addresses it. A kernel's writes there are visible to the host
+  // once the stream has been synchronized; the host's, to kernels launched after them.
+  template <typename T>
+  T* device_as() const {
+    return static_cast<T*>(device_);
+  }
 
  private:
   void* data_ = nullptr;
+  void* device_ = nullptr;
   size_t size_ = 0;
 };
 
@@ -218,6 +230,13 @@ class SplitInput {
 // FP32. `split`: x as SplitInput made it (one token), for the kernels that read it.
 absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out = {},
                     const Stream* stream = nullptr, const SplitInput* split = nullptr);
+
+// out [n, cols] (device FP32) = rows ids[0..n) of `table` (an embedding), decoded on the device as
+// the matmul kernels decode them; ids (each below table.rows: the caller checks) may be mapped
+// pinned memory (PinnedBuffer::device_as). Also copies *pos_from to *pos_to where given (both or
+// neither; kernels::LaunchEmbedRows). Queued on `stream`.
+absl::Status EmbedRows(const DeviceWeight& table, const int32_t* ids, int64_t n, const int32_t* pos_from,
+                       int32_t* pos_to, float* out, const Stream& stream);
 
 // One token's products of two weights that read the same x (its split made) in one launch
 // (kernels::LaunchMatVecPair: the integer kernels of Q4_K and Q6_K side by side). Returns false,

@@ -1,7 +1,8 @@
 // Rows of a stored weight decoded to FP32 on the device, for cuBLAS (blas.cc): the matmul's own
 // decoders (weight_formats.cuh), so a prefill's GEMM multiplies the same weights as the decode
-// step's matmul kernel. One thread per (row, block, lane): it decodes its share of the block as
-// a matmul thread does and writes scale · q − min for each of its chunks of 4 weights.
+// step's matmul kernel; and the embedding rows of a step's tokens, looked up on the device. One
+// thread per (row, block, lane): it decodes its share of the block as a matmul thread does and
+// writes scale · q − min for each of its chunks of 4 weights.
 #include <cuda_runtime.h>
 
 #include "lib/cuda/matmul_kernels.h"
@@ -12,16 +13,28 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// The rows DequantRowsKernel decodes: r0, r0 + 1, ..., or ids[0], ids[1], ... (an embedding
+// lookup; ids may be mapped host memory). `from` (not null) is a word copied to `to` on the way:
+// the decode step's position, staged with the token ids.
+struct RowSource {
+  int64_t r0 = 0;
+  const int32_t* ids = nullptr;
+  const int32_t* from = nullptr;
+  int32_t* to = nullptr;
+};
+
 template <class F>
-__global__ void __launch_bounds__(kThreads) DequantRowsKernel(MatMulArgs a, int64_t r0, int64_t units, float* out) {
+__global__ void __launch_bounds__(kThreads) DequantRowsKernel(MatMulArgs a, RowSource rows, int64_t units, float* out) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i == 0 && rows.from != nullptr) *rows.to = *rows.from;
   if (i >= units) return;
   const int64_t blocks = a.cols / F::kElems;
   const int sub = static_cast<int>(i % F::kLanes);
   const int64_t b = (i / F::kLanes) % blocks, r = i / (F::kLanes * blocks);
-  const uint8_t* block = static_cast<const uint8_t*>(a.w) + (r0 + r) * a.row_bytes + b * F::kBytes;
+  const int64_t row = rows.ids != nullptr ? rows.ids[r] : rows.r0 + r;
+  const uint8_t* block = static_cast<const uint8_t*>(a.w) + row * a.row_bytes + b * F::kBytes;
   float q[4 * F::kChunks], scale[F::kChunks], min[F::kChunks];
-  F::Decode(block, sub, q, scale, min, BlockAt{a, r0 + r, b});
+  F::Decode(block, sub, q, scale, min, BlockAt{a, row, b});
   float* o = out + r * a.cols + b * F::kElems;
 #pragma unroll
   for (int c = 0; c < F::kChunks; ++c) {
@@ -46,17 +59,34 @@ __global__ void SetBiasKernel(float* y, int64_t n, int64_t rows, int64_t ldy, co
 
 int64_t Grid(int64_t threads) { return (threads + kThreads - 1) / kThreads; }
 
+int LaunchRows(Format format, const MatMulArgs& args, const RowSource& rows, int64_t count, float* out,
+               CUstream_st* stream) {
+  return VisitFormat(format, args, [&](auto tag) {
+    using F = typename decltype(tag)::type;
+    const int64_t units = count * (args.cols / F::kElems) * F::kLanes;
+    if (Grid(units) > 0x7FFFFFFF) return static_cast<int>(cudaErrorInvalidValue);
+    DequantRowsKernel<F><<<static_cast<unsigned>(Grid(units)), kThreads, 0, stream>>>(args, rows, units, out);
+    return static_cast<int>(cudaGetLastError());
+  });
+}
+
 }  // namespace
 
 int LaunchDequantRows(Format format, const MatMulArgs& args, int64_t r0, int64_t r1, float* out, CUstream_st* stream) {
   if (r0 < 0 || r1 <= r0 || r1 > args.rows || out == nullptr) return static_cast<int>(cudaErrorInvalidValue);
-  return VisitFormat(format, args, [&](auto tag) {
-    using F = typename decltype(tag)::type;
-    const int64_t units = (r1 - r0) * (args.cols / F::kElems) * F::kLanes;
-    if (Grid(units) > 0x7FFFFFFF) return static_cast<int>(cudaErrorInvalidValue);
-    DequantRowsKernel<F><<<static_cast<unsigned>(Grid(units)), kThreads, 0, stream>>>(args, r0, units, out);
-    return static_cast<int>(cudaGetLastError());
-  });
+  RowSource rows;
+  rows.r0 = r0;
+  return LaunchRows(format, args, rows, r1 - r0, out, stream);
+}
+
+int LaunchEmbedRows(Format format, const MatMulArgs& args, const int32_t* ids, int64_t n, const int32_t* pos_from,
+                    int32_t* pos_to, float* out, CUstream_st* stream) {
+  if (ids == nullptr || n <= 0 || out == nullptr || (pos_from == nullptr) != (pos_to == nullptr)) {
+    return static_cast<int>(cudaErrorInvalidValue);
+  }
+  RowSource rows;
+  rows.ids = ids, rows.from = pos_from, rows.to = pos_to;
+  return LaunchRows(format, args, rows, n, out, stream);
 }
 
 int LaunchSetBias(float* y, int64_t n, int64_t rows, int64_t ldy, const float* bias, bool accumulate,

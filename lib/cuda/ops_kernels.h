@@ -96,7 +96,8 @@ int LaunchGatherRows(const float* x, int64_t width, const int32_t* rows, int64_t
 int LaunchMoeCombine(const float* routed, const int32_t* slots, const float* weights, int64_t n, int64_t top_k,
                      int64_t width, const float* shared, float* x, CUstream_st* stream);
 
-// *out = the first index of the largest of x[0 .. width); scratch: kArgmaxScratch floats.
+// *out = the first index of the largest of x[0 .. width); scratch: kArgmaxScratch floats. out may
+// be mapped host memory (the host reads it after synchronizing, with no copy queued).
 constexpr int64_t kArgmaxScratch = 256;
 int LaunchArgmax(const float* x, int64_t width, float* scratch, int32_t* out, CUstream_st* stream);
 

@@ -179,14 +179,18 @@ struct GpuLayer {
   std::unique_ptr<GpuMoe> moe;
 };
 
-constexpr size_t kPosBytes = 16;  // the position, ahead of the input rows (kept 16-byte aligned)
+constexpr size_t kPosBytes = 16;  // the position, ahead of the token ids and of the input rows (16-byte aligned)
 
 }  // namespace
 
 struct GpuRunner::Impl {
   arch::ModelSpec spec;
-  std::unique_ptr<Weights> weights;  // host side: the embedding rows
-  const kernels::WeightMatrix* embedding = nullptr;
+  std::unique_ptr<Weights> weights;  // the host's (MoE layers' router_bias points into them)
+  int64_t vocab_rows = 0;            // the embedding's
+  // The embedding on the device, looked up there (cuda::EmbedRows): the LM head's matrix when they
+  // are tied, else embedding_rows.
+  const cuda::DeviceWeight* embedding = nullptr;
+  Projection embedding_rows;
   std::unique_ptr<Rope> rope;
   std::vector<GpuLayer> layers;
   cuda::DeviceBuffer final_norm;
@@ -197,12 +201,14 @@ struct GpuRunner::Impl {
 
 struct GpuCache::Scratch {
   int64_t tokens = 0, logit_rows = 0;
-  cuda::PinnedBuffer staged;  // the position, then [tokens, hidden] embedding rows
-  cuda::DeviceBuffer input;   // the same, on the device: x is updated in place, layer by layer
+  // The position, then the token ids: written by the host, read in place by the step's first
+  // kernel (mapped memory), which copies the position into `input` and looks up the embedding rows.
+  cuda::PinnedBuffer staged;
+  cuda::DeviceBuffer input;  // the position, then x [tokens, hidden]: updated in place, layer by layer
   cuda::DeviceBuffer xn, qkv, attn, gu, h, logits;
-  cuda::DeviceBuffer argmax;  // the index, then the arg-max kernels' scratch
+  cuda::DeviceBuffer argmax;  // the arg-max kernels' scratch
   cuda::DeviceBuffer attn_parts, attn_counters;  // one token: the split attention's (ck::AttendParts)
-  cuda::PinnedBuffer argmax_host;
+  cuda::PinnedBuffer argmax_host;  // the index, written there by the arg-max kernel (mapped memory)
   std::optional<MlaScratch> mla;  // with MLA layers
   std::optional<MoeScratch> moe;  // with MoE layers
   cuda::Graph decode;  // a one-token scratch's recorded step
@@ -262,15 +268,20 @@ absl::StatusOr<std::unique_ptr<GpuRunner>> GpuRunner::Create(const Model& model,
   } else {
     impl->rope = std::make_unique<Rope>(spec.rope);
   }
-  QC_ASSIGN_OR_RETURN(impl->embedding, w.Matrix(Role::kEmbedding));
+  QC_ASSIGN_OR_RETURN(const kernels::WeightMatrix* embedding, w.Matrix(Role::kEmbedding));
+  impl->vocab_rows = embedding->rows();
   QC_ASSIGN_OR_RETURN(const std::vector<float>* final_norm, w.Vector(Role::kFinalNorm));
   QC_ASSIGN_OR_RETURN(impl->final_norm, UploadFloats(*final_norm));
-  const kernels::WeightMatrix* head = impl->embedding;
+  const kernels::WeightMatrix* head = embedding;
   if (!spec.tie_word_embeddings && w.Has(Role::kLmHead)) {
     QC_ASSIGN_OR_RETURN(head, w.Matrix(Role::kLmHead));
   }
   QC_ASSIGN_OR_RETURN(impl->lm_head, UploadProjection(std::span(&head, 1), {}));
   QC_RETURN_IF_ERROR(EnableSplit(impl->lm_head));
+  if (head != embedding) {
+    QC_ASSIGN_OR_RETURN(impl->embedding_rows, UploadProjection(std::span(&embedding, 1), {}));
+  }
+  impl->embedding = head == embedding ? &impl->lm_head.parts.front() : &impl->embedding_rows.parts.front();
   impl->layers.resize(spec.num_layers);
   for (int64_t l = 0; l < spec.num_layers; ++l) {
     GpuLayer& g = impl->layers[l];
@@ -357,16 +368,15 @@ absl::StatusOr<GpuCache::Scratch*> GpuRunner::ScratchFor(const cuda::Stream& str
   const int64_t hidden = m.spec.hidden_size, inter = m.inter;
   auto s = std::make_unique<GpuCache::Scratch>();
   s->tokens = tokens, s->logit_rows = logit_rows;
-  const size_t input = kPosBytes + static_cast<size_t>(tokens * hidden) * 4;
-  QC_ASSIGN_OR_RETURN(s->staged, cuda::PinnedBuffer::Allocate(input));
-  QC_ASSIGN_OR_RETURN(s->input, cuda::DeviceBuffer::Allocate(input));
+  QC_ASSIGN_OR_RETURN(s->staged, cuda::PinnedBuffer::Allocate(kPosBytes + static_cast<size_t>(tokens) * 4));
+  QC_ASSIGN_OR_RETURN(s->input, cuda::DeviceBuffer::Allocate(kPosBytes + static_cast<size_t>(tokens * hidden) * 4));
   QC_ASSIGN_OR_RETURN(s->xn, AllocateFloats(tokens * hidden));
   QC_ASSIGN_OR_RETURN(s->qkv, AllocateFloats(tokens * m.layers[0].qkv.rows));
   QC_ASSIGN_OR_RETURN(s->attn, AllocateFloats(tokens * m.spec.num_heads * m.spec.head_dim));
   QC_ASSIGN_OR_RETURN(s->gu, AllocateFloats(tokens * 2 * inter));
   QC_ASSIGN_OR_RETURN(s->h, AllocateFloats(tokens * inter));
   QC_ASSIGN_OR_RETURN(s->logits, AllocateFloats(logit_rows * m.lm_head.rows));
-  QC_ASSIGN_OR_RETURN(s->argmax, cuda::DeviceBuffer::Allocate(4 + 4 * ck::kArgmaxScratch));
+  QC_ASSIGN_OR_RETURN(s->argmax, AllocateFloats(ck::kArgmaxScratch));
   QC_ASSIGN_OR_RETURN(s->argmax_host, cuda::PinnedBuffer::Allocate(4));
   if (tokens == 1 && ck::AttendSplits(1, m.spec.head_dim, m.spec.head_dim)) {
     QC_ASSIGN_OR_RETURN(s->attn_parts, AllocateFloats(ck::AttendPartFloats(m.spec.num_heads, m.spec.head_dim)));
@@ -383,23 +393,21 @@ absl::StatusOr<GpuCache::Scratch*> GpuRunner::ScratchFor(const cuda::Stream& str
 }
 
 absl::Status GpuRunner::Stage(std::span<const int32_t> tokens, GpuCache& cache, GpuCache::Scratch& s) const {
-  const Impl& m = *impl_;
-  const int64_t n = static_cast<int64_t>(tokens.size()), hidden = m.spec.hidden_size;
+  const int64_t n = static_cast<int64_t>(tokens.size()), vocab = impl_->vocab_rows;
   GpuCache::State& c = *cache.state_;
   if (c.length + n > c.capacity) {
     return absl::OutOfRangeError(StrCat("the GPU cache holds ", c.capacity, " positions; ", c.length, " + ", n, " do not fit"));
   }
+  for (int32_t id : tokens) {
+    if (id < 0 || id >= vocab) return absl::OutOfRangeError(StrCat("token id ", id, " is outside the vocabulary of ", vocab));
+  }
+  // The device reads these in place; the stream's work before has finished (every call ends
+  // synchronized), so nothing reads them as they change.
   std::span<uint8_t> staged = s.staged.bytes();
   const int32_t pos = static_cast<int32_t>(c.length);
   std::memcpy(staged.data(), &pos, sizeof(pos));
-  float* rows = reinterpret_cast<float*>(staged.data() + kPosBytes);
-  for (int64_t t = 0; t < n; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= m.embedding->rows()) {
-      return absl::OutOfRangeError(StrCat("token id ", tokens[t], " is outside the vocabulary of ", m.embedding->rows()));
-    }
-    m.embedding->DequantRows(tokens[t], tokens[t] + 1, rows + t * hidden);
-  }
-  return s.input.UploadAsync(staged.first(kPosBytes + static_cast<size_t>(n * hidden) * 4), c.stream);
+  std::memcpy(staged.data() + kPosBytes, tokens.data(), tokens.size_bytes());
+  return absl::OkStatus();
 }
 
 absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& sc, int64_t logit_rows, bool argmax,
@@ -431,6 +439,8 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
   // MLA's scores are over nope + rope dims (the CPU runner's MlaAttention).
   const float mla_scale = static_cast<float>(
       m.rope->softmax_scale_factor() / std::sqrt(static_cast<double>(s.mla.qk_nope_head_dim + s.mla.qk_rope_head_dim)));
+  const int32_t* staged = sc.staged.device_as<int32_t>();
+  QC_RETURN_IF_ERROR(cuda::EmbedRows(*m.embedding, staged + kPosBytes / 4, n, staged, sc.input.as<int32_t>(), x, stream));
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const GpuLayer& w = m.layers[l];
     QC_RETURN_IF_ERROR(observe(l, x));
@@ -479,7 +489,7 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
                              false, head_split.planes != nullptr));
   if (argmax) {
     QC_RETURN_IF_ERROR(check(ck::LaunchArgmax(sc.logits.as<float>() + (logit_rows - 1) * m.lm_head.rows, m.lm_head.rows,
-                                              sc.argmax.as<float>() + 1, sc.argmax.as<int32_t>(), st),
+                                              sc.argmax.as<float>(), sc.argmax_host.device_as<int32_t>(), st),
                              "argmax"));
   }
   return absl::OkStatus();
@@ -521,7 +531,6 @@ absl::StatusOr<int32_t> GpuRunner::Greedy(std::span<const int32_t> tokens, GpuCa
   } else {
     QC_RETURN_IF_ERROR(Enqueue(n, cache, *sc, 1, /*argmax=*/true, nullptr));
   }
-  QC_RETURN_IF_ERROR(sc->argmax.DownloadAsync(sc->argmax_host.bytes(), c.stream));
   QC_RETURN_IF_ERROR(c.stream.Synchronize());
   c.length += n;
   return sc->argmax_host.as<int32_t>()[0];

@@ -5,8 +5,9 @@
 // tokens or more: into FP32 tiles for cuBLAS, lib/cuda/blas.h); other formats (the remaining ggml
 // types so far) are decoded once on the host to FP32 and uploaded as such. Projections that read
 // the same input (q/k/v, gate/up) are stacked into one matrix when they share a format (and, for
-// scaled formats, a scale layout). Activations and the KV cache stay on the
-// device; the embedding rows are gathered on the host. The arithmetic is the CPU runner's
+// scaled formats, a scale layout). Activations, the KV cache and the embedding (looked up there)
+// stay on the device; the host passes token ids in and reads arg-maxes out through mapped memory,
+// with no copy queued. The arithmetic is the CPU runner's
 // (lib/runner/layers.h), in a different summation order.
 // Runs dense GQA decoders (qwen2, llama) and DeepSeek-V3: multi-head latent attention over a latent
 // cache (gpu_mla.h) and mixture-of-experts layers whose routing runs on the host with the CPU
@@ -52,7 +53,7 @@ class GpuRunner {
   const arch::ModelSpec& spec() const;
   int64_t vocab() const;
   // Bytes of weights one token's forward pass reads on the device: every matrix once, the
-  // embedding aside (one row, gathered on the host). The numerator of the decode bandwidth bound.
+  // embedding aside (one row a token). The numerator of the decode bandwidth bound.
   uint64_t weight_bytes_per_token() const;
 
   absl::StatusOr<std::unique_ptr<GpuCache>> NewCache(int64_t capacity) const;
@@ -77,7 +78,8 @@ class GpuRunner {
   // The scratch in `slot`, (re)allocated for `tokens` tokens and `logit_rows` rows of logits.
   absl::StatusOr<GpuCache::Scratch*> ScratchFor(const cuda::Stream& stream, std::unique_ptr<GpuCache::Scratch>& slot,
                                                 int64_t tokens, int64_t logit_rows) const;
-  // Gathers the embedding rows into the pinned input and queues their upload and the position.
+  // Writes the position and the token ids where the step's first kernel reads them (checked
+  // against the vocabulary; the cache's room checked).
   absl::Status Stage(std::span<const int32_t> tokens, GpuCache& cache, GpuCache::Scratch& s) const;
   // Queues the forward pass of n staged tokens on the cache's stream; the last `logit_rows`
   // tokens' logits into s.logits, their arg-max too when `argmax`.

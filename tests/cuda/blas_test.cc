@@ -15,6 +15,7 @@
 #include "lib/cuda/blas.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "lib/cuda/cuda.h"
 #include "lib/cuda/matmul_kernels.h"
+#include "lib/support/strings.h"
 #include "tests/cuda/test_weights.h"
 
 namespace quantc {
@@ -150,8 +152,26 @@ INSTANTIATE_TEST_SUITE_P(Formats, CudaBlasTest,
                          [](const auto& info) { return info.param.name; });
 
 // The rows cuBLAS multiplies are the CPU runner's weights: rows 5 .. 150 of a matrix decoded on
-// the device, against WeightMatrix::DequantRows.
+// the device, against WeightMatrix::DequantRows; and the decode step's embedding lookup (rows by
+// id, the ids in mapped host memory) the same rows.
 class CudaDequantTest : public CudaBlasTest {};
+
+// Each got row (cols wide) equals want's within 1e-6 of the row's largest weight; `row_name(r)` names it.
+template <class Name>
+void ExpectRowsEqual(const std::vector<float>& want, const std::vector<float>& got, int64_t cols, Name row_name) {
+  for (int64_t r = 0; r < static_cast<int64_t>(want.size()) / cols; ++r) {
+    double largest = 0;
+    for (int64_t c = 0; c < cols; ++c) largest = std::max(largest, std::fabs(double(want[r * cols + c])));
+    int bad = 0;
+    for (int64_t c = 0; c < cols && bad < 3; ++c) {
+      const float g = got[r * cols + c], v = want[r * cols + c];
+      if (!(std::fabs(double(g) - v) <= 1e-6 * largest)) {
+        ++bad;
+        ADD_FAILURE() << row_name(r) << ", column " << c << ": " << g << ", want " << v;
+      }
+    }
+  }
+}
 
 TEST_P(CudaDequantTest, DequantRowsEqualsTheCpuRows) {
   const WeightSpec& spec = GetParam();
@@ -168,18 +188,33 @@ TEST_P(CudaDequantTest, DequantRowsEqualsTheCpuRows) {
                   .ok());
   ASSERT_TRUE(cuda::Synchronize().ok());
   ASSERT_TRUE(out->Download(AsBytes(got)).ok());
-  for (int64_t r = 0; r < kR1 - kR0; ++r) {
-    double largest = 0;
-    for (int64_t c = 0; c < kCols; ++c) largest = std::max(largest, std::fabs(double(want[r * kCols + c])));
-    int bad = 0;
-    for (int64_t c = 0; c < kCols && bad < 3; ++c) {
-      const float g = got[r * kCols + c], v = want[r * kCols + c];
-      if (!(std::fabs(double(g) - v) <= 1e-6 * largest)) {
-        ++bad;
-        ADD_FAILURE() << spec.name << ": W[" << kR0 + r << ", " << c << "] = " << g << ", want " << v;
-      }
-    }
-  }
+  ExpectRowsEqual(want, got, kCols, [&](int64_t r) { return StrCat(spec.name, ": row ", kR0 + r); });
+}
+
+TEST_P(CudaDequantTest, EmbedRowsLooksUpTheCpuRows) {
+  const WeightSpec& spec = GetParam();
+  constexpr int64_t kRows = 160, kCols = 768;
+  const std::vector<int32_t> ids = {159, 0, 7, 159, 42};
+  auto w = testing_cuda::MakeTestWeight(spec, kRows, kCols, 4);
+  ASSERT_TRUE(w.ok()) << w.status();
+  const int64_t n = static_cast<int64_t>(ids.size());
+  std::vector<float> want(n * kCols), got(want.size());
+  for (int64_t t = 0; t < n; ++t) w->cpu->DequantRows(ids[t], ids[t] + 1, want.data() + t * kCols);
+  auto staged = cuda::PinnedBuffer::Allocate(4 + ids.size() * 4);  // the position, then the ids
+  auto out = cuda::DeviceBuffer::Allocate(16 + got.size() * 4);    // the position, then (16-byte aligned) the rows
+  auto stream = cuda::Stream::Create();
+  ASSERT_TRUE(staged.ok() && out.ok() && stream.ok());
+  const int32_t pos = 1234567;
+  std::memcpy(staged->bytes().data(), &pos, 4);
+  std::memcpy(staged->bytes().data() + 4, ids.data(), ids.size() * 4);
+  const int32_t* in = staged->device_as<int32_t>();
+  ASSERT_TRUE(cuda::EmbedRows(w->gpu, in + 1, n, in, out->as<int32_t>(), out->as<float>() + 4, *stream).ok());
+  ASSERT_TRUE(stream->Synchronize().ok());
+  int32_t copied = 0;
+  ASSERT_TRUE(out->Download({reinterpret_cast<uint8_t*>(&copied), 4}).ok());
+  ASSERT_TRUE(out->Download(AsBytes(got), 16).ok());
+  EXPECT_EQ(copied, pos);
+  ExpectRowsEqual(want, got, kCols, [&](int64_t t) { return StrCat(spec.name, ": token ", t, " (row ", ids[t], ")"); });
 }
 
 INSTANTIATE_TEST_SUITE_P(
