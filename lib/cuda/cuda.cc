@@ -382,9 +382,9 @@ absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, 
   return CheckLaunch(kernels::LaunchMatMul(w.format, a, stream != nullptr ? stream->get() : nullptr), "matmul launch");
 }
 
-absl::Status EmbedRows(const DeviceWeight& table, const int32_t* ids, int64_t n, const int32_t* pos_from,
-                       int32_t* pos_to, float* out, const Stream& stream) {
-  return CheckLaunch(kernels::LaunchEmbedRows(table.format, table.Args(), ids, n, pos_from, pos_to, out, stream.get()),
+absl::Status EmbedRows(const DeviceWeight& table, const int32_t* ids, const int32_t* step, int64_t n, int32_t* pos,
+                       float* out, const Stream& stream) {
+  return CheckLaunch(kernels::LaunchEmbedRows(table.format, table.Args(), ids, step, n, pos, out, stream.get()),
                      "embedding lookup");
 }
 

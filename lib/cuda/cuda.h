@@ -231,12 +231,12 @@ class SplitInput {
 absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t n, float* y, const MatMulOutput& out = {},
                     const Stream* stream = nullptr, const SplitInput* split = nullptr);
 
-// out [n, cols] (device FP32) = rows ids[0..n) of `table` (an embedding), decoded on the device as
-// the matmul kernels decode them; ids (each below table.rows: the caller checks) may be mapped
-// pinned memory (PinnedBuffer::device_as). Also copies *pos_from to *pos_to where given (both or
-// neither; kernels::LaunchEmbedRows). Queued on `stream`.
-absl::Status EmbedRows(const DeviceWeight& table, const int32_t* ids, int64_t n, const int32_t* pos_from,
-                       int32_t* pos_to, float* out, const Stream& stream);
+// out [n, cols] (device FP32) = rows ids[p .. p + n) of `table` (an embedding) for p = *step,
+// decoded on the device as the matmul kernels decode them, and *pos = p (kernels::LaunchEmbedRows).
+// ids (each below table.rows: the caller checks) and step may be mapped pinned memory
+// (PinnedBuffer::device_as). Queued on `stream`.
+absl::Status EmbedRows(const DeviceWeight& table, const int32_t* ids, const int32_t* step, int64_t n, int32_t* pos,
+                       float* out, const Stream& stream);
 
 // One token's products of two weights that read the same x (its split made) in one launch
 // (kernels::LaunchMatVecPair: the integer kernels of Q4_K and Q6_K side by side). Returns false,

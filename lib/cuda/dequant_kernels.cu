@@ -13,25 +13,29 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// The rows DequantRowsKernel decodes: r0, r0 + 1, ..., or ids[0], ids[1], ... (an embedding
-// lookup; ids may be mapped host memory). `from` (not null) is a word copied to `to` on the way:
-// the decode step's position, staged with the token ids.
+// The rows DequantRowsKernel decodes: r0, r0 + 1, ..., or, with `step` (an embedding lookup;
+// ids and step may be mapped host memory), ids[p], ids[p + 1], ... for p = *step, copied to *pos
+// (device memory) on the way.
 struct RowSource {
   int64_t r0 = 0;
   const int32_t* ids = nullptr;
-  const int32_t* from = nullptr;
-  int32_t* to = nullptr;
+  const int32_t* step = nullptr;
+  int32_t* pos = nullptr;
 };
 
 template <class F>
 __global__ void __launch_bounds__(kThreads) DequantRowsKernel(MatMulArgs a, RowSource rows, int64_t units, float* out) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
-  if (i == 0 && rows.from != nullptr) *rows.to = *rows.from;
   if (i >= units) return;
   const int64_t blocks = a.cols / F::kElems;
   const int sub = static_cast<int>(i % F::kLanes);
   const int64_t b = (i / F::kLanes) % blocks, r = i / (F::kLanes * blocks);
-  const int64_t row = rows.ids != nullptr ? rows.ids[r] : rows.r0 + r;
+  int64_t row = rows.r0 + r;
+  if (rows.step != nullptr) {
+    const int32_t p = *rows.step;
+    row = rows.ids[p + r];
+    if (i == 0) *rows.pos = p;
+  }
   const uint8_t* block = static_cast<const uint8_t*>(a.w) + row * a.row_bytes + b * F::kBytes;
   float q[4 * F::kChunks], scale[F::kChunks], min[F::kChunks];
   F::Decode(block, sub, q, scale, min, BlockAt{a, row, b});
@@ -79,13 +83,13 @@ int LaunchDequantRows(Format format, const MatMulArgs& args, int64_t r0, int64_t
   return LaunchRows(format, args, rows, r1 - r0, out, stream);
 }
 
-int LaunchEmbedRows(Format format, const MatMulArgs& args, const int32_t* ids, int64_t n, const int32_t* pos_from,
-                    int32_t* pos_to, float* out, CUstream_st* stream) {
-  if (ids == nullptr || n <= 0 || out == nullptr || (pos_from == nullptr) != (pos_to == nullptr)) {
+int LaunchEmbedRows(Format format, const MatMulArgs& args, const int32_t* ids, const int32_t* step, int64_t n,
+                    int32_t* pos, float* out, CUstream_st* stream) {
+  if (ids == nullptr || step == nullptr || n <= 0 || pos == nullptr || out == nullptr) {
     return static_cast<int>(cudaErrorInvalidValue);
   }
   RowSource rows;
-  rows.ids = ids, rows.from = pos_from, rows.to = pos_to;
+  rows.ids = ids, rows.step = step, rows.pos = pos;
   return LaunchRows(format, args, rows, n, out, stream);
 }
 

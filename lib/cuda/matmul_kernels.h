@@ -125,12 +125,13 @@ void SetEarlyLaunch(bool early);
 // out[(r - r0) * cols + c] = W[r, c] in FP32 for r0 <= r < r1: the weights the matmul kernel uses
 // (its decoders; x, y and the output fields of args are not read). out must be 16-byte aligned.
 int LaunchDequantRows(Format format, const MatMulArgs& args, int64_t r0, int64_t r1, float* out, CUstream_st* stream);
-// out[t * cols + c] = W[ids[t], c] for t < n, as LaunchDequantRows decodes them: an embedding
-// lookup on the device, the ids (each below args.rows: the caller checks) in device or mapped host
-// memory. Also *pos_to = *pos_from where given (both or neither): the decode step's position,
-// staged with the ids, into device memory, so that a recorded step needs no copy queued before it.
-int LaunchEmbedRows(Format format, const MatMulArgs& args, const int32_t* ids, int64_t n, const int32_t* pos_from,
-                    int32_t* pos_to, float* out, CUstream_st* stream);
+// out[t * cols + c] = W[ids[p + t], c] for t < n and p = *step, as LaunchDequantRows decodes
+// them: the embedding lookup of a decode step whose tokens are ids[p .. p + n) (each below
+// args.rows: the caller checks), and *pos = p. ids and step may be mapped host memory (the runner's
+// token history and next position, which the step's arg-max moves on: LaunchArgmax), so that
+// recorded steps can be replayed back to back, and *pos is where the step's kernels read p.
+int LaunchEmbedRows(Format format, const MatMulArgs& args, const int32_t* ids, const int32_t* step, int64_t n,
+                    int32_t* pos, float* out, CUstream_st* stream);
 
 // y[t * ldy + r] = bias[r] (+ y[t * ldy + r] if accumulate) for t < n, r < rows: the bias ahead of
 // a GEMM that then adds W·x (beta = 1).

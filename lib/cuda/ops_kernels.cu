@@ -184,7 +184,7 @@ __global__ void ArgmaxPartialKernel(const float* x, int64_t width, float* partia
   BlockArgmax(value, index, partial + 2 * blockIdx.x, reinterpret_cast<int32_t*>(partial + 2 * blockIdx.x + 1));
 }
 
-__global__ void ArgmaxFinalKernel(const float* partial, int32_t* out) {
+__global__ void ArgmaxFinalKernel(const float* partial, ArgmaxTo to) {
   StartAfterPrevious();
   float value = -FLT_MAX;
   int32_t index = INT32_MAX;
@@ -192,7 +192,12 @@ __global__ void ArgmaxFinalKernel(const float* partial, int32_t* out) {
     KeepBetter(value, index, partial[2 * b], reinterpret_cast<const int32_t*>(partial)[2 * b + 1]);
   }
   float unused;
-  BlockArgmax(value, index, &unused, out);
+  int32_t best;
+  BlockArgmax(value, index, &unused, &best);
+  if (threadIdx.x != 0) return;
+  const int32_t next = to.pos != nullptr ? *to.pos + to.n : 0;
+  to.ids[next] = best;
+  if (to.step != nullptr) *to.step = next;
 }
 
 // Multi-head latent attention. One block per token: the latent normalized into the cache row, k_pe's
@@ -402,11 +407,11 @@ int LaunchSiluMul(const float* gu, int64_t n, int64_t inter, float* out, CUstrea
   return LastError();
 }
 
-int LaunchArgmax(const float* x, int64_t width, float* scratch, int32_t* out, CUstream_st* stream) {
-  if (width <= 0) return static_cast<int>(cudaErrorInvalidValue);
+int LaunchArgmax(const float* x, int64_t width, float* scratch, const ArgmaxTo& to, CUstream_st* stream) {
+  if (width <= 0 || to.ids == nullptr) return static_cast<int>(cudaErrorInvalidValue);
   const int e = LaunchEarly(ArgmaxPartialKernel, kArgmaxBlocks, kThreads, 0, stream, x, width, scratch);
   if (e != 0) return e;
-  return LaunchEarly(ArgmaxFinalKernel, 1, kThreads, 0, stream, scratch, out);
+  return LaunchEarly(ArgmaxFinalKernel, 1, kThreads, 0, stream, scratch, to);
 }
 
 int LaunchMlaAppendLatent(const float* kva, int64_t n, int64_t stride, int64_t kv_lora, int64_t rope_dim,

@@ -96,9 +96,19 @@ int LaunchGatherRows(const float* x, int64_t width, const int32_t* rows, int64_t
 int LaunchMoeCombine(const float* routed, const int32_t* slots, const float* weights, int64_t n, int64_t top_k,
                      int64_t width, const float* shared, float* x, CUstream_st* stream);
 
-// *out = the first index of the largest of x[0 .. width); scratch: kArgmaxScratch floats. out may
-// be mapped host memory (the host reads it after synchronizing, with no copy queued).
+// Where LaunchArgmax writes: ids[*pos + n] (ids[0] without pos), and *step = *pos + n where given:
+// for a decode step at positions *pos .. + n, the token after them and the next step's position,
+// which LaunchEmbedRows reads (the runner's token history: a recorded step replayed again runs the
+// next token). ids and step may be mapped host memory (the host reads them after synchronizing,
+// with no copy queued).
+struct ArgmaxTo {
+  int32_t* ids = nullptr;
+  const int32_t* pos = nullptr;
+  int32_t n = 0;
+  int32_t* step = nullptr;
+};
+// The first index of the largest of x[0 .. width), written to `to`; scratch: kArgmaxScratch floats.
 constexpr int64_t kArgmaxScratch = 256;
-int LaunchArgmax(const float* x, int64_t width, float* scratch, int32_t* out, CUstream_st* stream);
+int LaunchArgmax(const float* x, int64_t width, float* scratch, const ArgmaxTo& to, CUstream_st* stream);
 
 }  // namespace quantc::cuda::kernels

@@ -179,7 +179,7 @@ struct GpuLayer {
   std::unique_ptr<GpuMoe> moe;
 };
 
-constexpr size_t kPosBytes = 16;  // the position, ahead of the token ids and of the input rows (16-byte aligned)
+constexpr size_t kPosBytes = 16;  // a position, ahead of the input rows (and of the token history's ids)
 
 }  // namespace
 
@@ -201,14 +201,10 @@ struct GpuRunner::Impl {
 
 struct GpuCache::Scratch {
   int64_t tokens = 0, logit_rows = 0;
-  // The position, then the token ids: written by the host, read in place by the step's first
-  // kernel (mapped memory), which copies the position into `input` and looks up the embedding rows.
-  cuda::PinnedBuffer staged;
   cuda::DeviceBuffer input;  // the position, then x [tokens, hidden]: updated in place, layer by layer
   cuda::DeviceBuffer xn, qkv, attn, gu, h, logits;
   cuda::DeviceBuffer argmax;  // the arg-max kernels' scratch
   cuda::DeviceBuffer attn_parts, attn_counters;  // one token: the split attention's (ck::AttendParts)
-  cuda::PinnedBuffer argmax_host;  // the index, written there by the arg-max kernel (mapped memory)
   std::optional<MlaScratch> mla;  // with MLA layers
   std::optional<MoeScratch> moe;  // with MoE layers
   cuda::Graph decode;  // a one-token scratch's recorded step
@@ -218,6 +214,16 @@ struct GpuCache::Scratch {
 
 struct GpuCache::State {
   int64_t capacity = 0, length = 0;
+  // The token history, in mapped pinned memory that the device reads and writes in place: the next
+  // step's first position, then (from kPosBytes) the token at each position, capacity + 1 of them.
+  // The host writes a step's tokens and position; the step's first kernel looks them up there, and
+  // its arg-max writes the token after them and moves the position on (kernels::ArgmaxTo): a
+  // recorded step launched again decodes the next token, with no copy and no host in between.
+  cuda::PinnedBuffer history;
+  int32_t* next_pos() const { return history.as<int32_t>().data(); }
+  int32_t* ids() const { return reinterpret_cast<int32_t*>(history.bytes().data() + kPosBytes); }
+  const int32_t* device_next_pos() const { return history.device_as<int32_t>(); }
+  int32_t* device_ids() const { return history.device_as<int32_t>() + kPosBytes / 4; }
   cuda::Stream stream;
   // Per layer [capacity, kv_heads * head_dim] each; MLA: k the latent cache [capacity, MlaCacheWidth], v empty.
   std::vector<cuda::DeviceBuffer> k, v;
@@ -341,6 +347,7 @@ absl::StatusOr<std::unique_ptr<GpuCache>> GpuRunner::NewCache(int64_t capacity) 
   auto state = std::make_unique<GpuCache::State>();
   state->capacity = capacity;
   QC_ASSIGN_OR_RETURN(state->stream, cuda::Stream::Create());
+  QC_ASSIGN_OR_RETURN(state->history, cuda::PinnedBuffer::Allocate(kPosBytes + static_cast<size_t>(capacity + 1) * 4));
   for (int64_t l = 0; l < s.num_layers; ++l) {
     if (s.mla.enabled()) {
       QC_ASSIGN_OR_RETURN(cuda::DeviceBuffer latent, AllocateFloats(capacity * MlaCacheWidth(s.mla)));
@@ -368,7 +375,6 @@ absl::StatusOr<GpuCache::Scratch*> GpuRunner::ScratchFor(const cuda::Stream& str
   const int64_t hidden = m.spec.hidden_size, inter = m.inter;
   auto s = std::make_unique<GpuCache::Scratch>();
   s->tokens = tokens, s->logit_rows = logit_rows;
-  QC_ASSIGN_OR_RETURN(s->staged, cuda::PinnedBuffer::Allocate(kPosBytes + static_cast<size_t>(tokens) * 4));
   QC_ASSIGN_OR_RETURN(s->input, cuda::DeviceBuffer::Allocate(kPosBytes + static_cast<size_t>(tokens * hidden) * 4));
   QC_ASSIGN_OR_RETURN(s->xn, AllocateFloats(tokens * hidden));
   QC_ASSIGN_OR_RETURN(s->qkv, AllocateFloats(tokens * m.layers[0].qkv.rows));
@@ -377,7 +383,6 @@ absl::StatusOr<GpuCache::Scratch*> GpuRunner::ScratchFor(const cuda::Stream& str
   QC_ASSIGN_OR_RETURN(s->h, AllocateFloats(tokens * inter));
   QC_ASSIGN_OR_RETURN(s->logits, AllocateFloats(logit_rows * m.lm_head.rows));
   QC_ASSIGN_OR_RETURN(s->argmax, AllocateFloats(ck::kArgmaxScratch));
-  QC_ASSIGN_OR_RETURN(s->argmax_host, cuda::PinnedBuffer::Allocate(4));
   if (tokens == 1 && ck::AttendSplits(1, m.spec.head_dim, m.spec.head_dim)) {
     QC_ASSIGN_OR_RETURN(s->attn_parts, AllocateFloats(ck::AttendPartFloats(m.spec.num_heads, m.spec.head_dim)));
     QC_ASSIGN_OR_RETURN(s->attn_counters, UploadFloats(std::vector<float>(m.spec.num_heads, 0.0f)));  // zero bits
@@ -392,7 +397,7 @@ absl::StatusOr<GpuCache::Scratch*> GpuRunner::ScratchFor(const cuda::Stream& str
   return slot.get();
 }
 
-absl::Status GpuRunner::Stage(std::span<const int32_t> tokens, GpuCache& cache, GpuCache::Scratch& s) const {
+absl::Status GpuRunner::Stage(std::span<const int32_t> tokens, GpuCache& cache) const {
   const int64_t n = static_cast<int64_t>(tokens.size()), vocab = impl_->vocab_rows;
   GpuCache::State& c = *cache.state_;
   if (c.length + n > c.capacity) {
@@ -401,12 +406,10 @@ absl::Status GpuRunner::Stage(std::span<const int32_t> tokens, GpuCache& cache, 
   for (int32_t id : tokens) {
     if (id < 0 || id >= vocab) return absl::OutOfRangeError(StrCat("token id ", id, " is outside the vocabulary of ", vocab));
   }
-  // The device reads these in place; the stream's work before has finished (every call ends
-  // synchronized), so nothing reads them as they change.
-  std::span<uint8_t> staged = s.staged.bytes();
-  const int32_t pos = static_cast<int32_t>(c.length);
-  std::memcpy(staged.data(), &pos, sizeof(pos));
-  std::memcpy(staged.data() + kPosBytes, tokens.data(), tokens.size_bytes());
+  // The stream's work before has finished (every call ends synchronized): nothing reads these as
+  // they change.
+  std::copy(tokens.begin(), tokens.end(), c.ids() + c.length);
+  *c.next_pos() = static_cast<int32_t>(c.length);
   return absl::OkStatus();
 }
 
@@ -439,8 +442,7 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
   // MLA's scores are over nope + rope dims (the CPU runner's MlaAttention).
   const float mla_scale = static_cast<float>(
       m.rope->softmax_scale_factor() / std::sqrt(static_cast<double>(s.mla.qk_nope_head_dim + s.mla.qk_rope_head_dim)));
-  const int32_t* staged = sc.staged.device_as<int32_t>();
-  QC_RETURN_IF_ERROR(cuda::EmbedRows(*m.embedding, staged + kPosBytes / 4, n, staged, sc.input.as<int32_t>(), x, stream));
+  QC_RETURN_IF_ERROR(cuda::EmbedRows(*m.embedding, c.device_ids(), c.device_next_pos(), n, sc.input.as<int32_t>(), x, stream));
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const GpuLayer& w = m.layers[l];
     QC_RETURN_IF_ERROR(observe(l, x));
@@ -488,8 +490,10 @@ absl::Status GpuRunner::Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s
   QC_RETURN_IF_ERROR(Project(m.lm_head, xn + (n - logit_rows) * hidden, logit_rows, sc.logits.as<float>(), stream,
                              false, head_split.planes != nullptr));
   if (argmax) {
+    ck::ArgmaxTo next;
+    next.ids = c.device_ids(), next.pos = pos, next.n = static_cast<int32_t>(n), next.step = c.history.device_as<int32_t>();
     QC_RETURN_IF_ERROR(check(ck::LaunchArgmax(sc.logits.as<float>() + (logit_rows - 1) * m.lm_head.rows, m.lm_head.rows,
-                                              sc.argmax.as<float>(), sc.argmax_host.device_as<int32_t>(), st),
+                                              sc.argmax.as<float>(), next, st),
                              "argmax"));
   }
   return absl::OkStatus();
@@ -505,7 +509,7 @@ absl::Status GpuRunner::Forward(std::span<const int32_t> tokens, GpuCache& cache
   const int64_t logit_rows = size == n * vocab ? n : 1;
   GpuCache::State& c = *cache.state_;
   QC_ASSIGN_OR_RETURN(GpuCache::Scratch* sc, ScratchFor(c.stream, c.batch, n, logit_rows));
-  QC_RETURN_IF_ERROR(Stage(tokens, cache, *sc));
+  QC_RETURN_IF_ERROR(Stage(tokens, cache));
   QC_RETURN_IF_ERROR(Enqueue(n, cache, *sc, logit_rows, /*argmax=*/false, observer));
   if (size != 0) QC_RETURN_IF_ERROR(sc->logits.DownloadAsync({reinterpret_cast<uint8_t*>(logits.data()), logits.size() * 4}, c.stream));
   QC_RETURN_IF_ERROR(c.stream.Synchronize());
@@ -513,27 +517,45 @@ absl::Status GpuRunner::Forward(std::span<const int32_t> tokens, GpuCache& cache
   return absl::OkStatus();
 }
 
+absl::Status GpuRunner::QueueGreedy(int64_t n, GpuCache& cache) const {
+  GpuCache::State& c = *cache.state_;
+  QC_ASSIGN_OR_RETURN(GpuCache::Scratch* sc, ScratchFor(c.stream, n == 1 ? c.step : c.batch, n, 1));
+  // A model with MoE layers routes on the host mid-pass (gpu_moe.h), which a recorded graph cannot
+  // do: its single tokens run like batches. Dense models (GQA or MLA) replay the recorded step.
+  if (n != 1 || impl_->moe) return Enqueue(n, cache, *sc, 1, /*argmax=*/true, nullptr);
+  if (!sc->decode) {
+    QC_ASSIGN_OR_RETURN(sc->decode, cuda::Graph::Capture(c.stream, [&] {
+                          return Enqueue(1, cache, *sc, 1, /*argmax=*/true, nullptr);
+                        }));
+  }
+  return sc->decode.Launch(c.stream);
+}
+
 absl::StatusOr<int32_t> GpuRunner::Greedy(std::span<const int32_t> tokens, GpuCache& cache) const {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return absl::InvalidArgumentError("Greedy needs at least one token");
   GpuCache::State& c = *cache.state_;
-  QC_ASSIGN_OR_RETURN(GpuCache::Scratch* sc, ScratchFor(c.stream, n == 1 ? c.step : c.batch, n, 1));
-  QC_RETURN_IF_ERROR(Stage(tokens, cache, *sc));
-  // A model with MoE layers routes on the host mid-pass (gpu_moe.h), which a recorded graph cannot
-  // do: its single tokens run like batches. Dense models (GQA or MLA) replay the recorded step.
-  if (n == 1 && !impl_->moe) {
-    if (!sc->decode) {
-      QC_ASSIGN_OR_RETURN(sc->decode, cuda::Graph::Capture(c.stream, [&] {
-                            return Enqueue(1, cache, *sc, 1, /*argmax=*/true, nullptr);
-                          }));
-    }
-    QC_RETURN_IF_ERROR(sc->decode.Launch(c.stream));
-  } else {
-    QC_RETURN_IF_ERROR(Enqueue(n, cache, *sc, 1, /*argmax=*/true, nullptr));
-  }
+  QC_RETURN_IF_ERROR(Stage(tokens, cache));
+  QC_RETURN_IF_ERROR(QueueGreedy(n, cache));
   QC_RETURN_IF_ERROR(c.stream.Synchronize());
   c.length += n;
-  return sc->argmax_host.as<int32_t>()[0];
+  return c.ids()[c.length];
+}
+
+absl::StatusOr<std::vector<int32_t>> GpuRunner::Generate(int32_t first, int64_t count, GpuCache& cache) const {
+  GpuCache::State& c = *cache.state_;
+  if (count <= 0) return std::vector<int32_t>();
+  if (c.length + count > c.capacity) {
+    return absl::OutOfRangeError(
+        StrCat("the GPU cache holds ", c.capacity, " positions; ", c.length, " + ", count, " do not fit"));
+  }
+  QC_RETURN_IF_ERROR(Stage(std::span(&first, 1), cache));
+  // Each step reads the token the one before it wrote (the history): no host work in between.
+  for (int64_t k = 0; k < count; ++k) QC_RETURN_IF_ERROR(QueueGreedy(1, cache));
+  QC_RETURN_IF_ERROR(c.stream.Synchronize());
+  const int32_t* made = c.ids() + c.length + 1;
+  c.length += count;
+  return std::vector<int32_t>(made, made + count);
 }
 
 absl::Status GpuRunner::Forward(std::span<const int32_t> tokens, std::span<float> logits,

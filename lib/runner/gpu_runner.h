@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "lib/ir/model.h"
@@ -66,6 +67,11 @@ class GpuRunner {
   // replays the cache's recorded decode step (a CUDA graph; recorded on first use), except in a
   // model with MoE layers, whose routing on the host rules the graph out.
   absl::StatusOr<int32_t> Greedy(std::span<const int32_t> tokens, GpuCache& cache) const;
+  // Greedy decoding of `count` tokens from `first` (the token at the cache's next position, such as
+  // the arg-max Greedy returned): the arg-max of each step is the next one's input, all on the
+  // device (the cache's token history), so the count steps are queued back to back and the host
+  // waits once. Returns the count arg-maxes, as that many calls of Greedy would.
+  absl::StatusOr<std::vector<int32_t>> Generate(int32_t first, int64_t count, GpuCache& cache) const;
   // Forward from an empty cache of exactly n positions, logits [n, vocab].
   absl::Status Forward(std::span<const int32_t> tokens, std::span<float> logits,
                        const HiddenObserver& observer = nullptr) const;
@@ -78,9 +84,11 @@ class GpuRunner {
   // The scratch in `slot`, (re)allocated for `tokens` tokens and `logit_rows` rows of logits.
   absl::StatusOr<GpuCache::Scratch*> ScratchFor(const cuda::Stream& stream, std::unique_ptr<GpuCache::Scratch>& slot,
                                                 int64_t tokens, int64_t logit_rows) const;
-  // Writes the position and the token ids where the step's first kernel reads them (checked
-  // against the vocabulary; the cache's room checked).
-  absl::Status Stage(std::span<const int32_t> tokens, GpuCache& cache, GpuCache::Scratch& s) const;
+  // Writes the tokens and their first position into the cache's history, where the step's first
+  // kernel reads them (checked against the vocabulary; the cache's room checked).
+  absl::Status Stage(std::span<const int32_t> tokens, GpuCache& cache) const;
+  // Queues the forward pass and arg-max of n staged tokens (Greedy without the wait).
+  absl::Status QueueGreedy(int64_t n, GpuCache& cache) const;
   // Queues the forward pass of n staged tokens on the cache's stream; the last `logit_rows`
   // tokens' logits into s.logits, their arg-max too when `argmax`.
   absl::Status Enqueue(int64_t n, GpuCache& cache, GpuCache::Scratch& s, int64_t logit_rows, bool argmax,

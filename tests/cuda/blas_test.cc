@@ -14,8 +14,8 @@
 // caught there rather than hidden inside the TF32 bound.
 #include "lib/cuda/blas.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -200,20 +200,26 @@ TEST_P(CudaDequantTest, EmbedRowsLooksUpTheCpuRows) {
   const int64_t n = static_cast<int64_t>(ids.size());
   std::vector<float> want(n * kCols), got(want.size());
   for (int64_t t = 0; t < n; ++t) w->cpu->DequantRows(ids[t], ids[t] + 1, want.data() + t * kCols);
-  auto staged = cuda::PinnedBuffer::Allocate(4 + ids.size() * 4);  // the position, then the ids
-  auto out = cuda::DeviceBuffer::Allocate(16 + got.size() * 4);    // the position, then (16-byte aligned) the rows
+  // In mapped memory as the runner keeps its token history: ids by position (the step's at
+  // positions 3 ..), then the step's first position.
+  constexpr int32_t kPos = 3;
+  auto history = cuda::PinnedBuffer::Allocate((kPos + ids.size() + 1) * 4);
+  auto out = cuda::DeviceBuffer::Allocate(16 + got.size() * 4);  // the position, then (16-byte aligned) the rows
   auto stream = cuda::Stream::Create();
-  ASSERT_TRUE(staged.ok() && out.ok() && stream.ok());
-  const int32_t pos = 1234567;
-  std::memcpy(staged->bytes().data(), &pos, 4);
-  std::memcpy(staged->bytes().data() + 4, ids.data(), ids.size() * 4);
-  const int32_t* in = staged->device_as<int32_t>();
-  ASSERT_TRUE(cuda::EmbedRows(w->gpu, in + 1, n, in, out->as<int32_t>(), out->as<float>() + 4, *stream).ok());
+  ASSERT_TRUE(history.ok() && out.ok() && stream.ok());
+  const std::span<int32_t> words = history->as<int32_t>();
+  std::fill(words.begin(), words.end(), -1);  // what the lookup must not read
+  std::copy(ids.begin(), ids.end(), words.begin() + kPos);
+  words.back() = kPos;
+  const int32_t* device = history->device_as<int32_t>();
+  ASSERT_TRUE(cuda::EmbedRows(w->gpu, device, device + words.size() - 1, n, out->as<int32_t>(), out->as<float>() + 4,
+                              *stream)
+                  .ok());
   ASSERT_TRUE(stream->Synchronize().ok());
   int32_t copied = 0;
   ASSERT_TRUE(out->Download({reinterpret_cast<uint8_t*>(&copied), 4}).ok());
   ASSERT_TRUE(out->Download(AsBytes(got), 16).ok());
-  EXPECT_EQ(copied, pos);
+  EXPECT_EQ(copied, kPos);
   ExpectRowsEqual(want, got, kCols, [&](int64_t t) { return StrCat(spec.name, ": token ", t, " (row ", ids[t], ")"); });
 }
 

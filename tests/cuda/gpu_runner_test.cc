@@ -177,6 +177,46 @@ Top TopOf(std::span<const float> row) {
 constexpr double kDeepseekTolerance = 1e-2;  // relative to the largest logit magnitude
 constexpr float kDecidedMargin = 0.05f;      // top-2 margins above this must agree
 
+// Greedy over a prompt, then Generate (its steps queued back to back, each reading the token the
+// one before wrote on the device): every token made is the CPU runner's arg-max for the sequence
+// so far wherever the CPU's top-2 margin decides it, the cache holds them (a Greedy after it
+// continues from them), and a Generate past the cache's room is refused.
+void ExpectGenerateFollowsTheCpu(runner::Runner& cpu, const runner::GpuRunner& gpu, const std::string& name) {
+  const int64_t vocab = cpu.spec().vocab_size, prompt = 16, count = 23;
+  std::vector<int32_t> seq(prompt);
+  for (int64_t i = 0; i < prompt; ++i) seq[i] = static_cast<int32_t>((i * 7919 + 11) % vocab);
+  auto cache = gpu.NewCache(prompt + count + 1);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  auto next = gpu.Greedy(seq, **cache);
+  ASSERT_TRUE(next.ok()) << next.status();
+  seq.push_back(*next);
+  auto made = gpu.Generate(*next, count, **cache);
+  ASSERT_TRUE(made.ok()) << made.status();
+  ASSERT_EQ(static_cast<int64_t>(made->size()), count);
+  seq.insert(seq.end(), made->begin(), made->end());
+  EXPECT_EQ((*cache)->length(), prompt + count);
+  next = gpu.Greedy(std::span(seq).last(1), **cache);
+  ASSERT_TRUE(next.ok()) << next.status();
+  seq.push_back(*next);
+  EXPECT_EQ(gpu.Generate(seq.back(), 1, **cache).status().code(), absl::StatusCode::kOutOfRange);
+  // The CPU's logits over the sequence as the GPU made it: row t picks token t + 1.
+  const std::span<const int32_t> context = std::span<const int32_t>(seq).first(seq.size() - 1);
+  const int64_t rows = static_cast<int64_t>(context.size());
+  std::vector<float> want(rows * vocab);
+  auto cpu_cache = cpu.NewCache();
+  ASSERT_TRUE(cpu.Forward(context, *cpu_cache, want).ok());
+  int decided = 0;
+  for (int64_t t = prompt - 1; t < rows; ++t) {
+    const Top top = TopOf(std::span<const float>(want).subspan(t * vocab, vocab));
+    if (top.margin <= kDecidedMargin) continue;
+    EXPECT_EQ(seq[t + 1], top.token) << name << " position " << t;
+    ++decided;
+  }
+  EXPECT_GT(decided, 0) << name;
+}
+
+TEST_P(GpuRunnerTest, GeneratesTheCpuRunnersGreedyTokens) { ExpectGenerateFollowsTheCpu(*cpu_, *gpu_, GetParam()); }
+
 // DeepSeek-V3 fixtures: MLA over the latent cache and MoE routed on the host.
 class GpuDeepseekTest : public GpuRunnerTest {
  protected:
@@ -228,6 +268,9 @@ TEST_P(GpuDeepseekTest, MatchesTheCpuRunnerOnTheGoldenPrompts) {
   }
   EXPECT_GT(decided, 0);
 }
+
+// Generate on MoE layers (each step routed on the host, its input still the step before's output).
+TEST_P(GpuDeepseekTest, GeneratesTheCpuRunnersGreedyTokens) { ExpectGenerateFollowsTheCpu(*cpu_, *gpu_, GetParam()); }
 
 // Greedy decoding through the cache (a batched prefill, then one token at a time: the MoE layers'
 // host routing every step) gives the tokens a full Forward over the generated sequence picks, and

@@ -231,12 +231,26 @@ TEST_F(CudaOpsTest, ArgmaxTakesTheFirstLargest) {
   x[777] = 50.0f, x[90001] = 50.0f;
   std::vector<float> slot(1), scratch(k::kArgmaxScratch);
   float* out = Device(slot);
-  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchArgmax(Device(x), static_cast<int64_t>(x.size()), Device(scratch),
-                                                reinterpret_cast<int32_t*>(out), nullptr), "argmax").ok());
+  k::ArgmaxTo to;
+  to.ids = reinterpret_cast<int32_t*>(out);
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchArgmax(Device(x), static_cast<int64_t>(x.size()), Device(scratch), to, nullptr),
+                                "argmax").ok());
   const std::vector<float> got = Host(out, 1);
   int32_t index;
   std::memcpy(&index, got.data(), 4);
   EXPECT_EQ(index, 777);
+
+  // A decode step's (positions 5 .. 7): the token after them, at ids[8], and the next position.
+  std::vector<float> words(12, 0.0f);  // ids [0, 10), then the step's position, then the next one
+  const int32_t pos = 5;
+  std::memcpy(&words[10], &pos, 4);
+  float* w = Device(words);
+  to.ids = reinterpret_cast<int32_t*>(w), to.pos = to.ids + 10, to.n = 3, to.step = to.ids + 11;
+  ASSERT_TRUE(cuda::CheckLaunch(k::LaunchArgmax(Device(x), static_cast<int64_t>(x.size()), Device(scratch), to, nullptr),
+                                "argmax").ok());
+  std::vector<int32_t> after(words.size());
+  std::memcpy(after.data(), Host(w, words.size()).data(), words.size() * 4);
+  EXPECT_EQ(after, std::vector<int32_t>({0, 0, 0, 0, 0, 0, 0, 0, 777, 0, 5, 8}));
 }
 
 // Head sizes 64 and 128 (the grouped kernel), with a q row stride wider than q (q/k/v side by side).

@@ -1,14 +1,16 @@
 // Benchmark: prefill and batch-1 decode speed (tokens/s) of the GPU runner (lib/runner/gpu_runner.h)
 // on a model (folder or .gguf), against the bandwidth bound measured in the same run.
 //
-//   bench_gpu MODEL [--prefill 512] [--decode 128] [--reps 5] [--label NAME] [--early 1]
+//   bench_gpu MODEL [--prefill 512] [--decode 128] [--reps 5] [--label NAME] [--early 1] [--per-token]
 //
 // Bound: a decode step must read every weight once, so tokens/s <= copy bandwidth (a device to
 // device copy of 1 GiB, bytes read + written, median of 10) / weight bytes per token (every
 // matrix on the device, the embedding row aside). Prefill: P random ids from an empty cache, last
 // token's logits only, median of R. Decode: N greedy single-token steps (the recorded CUDA graph,
-// arg-max on the device, the token back on the host each step) from position 1 of a fresh cache,
-// median of R. Prints one markdown table row (and the header with --header).
+// arg-max on the device) from position 1 of a fresh cache, median of R: queued back to back, each
+// step's input the arg-max of the one before on the device (GpuRunner::Generate, as `quantc run`
+// decodes), or with --per-token one Greedy call a token, the host waiting for each. Prints one
+// markdown table row (and the header with --header).
 #include <algorithm>
 #include <chrono>
 #include <random>
@@ -31,6 +33,7 @@ struct Options {
   int64_t prefill = 512, decode = 128, reps = 5;
   bool header = false;
   bool early = true;
+  bool per_token = false;
 };
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
@@ -66,8 +69,12 @@ absl::Status Run(const Options& o) {
     QC_ASSIGN_OR_RETURN(std::unique_ptr<runner::GpuCache> cache, gpu->NewCache(o.decode + 1));
     QC_ASSIGN_OR_RETURN(int32_t next, gpu->Greedy(std::span(prompt).first(1), *cache));  // records the graph
     t0 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < o.decode; ++i) {
-      QC_ASSIGN_OR_RETURN(next, gpu->Greedy(std::span(&next, 1), *cache));
+    if (o.per_token) {
+      for (int64_t i = 0; i < o.decode; ++i) {
+        QC_ASSIGN_OR_RETURN(next, gpu->Greedy(std::span(&next, 1), *cache));
+      }
+    } else {
+      QC_RETURN_IF_ERROR(gpu->Generate(next, o.decode, *cache).status());
     }
     if (r > 0) decode.push_back(Seconds(t0));
   }
@@ -98,6 +105,7 @@ int main(int argc, char** argv) {
   app.add_flag("--header", o.header, "print the table header first");
   app.add_option("--early", o.early, "start each decode kernel before the previous one ends (lib/cuda/launch.cuh)")
       ->capture_default_str();
+  app.add_flag("--per-token", o.per_token, "decode with one Greedy call a token (the host waiting for each)");
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = quantc::Run(o); !s.ok()) {
     fmt::print(stderr, "bench_gpu: {}\n", std::string(s.message()));

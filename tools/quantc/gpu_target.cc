@@ -1,5 +1,7 @@
 #include "tools/quantc/gpu_target.h"
 
+#include <algorithm>
+
 #ifdef QUANTC_HAS_CUDA
 #include "lib/runner/gpu_runner.h"
 #endif
@@ -16,14 +18,22 @@ absl::StatusOr<GpuTarget> MakeGpuTarget(const Model& model, runner::RunnerOption
                      std::optional<int32_t> eos) -> absl::StatusOr<std::vector<int32_t>> {
     absl::StatusOr<std::unique_ptr<runner::GpuCache>> cache = gpu->NewCache(static_cast<int64_t>(prompt.size()) + n);
     if (!cache.ok()) return cache.status();
-    std::vector<int32_t> out;
-    absl::StatusOr<int32_t> next = gpu->Greedy(prompt, **cache);
-    while (next.ok()) {
-      out.push_back(*next);
-      if ((eos && *next == *eos) || static_cast<int64_t>(out.size()) == n) return out;
-      next = gpu->Greedy(std::span(&out.back(), 1), **cache);
+    absl::StatusOr<int32_t> first = gpu->Greedy(prompt, **cache);
+    if (!first.ok()) return first.status();
+    std::vector<int32_t> out = {*first};
+    // Then chunks of steps queued back to back (GpuRunner::Generate), looking for eos between
+    // them: at most a chunk's worth of steps past it, none past n.
+    constexpr int64_t kGenerateChunk = 16;
+    while (!(eos && out.back() == *eos) && static_cast<int64_t>(out.size()) < n) {
+      const int64_t count = std::min<int64_t>(kGenerateChunk, n - static_cast<int64_t>(out.size()));
+      absl::StatusOr<std::vector<int32_t>> made = gpu->Generate(out.back(), count, **cache);
+      if (!made.ok()) return made.status();
+      for (int32_t t : *made) {
+        out.push_back(t);
+        if (eos && t == *eos) break;
+      }
     }
-    return next.status();
+    return out;
   };
   return t;
 #else
