@@ -3,11 +3,13 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <vector>
 
 #include "lib/cuda/blas.h"
 #include "lib/cuda/matmul_kernels.h"
+#include "lib/kernels/ggml_quants/blocks.h"
 #include "lib/kernels/ggml_quants/quants.h"
 #include "lib/support/status_macros.h"
 #include "lib/support/strings.h"
@@ -220,6 +222,33 @@ absl::Status DeviceBuffer::Download(std::span<uint8_t> bytes, size_t offset) con
 
 bool HasMatMulKernel(DType dtype) { return FormatOf(dtype).has_value(); }
 
+namespace {
+
+// Q6_K rows as the device keeps them (kernels::Q6KDeviceRowBytes): each row's blocks' ql, then
+// their qh, scales and d, rows padded to 16 bytes.
+std::vector<uint8_t> Q6KRowsApart(std::span<const uint8_t> stored, int64_t rows, int64_t cols) {
+  using quantc::kernels::ggml_quants::BlockQ6_K;
+  static_assert(sizeof(BlockQ6_K) == kernels::kQ6KBlockBytes);
+  const int64_t nb = cols / 256, row_bytes = kernels::Q6KDeviceRowBytes(cols);
+  std::vector<uint8_t> out(static_cast<size_t>(rows * row_bytes));
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto* in = reinterpret_cast<const BlockQ6_K*>(stored.data()) + r * nb;
+    uint8_t* row = out.data() + r * row_bytes;
+    uint8_t* qh = row + kernels::kQ6KQlBytes * nb;
+    uint8_t* scales = qh + kernels::kQ6KQhBytes * nb;
+    uint8_t* d = scales + kernels::kQ6KScaleBytes * nb;
+    for (int64_t b = 0; b < nb; ++b) {
+      std::memcpy(row + kernels::kQ6KQlBytes * b, in[b].ql, kernels::kQ6KQlBytes);
+      std::memcpy(qh + kernels::kQ6KQhBytes * b, in[b].qh, kernels::kQ6KQhBytes);
+      std::memcpy(scales + kernels::kQ6KScaleBytes * b, in[b].scales, kernels::kQ6KScaleBytes);
+      std::memcpy(d + kernels::kQ6KDBytes * b, &in[b].d, kernels::kQ6KDBytes);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> bytes, int64_t rows, int64_t cols) {
   if (!HasMatMulKernel(dtype)) {
     return absl::UnimplementedError(StrCat("no CUDA matmul kernel for ", Name(dtype), " weights"));
@@ -236,7 +265,14 @@ absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> 
         StrCat(Name(dtype), " weight [", rows, ", ", cols, "] needs ", row_bytes * rows, " bytes, got ", bytes.size()));
   }
   DeviceWeight w;
-  w.dtype = dtype, w.format = *FormatOf(dtype), w.rows = rows, w.cols = cols, w.row_bytes = row_bytes;
+  w.dtype = dtype, w.format = *FormatOf(dtype), w.rows = rows, w.cols = cols;
+  w.row_bytes = w.stored_row_bytes = row_bytes;
+  std::vector<uint8_t> apart;
+  if (dtype == DType::kQ6_K) {
+    apart = Q6KRowsApart(bytes, rows, cols);
+    bytes = apart;
+    w.row_bytes = static_cast<uint64_t>(kernels::Q6KDeviceRowBytes(cols));
+  }
   // 16 bytes of slack: kernels read unaligned 4-byte groups as two aligned words.
   absl::StatusOr<DeviceBuffer> b = DeviceBuffer::FromHost(bytes, 16);
   if (!b.ok()) return b.status();
@@ -259,7 +295,7 @@ absl::StatusOr<DeviceWeight> UploadFp8BlockWeight(std::span<const uint8_t> codes
   }
   DeviceWeight w;
   w.dtype = DType::kF8E4M3, w.format = kernels::Format::kFp8Block;
-  w.rows = rows, w.cols = cols, w.row_bytes = static_cast<uint64_t>(cols);
+  w.rows = rows, w.cols = cols, w.row_bytes = w.stored_row_bytes = static_cast<uint64_t>(cols);
   w.scale_cols = scale_cols, w.scale_block_rows = block_rows;
   absl::StatusOr<DeviceBuffer> b = DeviceBuffer::FromHost(codes, 16);
   if (!b.ok()) return b.status();
@@ -293,7 +329,7 @@ absl::StatusOr<DeviceWeight> UploadPackedIntWeight(std::span<const uint8_t> pack
   }
   DeviceWeight w;
   w.dtype = DType::kI32, w.format = bits == 4 ? kernels::Format::kPackedInt4 : kernels::Format::kPackedInt8;
-  w.rows = rows, w.cols = cols, w.row_bytes = row_bytes;
+  w.rows = rows, w.cols = cols, w.row_bytes = w.stored_row_bytes = row_bytes;
   w.scale_cols = groups, w.group_size = group_size;
   QC_ASSIGN_OR_RETURN(w.bytes, DeviceBuffer::FromHost(packed));
   QC_ASSIGN_OR_RETURN(w.scales,
@@ -324,7 +360,7 @@ absl::StatusOr<DeviceWeight> UploadFp4Weight(quantc::kernels::fp4::Fp4Format for
   }
   DeviceWeight w;
   w.dtype = DType::kF4, w.format = format == fp4::Fp4Format::kMx ? kernels::Format::kFp4Mx : kernels::Format::kFp4Nv;
-  w.rows = rows, w.cols = cols, w.row_bytes = static_cast<uint64_t>(cols / 2);
+  w.rows = rows, w.cols = cols, w.row_bytes = w.stored_row_bytes = static_cast<uint64_t>(cols / 2);
   w.scale_cols = groups, w.global = global;
   QC_ASSIGN_OR_RETURN(w.bytes, DeviceBuffer::FromHost(codes));
   QC_ASSIGN_OR_RETURN(w.scales, DeviceBuffer::FromHost(scales));

@@ -157,7 +157,9 @@ struct DeviceWeight {
   DType dtype = DType::kF32;
   kernels::Format format = kernels::Format::kF32;
   int64_t rows = 0, cols = 0;
-  uint64_t row_bytes = 0;
+  // A row's bytes on the device, and in the stored format: they differ where rows are laid out for
+  // aligned loads (Q6_K: kernels::Q6KDeviceRowBytes, 16-byte rows).
+  uint64_t row_bytes = 0, stored_row_bytes = 0;
   DeviceBuffer bytes;
   // Scales stored beside the codes. Block FP8: the F32 grid [ceil(rows / scale_block_rows),
   // scale_cols]. Packed integers: F32 [rows, scale_cols], one per group_size columns, and their
@@ -171,7 +173,8 @@ struct DeviceWeight {
 };
 bool HasMatMulKernel(DType dtype);
 // UNIMPLEMENTED for a dtype without a kernel; INVALID_ARGUMENT when the bytes do not fill
-// [rows, cols] or cols is not whole blocks of 32 (256 for K-quants).
+// [rows, cols] or cols is not whole blocks of 32 (256 for K-quants). Q6_K rows are laid out apart
+// (kernels::Q6KDeviceRowBytes); every other format keeps its stored bytes as they are.
 absl::StatusOr<DeviceWeight> UploadWeight(DType dtype, std::span<const uint8_t> bytes, int64_t rows, int64_t cols);
 // DeepSeek's block FP8: E4M3 codes [rows, cols] and one F32 scale per block_rows x 128 block.
 // INVALID_ARGUMENT unless blocks are 128 columns wide and cols is whole units of 32.

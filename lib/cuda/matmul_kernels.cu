@@ -376,32 +376,13 @@ __device__ void Q4KPlanes<R, kStaged>::Run(const MatMulArgs& a, int split, unsig
   at.Write(a, split, acc);
 }
 
-// 16 bytes at a 2-byte aligned address (Q6_K's blocks are 210 bytes): the five aligned words
-// around them, joined by funnel shifts. Reads up to 3 bytes past the 16.
-template <bool kStaged>
-__device__ __forceinline__ uint4 Load16Of2(const uint8_t* p) {
-  const uintptr_t at = reinterpret_cast<uintptr_t>(p);
-  const uint32_t shift = 8 * static_cast<uint32_t>(at & 3);
-  const uint32_t* words = reinterpret_cast<const uint32_t*>(at & ~uintptr_t{3});
-  uint32_t w[5];
-#pragma unroll
-  for (int i = 0; i < 5; ++i) {
-    if constexpr (kStaged) {
-      asm("ld.shared.u32 %0, [%1];" : "=r"(w[i]) : "r"(SharedAddress(words + i)));
-    } else {
-      w[i] = __ldg(words + i);
-    }
-  }
-  return make_uint4(__funnelshift_r(w[0], w[1], shift), __funnelshift_r(w[1], w[2], shift),
-                    __funnelshift_r(w[2], w[3], shift), __funnelshift_r(w[3], w[4], shift));
-}
-
 // Q6_K with x split into planes (LaunchSplitX). A warp's step is 4 blocks of each row, 8 lanes a
 // block (DecodeWarp, as Q4KPlanes). Weight 128n + 32g + l (half n, l < 32) is the low (g = 0,
 // 1) or high (g = 2, 3) nibble of ql[64n + 32(g % 2) + l] with bits 2g, 2g + 1 of qh[32n + l] above
 // it, minus 32, scaled by its sub-block's scales[8n + 2g + l / 16]. Lane k takes half n = k / 4,
 // l = l0 .. l0 + 15 (l0 = 16 ((k / 2) % 2)) and g = k % 2 (low nibbles: sub-block A) and g + 2 (high:
-// B): one 16-byte chunk of ql, one of qh, and two whole sub-blocks, matching two units of x. The
+// B): one 16-byte chunk of ql, one of qh (each one aligned load: the device's row layout,
+// Q6KDeviceRowBytes), and two whole sub-blocks, matching two units of x. The
 // codes q (0 .. 63) times the planes are integer dot products (t = Σ q·(254 p1 + p2)); the 32 comes
 // off with the unit's sum of x' (split_x.cuh): Σ (q − 32)·x' = u·t − 32 Σ x'.
 // LaunchMatMul's choice for tall matrices given the planes (measured on the H100, docs/results.md):
@@ -421,9 +402,11 @@ __device__ void Q6KPlanes<R, kStaged>::Run(const MatMulArgs& a, int split, unsig
   const DecodeWarp<R> at(a, split, block, kStaged ? stage : nullptr);
   const int k = at.lane % 8, half = k / 4, l0 = 16 * ((k / 2) % 2), g = k % 2;
   const int sub_a = 8 * half + 2 * g + l0 / 16, sub_b = sub_a + 4;
-  const int ql_at = 64 * half + 32 * g + l0, qh_at = 128 + 32 * half + l0;
+  const int ql_at = 64 * half + 32 * g + l0, qh_at = 32 * half + l0;  // in the block's ql, qh
   const uint32_t qh_shift = 2 * g;
   const int64_t blocks = a.cols / 256, stride = 4 * split;
+  // The row's parts (Q6KDeviceRowBytes): every block's ql, then qh, scales, d.
+  const int64_t qh0 = kQ6KQlBytes * blocks, scales0 = qh0 + kQ6KQhBytes * blocks, d0 = scales0 + kQ6KScaleBytes * blocks;
   const float2* units = reinterpret_cast<const float2*>(a.x_units);
   float acc[R] = {};
 #pragma unroll 2
@@ -437,8 +420,9 @@ __device__ void Q6KPlanes<R, kStaged>::Run(const MatMulArgs& a, int split, unsig
     const float ca = -32.0f * ua.y, cb = -32.0f * ub.y;
 #pragma unroll
     for (int r = 0; r < R; ++r) {
-      const uint8_t* blk = at.row[r] + b * 210;
-      const uint4 ql4 = Load16Of2<kStaged>(blk + ql_at), qh4 = Load16Of2<kStaged>(blk + qh_at);
+      const uint8_t* row = at.row[r];
+      const uint4 ql4 = LoadWeight16<kStaged>(row + kQ6KQlBytes * b + ql_at);
+      const uint4 qh4 = LoadWeight16<kStaged>(row + qh0 + kQ6KQhBytes * b + qh_at);
       const uint32_t ql[4] = {ql4.x, ql4.y, ql4.z, ql4.w}, qh[4] = {qh4.x, qh4.y, qh4.z, qh4.w};
       int qa[4], qb[4];
 #pragma unroll
@@ -448,10 +432,10 @@ __device__ void Q6KPlanes<R, kStaged>::Run(const MatMulArgs& a, int split, unsig
         qb[j] = ((ql[j] >> 4) & 0x0F0F0F0Fu) | (h & 0x30303030u);
       }
       const int ta = PlanesDot(qa, pa), tb = PlanesDot(qb, pb);
-      const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
+      const int8_t* scales = reinterpret_cast<const int8_t*>(row + scales0 + kQ6KScaleBytes * b);
       const float sa = fmaf(ua.x, static_cast<float>(ta), ca), sb = fmaf(ub.x, static_cast<float>(tb), cb);
       const float sum = fmaf(static_cast<float>(scales[sub_a]), sa, static_cast<float>(scales[sub_b]) * sb);
-      acc[r] = fmaf(HalfAt(blk + 208), sum, acc[r]);
+      acc[r] = fmaf(HalfAt(row + d0 + kQ6KDBytes * b), sum, acc[r]);
     }
   }
   at.Write(a, split, acc);

@@ -31,8 +31,18 @@ enum class Format : int {
   kFp4Nv,
 };
 
+// Q6_K rows on the device (cuda.cc's UploadWeight lays them out so): each row keeps its blocks'
+// parts apart, in the stored bytes — every block's ql (kQ6KQlBytes), then every qh, every scales,
+// every d — and starts 16-byte aligned (Q6KDeviceRowBytes). A lane's 16 bytes of ql or qh are then
+// one aligned load; in the stored order, 210-byte blocks leave them 2-byte aligned (five word loads
+// joined by shifts). Block b of a row of nb blocks: ql at 128 b, qh at 128 nb + 64 b, scales at
+// 192 nb + 16 b, d at 208 nb + 2 b.
+constexpr int64_t kQ6KQlBytes = 128, kQ6KQhBytes = 64, kQ6KScaleBytes = 16, kQ6KDBytes = 2;
+constexpr int64_t kQ6KBlockBytes = kQ6KQlBytes + kQ6KQhBytes + kQ6KScaleBytes + kQ6KDBytes;  // 210
+inline int64_t Q6KDeviceRowBytes(int64_t cols) { return (cols / 256 * kQ6KBlockBytes + 15) / 16 * 16; }
+
 struct MatMulArgs {
-  const void* w = nullptr;  // rows back to back, row_bytes each, the format's blocks in order
+  const void* w = nullptr;  // rows back to back, row_bytes each, the format's blocks in order (Q6_K: above)
   int64_t rows = 0, cols = 0, row_bytes = 0;
   const float* x = nullptr;  // [n, cols]
   int64_t n = 0;

@@ -222,21 +222,36 @@ struct Q5_K : SelfContained {
 // {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}: two halves of 128; in half h, weight 32g + l
 // (g < 4, l < 32) has low bits in ql[64h + 32(g % 2) + l] (low nibble for g < 2, else high),
 // high bits (qh[32h + l] >> 2g) & 3, scale scales[8h + 2g + l / 16], value 6 bits − 32. Thread
-// `sub` takes four consecutive l of one half, for all four g: 16 weights.
+// `sub` takes four consecutive l of one half, for all four g: 16 weights. On the device a row's
+// blocks keep their parts apart (Q6KDeviceRowBytes, matmul_kernels.h): Q6KBlock finds them from
+// the block's nominal address (row + 210 b, as every kernel computes it) and its index.
+struct Q6KBlock {
+  const uint8_t *ql, *qh, *scales, *d;
+  __device__ Q6KBlock(const uint8_t* nominal, int64_t b, int64_t cols) {
+    const uint8_t* row = nominal - b * kQ6KBlockBytes;
+    const int64_t nb = cols / 256;
+    ql = row + kQ6KQlBytes * b;
+    qh = row + kQ6KQlBytes * nb + kQ6KQhBytes * b;
+    scales = row + (kQ6KQlBytes + kQ6KQhBytes) * nb + kQ6KScaleBytes * b;
+    d = row + (kQ6KQlBytes + kQ6KQhBytes + kQ6KScaleBytes) * nb + kQ6KDBytes * b;
+  }
+};
 struct Q6_K : SelfContained {
-  static constexpr int kElems = 256, kBytes = 210, kLanes = 16, kChunks = 4;
+  static constexpr int kElems = 256, kBytes = kQ6KBlockBytes, kLanes = 16, kChunks = 4;
   static constexpr bool kScaled = true, kHasMin = false;
   __device__ static int XOffset(int sub, int c) { return 128 * (sub / 8) + 32 * c + 4 * (sub % 8); }
-  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*, const BlockAt&) {
+  __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*, const BlockAt& at) {
+    const Q6KBlock blk(b, at.block, at.a.cols);
     const int h = sub / 8, l0 = (sub % 8) * 4;
-    const uint32_t ql[2] = {Load4Of2(b + 64 * h + l0), Load4Of2(b + 64 * h + 32 + l0)};
-    const uint32_t qh = Load4Of2(b + 128 + 32 * h + l0);
-    const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192 + 8 * h + l0 / 16);
-    const float d = HalfAt(b + 208);
+    const uint32_t* ql = reinterpret_cast<const uint32_t*>(blk.ql + 64 * h + l0);
+    const uint32_t low_words[2] = {ql[0], ql[8]};  // bytes l0 .. l0 + 3 and 32 on
+    const uint32_t qh = *reinterpret_cast<const uint32_t*>(blk.qh + 32 * h + l0);
+    const int8_t* sc = reinterpret_cast<const int8_t*>(blk.scales + 8 * h + l0 / 16);
+    const float d = HalfAt(blk.d);
 #pragma unroll
     for (int g = 0; g < 4; ++g) {
       scale[g] = d * static_cast<float>(sc[2 * g]);
-      const uint32_t low = (ql[g % 2] >> (g < 2 ? 0 : 4)) & 0x0F0F0F0Fu;
+      const uint32_t low = (low_words[g % 2] >> (g < 2 ? 0 : 4)) & 0x0F0F0F0Fu;
       const uint32_t high = ((qh >> (2 * g)) & 0x03030303u) << 4;
       ByteValues<32>(low | high, q + 4 * g);
     }

@@ -28,7 +28,7 @@ struct Projection {
   std::optional<cuda::SplitInput> split;
   uint64_t bytes() const {
     uint64_t b = 0;
-    for (const cuda::DeviceWeight& w : parts) b += static_cast<uint64_t>(w.rows) * w.row_bytes;
+    for (const cuda::DeviceWeight& w : parts) b += static_cast<uint64_t>(w.rows) * w.stored_row_bytes;
     return b;
   }
 };

@@ -551,7 +551,12 @@ absl::StatusOr<std::vector<int32_t>> GpuRunner::Generate(int32_t first, int64_t 
   }
   QC_RETURN_IF_ERROR(Stage(std::span(&first, 1), cache));
   // Each step reads the token the one before it wrote (the history): no host work in between.
-  for (int64_t k = 0; k < count; ++k) QC_RETURN_IF_ERROR(QueueGreedy(1, cache));
+  for (int64_t k = 0; k < count; ++k) {
+    if (absl::Status queued = QueueGreedy(1, cache); !queued.ok()) {
+      (void)c.stream.Synchronize();  // what was queued finishes before the history is written again
+      return queued;
+    }
+  }
   QC_RETURN_IF_ERROR(c.stream.Synchronize());
   const int32_t* made = c.ids() + c.length + 1;
   c.length += count;
