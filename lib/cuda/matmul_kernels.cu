@@ -405,8 +405,6 @@ __device__ void Q6KPlanes<R, kStaged>::Run(const MatMulArgs& a, int split, unsig
   const int ql_at = 64 * half + 32 * g + l0, qh_at = 32 * half + l0;  // in the block's ql, qh
   const uint32_t qh_shift = 2 * g;
   const int64_t blocks = a.cols / 256, stride = 4 * split;
-  // The row's parts (Q6KDeviceRowBytes): every block's ql, then qh, scales, d.
-  const int64_t qh0 = kQ6KQlBytes * blocks, scales0 = qh0 + kQ6KQhBytes * blocks, d0 = scales0 + kQ6KScaleBytes * blocks;
   const float2* units = reinterpret_cast<const float2*>(a.x_units);
   float acc[R] = {};
 #pragma unroll 2
@@ -420,9 +418,8 @@ __device__ void Q6KPlanes<R, kStaged>::Run(const MatMulArgs& a, int split, unsig
     const float ca = -32.0f * ua.y, cb = -32.0f * ub.y;
 #pragma unroll
     for (int r = 0; r < R; ++r) {
-      const uint8_t* row = at.row[r];
-      const uint4 ql4 = LoadWeight16<kStaged>(row + kQ6KQlBytes * b + ql_at);
-      const uint4 qh4 = LoadWeight16<kStaged>(row + qh0 + kQ6KQhBytes * b + qh_at);
+      const Q6KBlock blk(at.row[r], b, blocks);
+      const uint4 ql4 = LoadWeight16<kStaged>(blk.ql + ql_at), qh4 = LoadWeight16<kStaged>(blk.qh + qh_at);
       const uint32_t ql[4] = {ql4.x, ql4.y, ql4.z, ql4.w}, qh[4] = {qh4.x, qh4.y, qh4.z, qh4.w};
       int qa[4], qb[4];
 #pragma unroll
@@ -432,10 +429,10 @@ __device__ void Q6KPlanes<R, kStaged>::Run(const MatMulArgs& a, int split, unsig
         qb[j] = ((ql[j] >> 4) & 0x0F0F0F0Fu) | (h & 0x30303030u);
       }
       const int ta = PlanesDot(qa, pa), tb = PlanesDot(qb, pb);
-      const int8_t* scales = reinterpret_cast<const int8_t*>(row + scales0 + kQ6KScaleBytes * b);
+      const int8_t* scales = reinterpret_cast<const int8_t*>(blk.scales);
       const float sa = fmaf(ua.x, static_cast<float>(ta), ca), sb = fmaf(ub.x, static_cast<float>(tb), cb);
       const float sum = fmaf(static_cast<float>(scales[sub_a]), sa, static_cast<float>(scales[sub_b]) * sb);
-      acc[r] = fmaf(HalfAt(row + d0 + kQ6KDBytes * b), sum, acc[r]);
+      acc[r] = fmaf(HalfAt(blk.d), sum, acc[r]);
     }
   }
   at.Write(a, split, acc);

@@ -223,13 +223,12 @@ struct Q5_K : SelfContained {
 // (g < 4, l < 32) has low bits in ql[64h + 32(g % 2) + l] (low nibble for g < 2, else high),
 // high bits (qh[32h + l] >> 2g) & 3, scale scales[8h + 2g + l / 16], value 6 bits − 32. Thread
 // `sub` takes four consecutive l of one half, for all four g: 16 weights. On the device a row's
-// blocks keep their parts apart (Q6KDeviceRowBytes, matmul_kernels.h): Q6KBlock finds them from
-// the block's nominal address (row + 210 b, as every kernel computes it) and its index.
+// blocks keep their parts apart (Q6KDeviceRowBytes, matmul_kernels.h): Q6KBlock finds the parts
+// of block b in a row of nb blocks (Decode from the block's nominal address, row + 210 b, as every
+// kernel computes it).
 struct Q6KBlock {
   const uint8_t *ql, *qh, *scales, *d;
-  __device__ Q6KBlock(const uint8_t* nominal, int64_t b, int64_t cols) {
-    const uint8_t* row = nominal - b * kQ6KBlockBytes;
-    const int64_t nb = cols / 256;
+  __device__ Q6KBlock(const uint8_t* row, int64_t b, int64_t nb) {
     ql = row + kQ6KQlBytes * b;
     qh = row + kQ6KQlBytes * nb + kQ6KQhBytes * b;
     scales = row + (kQ6KQlBytes + kQ6KQhBytes) * nb + kQ6KScaleBytes * b;
@@ -241,7 +240,7 @@ struct Q6_K : SelfContained {
   static constexpr bool kScaled = true, kHasMin = false;
   __device__ static int XOffset(int sub, int c) { return 128 * (sub / 8) + 32 * c + 4 * (sub % 8); }
   __device__ static void Decode(const uint8_t* b, int sub, float* q, float* scale, float*, const BlockAt& at) {
-    const Q6KBlock blk(b, at.block, at.a.cols);
+    const Q6KBlock blk(b - at.block * kBytes, at.block, at.a.cols / 256);
     const int h = sub / 8, l0 = (sub % 8) * 4;
     const uint32_t* ql = reinterpret_cast<const uint32_t*>(blk.ql + 64 * h + l0);
     const uint32_t low_words[2] = {ql[0], ql[8]};  // bytes l0 .. l0 + 3 and 32 on
