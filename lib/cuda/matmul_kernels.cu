@@ -15,6 +15,8 @@
 
 #include <type_traits>
 
+#include "lib/cuda/decode_warp.cuh"
+#include "lib/cuda/integer_kernels.cuh"
 #include "lib/cuda/launch.cuh"
 #include "lib/cuda/matmul_kernels.h"
 #include "lib/cuda/stage.cuh"
@@ -24,7 +26,7 @@ namespace quantc::cuda::kernels {
 namespace {
 
 constexpr int kMaxTokens = 8;  // input rows per pass over the weights
-constexpr int kThreads = 128;  // per thread block
+constexpr int kThreads = kMatMulThreads;  // per thread block
 constexpr int64_t kTallRows = 16384;  // one token: a matrix this tall (an LM head) gets 4 rows a thread block or warp
 constexpr int64_t kLongCols = 16384;  // one token: rows this long (FFN down) give Q6_K's integer kernel 2 rows a warp
 // The most shared memory a staged kernel takes: 6 thread blocks an SM (24 warps), below the 48 KB
@@ -107,128 +109,8 @@ int LaunchOne(const MatMulArgs& a, cudaStream_t stream) {
                      static_cast<size_t>(shared), stream, a);
 }
 
-// ---- The decode kernels (n == 1) ----------------------------------------------------------------
-// A thread block is kWarps warps in kWarps / split groups of `split` warps: a group owns R rows
-// (rows past the end repeat the last one; their sums are dropped), its warps take every split-th
-// step along them, and each x value a lane loads serves the R rows. split > 1 (warps side by side
-// along a row) makes more, shorter warps when the rows are few (LaunchDecode picks it); the warps'
-// sums then meet in shared memory. Weight bytes are read once and kept out of L1
-// (ld.global.nc.L1::no_allocate), which so holds x.
-constexpr int kWarps = kThreads / 32;
-
-__device__ __forceinline__ uint4 LoadStream16(const uint8_t* p) {
-  uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
-}
-template <bool kStaged>
-__device__ __forceinline__ uint4 LoadWeight16(const uint8_t* p) {
-  if constexpr (kStaged) {
-    return LoadShared16(p);
-  } else {
-    return LoadStream16(p);
-  }
-}
-__device__ __forceinline__ uint4 LoadX16(const uint8_t* p) { return __ldg(reinterpret_cast<const uint4*>(p)); }
-__device__ __forceinline__ float4 LoadX4(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
-__device__ __forceinline__ float Sum(const float4& v) { return (v.x + v.y) + (v.z + v.w); }
-__device__ __forceinline__ float4 Scaled(const float4& v, float a, float b, float c, float d) {
-  return make_float4(v.x * a, v.y * b, v.z * c, v.w * d);
-}
-// Σ q_j · x_j for the four byte values of `bytes` (weight_formats.cuh's exact conversion),
-// accumulated into s.
-__device__ __forceinline__ float Dot4(uint32_t bytes, const float4& x, float s) {
-  s = fmaf(ByteValue<0>(bytes, 0), x.x, s);
-  s = fmaf(ByteValue<0>(bytes, 1), x.y, s);
-  s = fmaf(ByteValue<0>(bytes, 2), x.z, s);
-  return fmaf(ByteValue<0>(bytes, 3), x.w, s);
-}
-// s + (the float with the bits `bits`) · x, a subnormal operand kept: PTX's fma.rn.f32 without
-// .ftz whatever nvcc's -ftz, so the subnormal codes below survive a fast-math build.
-__device__ __forceinline__ float FmaBits(uint32_t bits, float x, float s) {
-  float d;
-  asm("fma.rn.f32 %0, %1, %2, %3;" : "=f"(d) : "f"(__uint_as_float(bits)), "f"(x), "f"(s));
-  return d;
-}
-
-// Where a warp works: its group's rows r0 .. r0 + R − 1 and its place `part` among the group's
-// `split` warps.
-template <int R>
-struct DecodeWarp {
-  int warp, lane, part;
-  int64_t r0;
-  const uint8_t* row[R];
-  // Thread block `block` of the matrix's grid. Staged (stage non-null): copies the block's rows to
-  // `stage` and waits for them (and for the previous kernel); otherwise the warp's rows are read
-  // where they are.
-  __device__ DecodeWarp(const MatMulArgs& a, int split, unsigned block, uint8_t* stage = nullptr) {
-    warp = threadIdx.x / 32, lane = threadIdx.x % 32, part = warp % split;
-    const int64_t block_r0 = static_cast<int64_t>(block) * (kWarps / split) * R;
-    r0 = block_r0 + (warp / split) * R;
-    if (stage == nullptr) {
-      StartAfterPrevious();
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        row[r] = static_cast<const uint8_t*>(a.w) + (r0 + r < a.rows ? r0 + r : a.rows - 1) * a.row_bytes;
-      }
-      return;
-    }
-    const int64_t rows = min(static_cast<int64_t>((kWarps / split) * R), a.rows - block_r0);
-    const uint8_t* staged = StageBytes(a.w, block_r0 * a.row_bytes, (block_r0 + rows) * a.row_bytes, stage);
-#pragma unroll
-    for (int r = 0; r < R; ++r) row[r] = staged + min(r0 + r - block_r0, rows - 1) * a.row_bytes;
-  }
-  // Row r0 + r gets the sum of acc[r] over the group's lanes (+ bias; + what y holds when
-  // accumulating). Every thread of the block calls it (a barrier when split > 1).
-  __device__ void Write(const MatMulArgs& a, int split, float (&acc)[R]) const {
-    __shared__ float partial[kWarps][R];
-    float mine = 0.0f;
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      float s = acc[r];
-#pragma unroll
-      for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
-      if (lane == r) mine = s;  // a select, not an index into acc (which would put it in local memory)
-    }
-    if (split > 1) {
-      if (lane < R) partial[warp][lane] = mine;
-      __syncthreads();
-      if (part != 0) return;
-      for (int p = 1; p < split; ++p) mine += lane < R ? partial[warp + p][lane] : 0.0f;
-    }
-    if (lane >= R || r0 + lane >= a.rows) return;
-    if (a.bias != nullptr) mine += a.bias[r0 + lane];
-    float* y = a.y + r0 + lane;
-    *y = a.accumulate ? *y + mine : mine;
-  }
-};
-
-// Lane k (of 8) of a Q4_K/Q5_K block takes sub-blocks 2i and 2i + 1 (i = k / 2), half h = k % 2 of
-// each. Their 6-bit scale and min codes are bytes 2(i % 2) and 2(i % 2) + 1 of a word built from
-// the head's scale words A = scales[0..3], B = [4..7], C = [8..11] (ggml's get_scale_min_k4):
-// sub-blocks 0..3 the low 6 bits of A (scales) and B (mins); 4..7 a nibble of C with the top 2 bits
-// of A (scales) and B (mins) above it. A code c is then the float 2^23 + c (Code: a byte permute).
-struct KQuantLane {
-  int k, i, h;
-  bool upper;
-  uint32_t low, top, sel0, sel1;  // sel: byte_perm selectors of sub-block 2i's code, 2i + 1's
-  __device__ explicit KQuantLane(int lane) {
-    k = lane % 8, i = k / 2, h = k % 2, upper = i >= 2;
-    low = upper ? 0x0F0F0F0Fu : 0x3F3F3F3Fu, top = upper ? 0x30303030u : 0u;
-    sel0 = 0x7440u | (2 * (i % 2)), sel1 = sel0 + 1;
-  }
-  __device__ uint32_t Scales(const uint4& head) const {
-    return ((upper ? head.w : head.y) & low) | ((head.y >> 2) & top);
-  }
-  __device__ uint32_t Mins(const uint4& head) const {
-    return ((upper ? head.w >> 4 : head.z) & low) | ((head.z >> 2) & top);
-  }
-  static __device__ float Code(uint32_t word, uint32_t sel) {
-    return __uint_as_float(__byte_perm(word, 0x4B000000u, sel));
-  }
-};
+// ---- The decode kernels (n == 1): decode_warp.cuh's warps; Q4_K's and Q6_K's integer kernels in
+// integer_kernels.cuh ------------------------------------------------------------------------------
 
 // Q4_K (kFive: Q5_K). A warp's step is 4 blocks of each row, 8 lanes a block; lane k of a block
 // reads its 16-byte head (d, dmin, the 12 scale bytes: one load serves the block's 8 lanes), chunk
@@ -312,132 +194,6 @@ __global__ void __launch_bounds__(kThreads) KQuantMatVec(MatMulArgs a, int split
   at.Write(a, split, acc);
 }
 
-// Σ q·(254 p1 + p2) over a unit of 16 values of x split into planes (LaunchSplitX): the 16 byte
-// codes q (four words, each code below 128) times each plane's 16 signed bytes, as two independent
-// chains of integer dot products. Exact: |t| < 64 · 16 · 255 · 127 < 2^31.
-__device__ __forceinline__ int PlanesDot(const int (&q)[4], const uint4 (&planes)[kSplitXPlanes]) {
-  int t[kSplitXPlanes];
-#pragma unroll
-  for (int p = 0; p < kSplitXPlanes; ++p) {
-    const int x[4] = {int(planes[p].x), int(planes[p].y), int(planes[p].z), int(planes[p].w)};
-    t[p] = 0;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) t[p] = __dp4a(q[j], x[j], t[p]);
-  }
-  return t[0] * kSplitXRadix + t[1];
-}
-
-// Q4_K with x split into planes (LaunchSplitX): lanes, steps and scales as KQuantMatVec; a lane's
-// 16 + 16 codes times each plane's 16 + 16 bytes are integer dot products (dp4a), summed exactly in
-// one integer per sub-block (t = 254 · Σq·p1 + Σq·p2), so the per-weight work is a quarter of a
-// mask and half a dp4a instead of a conversion and an FMA.
-// Thread block `block`'s rows (a struct, so that OnRows and OnTwoMatrices can run it).
-template <int R, bool kStaged>
-struct Q4KPlanes {
-  static __device__ void Run(const MatMulArgs& a, int split, unsigned block);
-};
-template <int R, bool kStaged>
-__device__ void Q4KPlanes<R, kStaged>::Run(const MatMulArgs& a, int split, unsigned block) {
-  extern __shared__ __align__(128) uint8_t stage[];
-  const DecodeWarp<R> at(a, split, block, kStaged ? stage : nullptr);
-  const KQuantLane lane(at.lane);
-  const int k = lane.k, i = lane.i, h = lane.h;
-  const int64_t blocks = a.cols / 256, stride = 4 * split;
-  const float2* units = reinterpret_cast<const float2*>(a.x_units);
-  float acc[R] = {};
-#pragma unroll 2
-  for (int64_t b = at.lane / 8 + 4 * at.part; b < blocks; b += stride) {
-    const uint8_t* xp = a.x_planes + (b * 16 + 4 * i + h) * kSplitXUnitBytes;  // the 16 values at 256b + 64i + 16h
-    uint4 p0[kSplitXPlanes], p1[kSplitXPlanes];  // sub-block 2i's planes, 2i + 1's (two units of 16 on)
-#pragma unroll
-    for (int p = 0; p < kSplitXPlanes; ++p) {
-      p0[p] = LoadX16(xp + 16 * p), p1[p] = LoadX16(xp + 2 * kSplitXUnitBytes + 16 * p);
-    }
-    const float2 u0 = units[b * 16 + 4 * i + h], u1 = units[b * 16 + 4 * i + 2 + h];
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* blk = at.row[r] + b * 144;
-      const uint4 head = LoadWeight16<kStaged>(blk), qs = LoadWeight16<kStaged>(blk + 16 + 16 * k);
-      const uint32_t q[4] = {qs.x, qs.y, qs.z, qs.w};
-      int q0[4], q1[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) q0[j] = q[j] & 0x0F0F0F0Fu, q1[j] = (q[j] >> 4) & 0x0F0F0F0Fu;
-      const int t0 = PlanesDot(q0, p0), t1 = PlanesDot(q1, p1);
-      const uint32_t sc = lane.Scales(head), mn = lane.Mins(head);
-      const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head.x));  // d, dmin
-      auto code = [&](uint32_t word, uint32_t sel) { return KQuantLane::Code(word, sel) - 0x1p23f; };
-      const uint32_t sel0 = lane.sel0, sel1 = lane.sel1;
-      const float sum =
-          fmaf(code(sc, sel0) * u0.x, static_cast<float>(t0), code(sc, sel1) * u1.x * static_cast<float>(t1));
-      const float mins = fmaf(code(mn, sel0), u0.y, code(mn, sel1) * u1.y);
-      acc[r] = fmaf(dm.x, sum, fmaf(-dm.y, mins, acc[r]));
-    }
-  }
-  at.Write(a, split, acc);
-}
-
-// Q6_K with x split into planes (LaunchSplitX). A warp's step is 4 blocks of each row, 8 lanes a
-// block (DecodeWarp, as Q4KPlanes). Weight 128n + 32g + l (half n, l < 32) is the low (g = 0,
-// 1) or high (g = 2, 3) nibble of ql[64n + 32(g % 2) + l] with bits 2g, 2g + 1 of qh[32n + l] above
-// it, minus 32, scaled by its sub-block's scales[8n + 2g + l / 16]. Lane k takes half n = k / 4,
-// l = l0 .. l0 + 15 (l0 = 16 ((k / 2) % 2)) and g = k % 2 (low nibbles: sub-block A) and g + 2 (high:
-// B): one 16-byte chunk of ql, one of qh (each one aligned load: the device's row layout,
-// Q6KDeviceRowBytes), and two whole sub-blocks, matching two units of x. The
-// codes q (0 .. 63) times the planes are integer dot products (t = Σ q·(254 p1 + p2)); the 32 comes
-// off with the unit's sum of x' (split_x.cuh): Σ (q − 32)·x' = u·t − 32 Σ x'.
-// LaunchMatMul's choice for tall matrices given the planes (measured on the H100, docs/results.md):
-// alone it beats the generic kernel on short rows (lm head 152064 x 3584 with 4 rows a warp,
-// staged: 99.5% of the copy bandwidth vs 89.1%; 4608 x 3584: 62% vs 53%) but not on FFN down's long
-// ones (3584 x 18944, one row a thread block: 61% vs 74%, its x loads then outweighing the weights'
-// in L1) — alone; inside the 7B decode step, where the next products' copies overlap it, FFN down
-// unstaged with 2 rows a warp gains (LaunchOneToken). In the step: the head 2.500-2.504 ->
-// 2.491-2.498 ms a token; v, in one launch with q/k (LaunchMatVecPair), 2.517-2.538 -> 2.494-2.499.
-template <int R, bool kStaged>
-struct Q6KPlanes {
-  static __device__ void Run(const MatMulArgs& a, int split, unsigned block);
-};
-template <int R, bool kStaged>
-__device__ void Q6KPlanes<R, kStaged>::Run(const MatMulArgs& a, int split, unsigned block) {
-  extern __shared__ __align__(128) uint8_t stage[];
-  const DecodeWarp<R> at(a, split, block, kStaged ? stage : nullptr);
-  const int k = at.lane % 8, half = k / 4, l0 = 16 * ((k / 2) % 2), g = k % 2;
-  const int sub_a = 8 * half + 2 * g + l0 / 16, sub_b = sub_a + 4;
-  const int ql_at = 64 * half + 32 * g + l0, qh_at = 32 * half + l0;  // in the block's ql, qh
-  const uint32_t qh_shift = 2 * g;
-  const int64_t blocks = a.cols / 256, stride = 4 * split;
-  const float2* units = reinterpret_cast<const float2*>(a.x_units);
-  float acc[R] = {};
-#pragma unroll 2
-  for (int64_t b = at.lane / 8 + 4 * at.part; b < blocks; b += stride) {
-    const uint8_t* xa = a.x_planes + (b * 16 + sub_a) * kSplitXUnitBytes;
-    const uint8_t* xb = a.x_planes + (b * 16 + sub_b) * kSplitXUnitBytes;
-    uint4 pa[kSplitXPlanes], pb[kSplitXPlanes];
-#pragma unroll
-    for (int p = 0; p < kSplitXPlanes; ++p) pa[p] = LoadX16(xa + 16 * p), pb[p] = LoadX16(xb + 16 * p);
-    const float2 ua = units[b * 16 + sub_a], ub = units[b * 16 + sub_b];
-    const float ca = -32.0f * ua.y, cb = -32.0f * ub.y;
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const Q6KBlock blk(at.row[r], b, blocks);
-      const uint4 ql4 = LoadWeight16<kStaged>(blk.ql + ql_at), qh4 = LoadWeight16<kStaged>(blk.qh + qh_at);
-      const uint32_t ql[4] = {ql4.x, ql4.y, ql4.z, ql4.w}, qh[4] = {qh4.x, qh4.y, qh4.z, qh4.w};
-      int qa[4], qb[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const uint32_t h = qh[j] >> qh_shift;
-        qa[j] = (ql[j] & 0x0F0F0F0Fu) | ((h << 4) & 0x30303030u);
-        qb[j] = ((ql[j] >> 4) & 0x0F0F0F0Fu) | (h & 0x30303030u);
-      }
-      const int ta = PlanesDot(qa, pa), tb = PlanesDot(qb, pb);
-      const int8_t* scales = reinterpret_cast<const int8_t*>(blk.scales);
-      const float sa = fmaf(ua.x, static_cast<float>(ta), ca), sb = fmaf(ub.x, static_cast<float>(tb), cb);
-      const float sum = fmaf(static_cast<float>(scales[sub_a]), sa, static_cast<float>(scales[sub_b]) * sb);
-      acc[r] = fmaf(HalfAt(blk.d), sum, acc[r]);
-    }
-  }
-  at.Write(a, split, acc);
-}
-
 // F's decode kernel with R rows a warp: the launch's CUDA error code, or kNoKernel where there is
 // none, or where the addresses do not fit it (16-byte aligned x and blocks). split 0: doubled from
 // 1 while the warps are fewer than few_warps (about 64 an SM on H100's 132, twice that for the
@@ -469,13 +225,13 @@ bool PlanDecode(const MatMulArgs& a, int split, bool planes, bool staged, Decode
   const int64_t groups = (a.rows + R - 1) / R, blocks = a.cols / 256;
   if (split == 0) {
     split = 1;
-    while (split < kWarps && groups * split < few_warps && 8 * split < blocks) split *= 2;
+    while (split < kMatMulWarps && groups * split < few_warps && 8 * split < blocks) split *= 2;
   }
   const uintptr_t w = reinterpret_cast<uintptr_t>(a.w), x = reinterpret_cast<uintptr_t>(a.x);
-  const int64_t grid = (groups + kWarps / split - 1) / (kWarps / split);
+  const int64_t grid = (groups + kMatMulWarps / split - 1) / (kMatMulWarps / split);
   const bool aligned = kQ6K ? w % 2 == 0 : x % 16 == 0 && w % 16 == 0 && a.row_bytes % 16 == 0;
   if ((split != 1 && split != 2 && split != 4) || !aligned || grid > 0x7FFFFFFF) return false;
-  const int64_t shared = staged ? (kWarps / split) * R * a.row_bytes + kStageSlack : 0;
+  const int64_t shared = staged ? (kMatMulWarps / split) * R * a.row_bytes + kStageSlack : 0;
   if (shared > kMaxStage) return false;
   plan = {split, static_cast<unsigned>(grid), static_cast<size_t>(shared)};
   return true;
