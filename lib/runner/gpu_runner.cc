@@ -221,6 +221,11 @@ struct GpuCache::State {
   // recorded step launched again decodes the next token, with no copy and no host in between.
   cuda::PinnedBuffer history;
   int32_t* next_pos() const { return history.as<int32_t>().data(); }
+  // OUT_OF_RANGE unless n more positions fit.
+  absl::Status Room(int64_t n) const {
+    if (length + n <= capacity) return absl::OkStatus();
+    return absl::OutOfRangeError(StrCat("the GPU cache holds ", capacity, " positions; ", length, " + ", n, " do not fit"));
+  }
   int32_t* ids() const { return reinterpret_cast<int32_t*>(history.bytes().data() + kPosBytes); }
   const int32_t* device_next_pos() const { return history.device_as<int32_t>(); }
   int32_t* device_ids() const { return history.device_as<int32_t>() + kPosBytes / 4; }
@@ -400,9 +405,7 @@ absl::StatusOr<GpuCache::Scratch*> GpuRunner::ScratchFor(const cuda::Stream& str
 absl::Status GpuRunner::Stage(std::span<const int32_t> tokens, GpuCache& cache) const {
   const int64_t n = static_cast<int64_t>(tokens.size()), vocab = impl_->vocab_rows;
   GpuCache::State& c = *cache.state_;
-  if (c.length + n > c.capacity) {
-    return absl::OutOfRangeError(StrCat("the GPU cache holds ", c.capacity, " positions; ", c.length, " + ", n, " do not fit"));
-  }
+  QC_RETURN_IF_ERROR(c.Room(n));
   for (int32_t id : tokens) {
     if (id < 0 || id >= vocab) return absl::OutOfRangeError(StrCat("token id ", id, " is outside the vocabulary of ", vocab));
   }
@@ -545,10 +548,7 @@ absl::StatusOr<int32_t> GpuRunner::Greedy(std::span<const int32_t> tokens, GpuCa
 absl::StatusOr<std::vector<int32_t>> GpuRunner::Generate(int32_t first, int64_t count, GpuCache& cache) const {
   GpuCache::State& c = *cache.state_;
   if (count <= 0) return std::vector<int32_t>();
-  if (c.length + count > c.capacity) {
-    return absl::OutOfRangeError(
-        StrCat("the GPU cache holds ", c.capacity, " positions; ", c.length, " + ", count, " do not fit"));
-  }
+  QC_RETURN_IF_ERROR(c.Room(count));
   QC_RETURN_IF_ERROR(Stage(std::span(&first, 1), cache));
   // Each step reads the token the one before it wrote (the history): no host work in between.
   for (int64_t k = 0; k < count; ++k) {
